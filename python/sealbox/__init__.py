@@ -1,0 +1,34 @@
+"""sealbox: application-level encryption for sensitive data.
+
+    import sealbox
+    box = sealbox.Box(sealbox.generate_key())
+    message = box.encrypt(b"alice@example.org", context=b"users/42/email")
+    box.decrypt(message, context=b"users/42/email")
+
+See README.md and docs/ for the guides and docs/format.md for the wire format.
+"""
+
+import os as _os
+
+from sealbox import hazmat
+from sealbox._box import Box
+from sealbox._errors import DecryptionError, SealboxError
+from sealbox._keyring import Keyring, generate_key
+from sealbox._native import Message, reseed_after_fork
+
+__all__ = [
+    "Box",
+    "DecryptionError",
+    "Keyring",
+    "Message",
+    "SealboxError",
+    "__version__",
+    "generate_key",
+    "hazmat",
+]
+
+__version__ = "0.1.0"
+
+# Nonces and salts come from a per-thread pool of OS randomness; a forked child
+# must never reuse its parent's pool.
+_os.register_at_fork(after_in_child=reseed_after_fork)

@@ -1,0 +1,248 @@
+//! Secret keys and keyrings.
+//!
+//! A `Keyring` maps integer key ids to 32-byte keys, one of them active. It never
+//! keeps the raw keys: on construction each key is expanded once into the
+//! material every suite needs (a keyed HMAC state, the per-suite commitments and
+//! the derived XChaCha20-Poly1305 and AES-SIV keys), all zeroized on drop.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hmac::Mac;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::core::error::{Error, Result};
+use crate::core::message::{header, Suite, COMMIT_LEN, HEADER_LEN};
+use crate::core::primitives::{HmacSha256, XChaCha};
+use crate::core::rng;
+
+pub const KEY_LEN: usize = 32;
+
+/// A 32-byte key. No `Debug`, no `Clone`; zeroized on drop.
+pub struct SecretKey(Zeroizing<[u8; KEY_LEN]>);
+
+impl SecretKey {
+    pub fn from_slice(bytes: &[u8]) -> Result<Self> {
+        let arr: [u8; KEY_LEN] = bytes.try_into().map_err(|_| Error::KeyLength {
+            expected: "32 bytes",
+            got: bytes.len(),
+        })?;
+        Ok(Self(Zeroizing::new(arr)))
+    }
+
+    /// 32 bytes from the operating system's CSPRNG.
+    pub fn generate() -> Result<Self> {
+        let mut k = Zeroizing::new([0u8; KEY_LEN]);
+        rng::fill_secret(k.as_mut())?;
+        Ok(Self(k))
+    }
+
+    /// A key written as 64 hex digits or as base64 (standard or URL-safe, padded or not).
+    /// Errors never echo the text.
+    pub fn from_text(text: &str) -> Result<Self> {
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        use base64::Engine as _;
+        let text = text.trim();
+        let bad = || {
+            Error::Invalid(format!(
+                "a key given as text must be 64 hex digits or the base64 of 32 bytes (got {} characters)",
+                text.len()
+            ))
+        };
+        let bytes = Zeroizing::new(if text.len() == 2 * KEY_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..KEY_LEN)
+                .map(|i| {
+                    text.get(2 * i..2 * i + 2)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        .ok_or_else(bad)
+                })
+                .collect::<Result<Vec<u8>>>()?
+        } else {
+            [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+                .iter()
+                .find_map(|engine| engine.decode(text).ok())
+                .ok_or_else(bad)?
+        });
+        if bytes.len() != KEY_LEN {
+            return Err(bad());
+        }
+        Self::from_slice(&bytes)
+    }
+
+    pub fn expose(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+}
+
+/// Domain-separation labels of the v1 key schedule (see docs/format.md).
+pub(crate) mod label {
+    pub const COMMIT: &[u8] = b"sealbox/v1/commit\0";
+    pub const GCM_SUBKEY: &[u8] = b"sealbox/v1/aes-256-gcm\0";
+    pub const XCHACHA_KEY: &[u8] = b"sealbox/v1/xchacha20-poly1305\0";
+    pub const SIV_MAC_KEY: &[u8] = b"sealbox/v1/aes-256-siv/mac\0";
+    pub const SIV_ENC_KEY: &[u8] = b"sealbox/v1/aes-256-siv/enc\0";
+}
+
+/// Everything one key id needs, derived once.
+pub struct KeyMaterial {
+    id: u32,
+    prf: HmacSha256,
+    commits: [[u8; COMMIT_LEN]; Suite::COUNT],
+    xchacha: XChaCha,
+    siv_key: Zeroizing<[u8; 64]>,
+}
+
+impl Drop for KeyMaterial {
+    fn drop(&mut self) {
+        self.commits.zeroize();
+    }
+}
+
+impl KeyMaterial {
+    fn new(id: u32, key: &SecretKey) -> Result<Self> {
+        let prf = <HmacSha256 as hmac::KeyInit>::new_from_slice(key.expose())
+            .map_err(|_| Error::Invalid("invalid key".into()))?;
+        let mut material = Self {
+            id,
+            prf,
+            commits: [[0u8; COMMIT_LEN]; Suite::COUNT],
+            // Placeholder replaced below, once the PRF is available.
+            xchacha: XChaCha::new(&[0u8; 32])?,
+            siv_key: Zeroizing::new([0u8; 64]),
+        };
+        for suite in Suite::ALL {
+            let out = material.prf_out(label::COMMIT, &[&header(suite, id)]);
+            let commit = material
+                .commits
+                .get_mut(suite.index())
+                .ok_or(Error::Invalid("suite index".into()))?;
+            commit.copy_from_slice(out.get(..COMMIT_LEN).ok_or(Error::Decrypt)?);
+        }
+        let xk = material.prf_out(label::XCHACHA_KEY, &[&header(Suite::XChaCha20Poly1305, id)]);
+        material.xchacha = XChaCha::new(xk.as_ref())?;
+        let siv_header = header(Suite::Aes256Siv, id);
+        let mac = material.prf_out(label::SIV_MAC_KEY, &[&siv_header]);
+        let enc = material.prf_out(label::SIV_ENC_KEY, &[&siv_header]);
+        let (a, b) = material.siv_key.split_at_mut(32);
+        a.copy_from_slice(mac.as_ref());
+        b.copy_from_slice(enc.as_ref());
+        Ok(material)
+    }
+
+    /// HMAC-SHA256 under this key of `label || parts...`.
+    pub(crate) fn prf_out(&self, label: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+        let mut mac = self.prf.clone();
+        mac.update(label);
+        for p in parts {
+            mac.update(p);
+        }
+        Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    pub(crate) fn commitment(&self, suite: Suite) -> &[u8; COMMIT_LEN] {
+        // `Suite::index` is always in range of `commits`.
+        self.commits.get(suite.index()).unwrap_or(&self.commits[0])
+    }
+
+    pub(crate) fn xchacha(&self) -> &XChaCha {
+        &self.xchacha
+    }
+
+    pub(crate) fn siv_key(&self) -> &[u8; 64] {
+        &self.siv_key
+    }
+
+    /// The per-message AES-256-GCM key of the default suite.
+    pub(crate) fn gcm_subkey(&self, header: &[u8; HEADER_LEN], salt: &[u8]) -> Zeroizing<[u8; 32]> {
+        self.prf_out(label::GCM_SUBKEY, &[header, salt])
+    }
+}
+
+/// Keys by id, one of them active. Immutable once built.
+pub struct Keyring {
+    keys: BTreeMap<u32, Arc<KeyMaterial>>,
+    active: Arc<KeyMaterial>,
+}
+
+impl Keyring {
+    /// Build a keyring; `active` must be one of the ids.
+    pub fn new<I>(keys: I, active: u32) -> Result<Self>
+    where
+        I: IntoIterator<Item = (u32, SecretKey)>,
+    {
+        let mut map = BTreeMap::new();
+        for (id, key) in keys {
+            if map.insert(id, Arc::new(KeyMaterial::new(id, &key)?)).is_some() {
+                return Err(Error::Invalid(format!("key id {id} appears twice")));
+            }
+        }
+        let active = map
+            .get(&active)
+            .cloned()
+            .ok_or_else(|| Error::Invalid(format!("active key id {active} is not in the keyring")))?;
+        Ok(Self { keys: map, active })
+    }
+
+    /// A keyring of one key with id 0... or any id the caller picks.
+    pub fn single(id: u32, key: &SecretKey) -> Result<Self> {
+        let material = Arc::new(KeyMaterial::new(id, key)?);
+        let mut keys = BTreeMap::new();
+        keys.insert(id, Arc::clone(&material));
+        Ok(Self { keys, active: material })
+    }
+
+    pub fn active(&self) -> &KeyMaterial {
+        &self.active
+    }
+
+    pub fn active_id(&self) -> u32 {
+        self.active.id
+    }
+
+    pub fn get(&self, id: u32) -> Option<&KeyMaterial> {
+        self.keys.get(&id).map(|k| k.as_ref())
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.keys.keys().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyring_checks() {
+        let k = || SecretKey::from_slice(&[1u8; 32]).unwrap();
+        assert!(Keyring::new([(1, k()), (2, k())], 3).is_err());
+        let ring = Keyring::new([(1, k()), (2, k())], 2).unwrap();
+        assert_eq!(ring.active_id(), 2);
+        assert_eq!(ring.ids().collect::<Vec<_>>(), vec![1, 2]);
+        // Same key bytes under two ids still commit differently (the id is in the header).
+        assert_ne!(
+            ring.get(1).unwrap().commitment(Suite::Aes256Gcm),
+            ring.get(2).unwrap().commitment(Suite::Aes256Gcm)
+        );
+        assert!(SecretKey::from_slice(&[0u8; 31]).is_err());
+        let hex = "01".repeat(32);
+        assert_eq!(SecretKey::from_text(&hex).unwrap().expose(), &[1u8; 32]);
+        let b64 = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+        assert_eq!(SecretKey::from_text(b64).unwrap().expose(), &[1u8; 32]);
+        assert_eq!(SecretKey::from_text(b64.trim_end_matches('=')).unwrap().expose(), &[1u8; 32]);
+        assert!(SecretKey::from_text("AQEB").is_err());
+        assert!(SecretKey::from_text(&"zz".repeat(32)).is_err());
+    }
+}

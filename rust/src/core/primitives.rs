@@ -1,0 +1,412 @@
+//! Primitive AEADs and KDFs with explicit nonces: the engine of `sealbox.hazmat`
+//! and the building blocks of the message format. All cryptography comes from
+//! aws-lc-rs (AES-GCM, ChaCha20-Poly1305) and RustCrypto (AES-SIV, HChaCha20,
+//! HMAC, HKDF, PBKDF2); nothing here implements a primitive.
+
+use aes_siv::aead::array::Array;
+use aes_siv::aead::inout::InOutBuf;
+use aes_siv::aead::KeyInit;
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, NONCE_LEN};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::core::error::{Error, Result};
+
+pub const TAG_LEN: usize = 16;
+pub const GCM_NONCE_LEN: usize = NONCE_LEN;
+pub const XCHACHA_NONCE_LEN: usize = 24;
+/// GCM's per-invocation plaintext limit (NIST SP 800-38D): 2^39 - 256 bits.
+pub const GCM_MAX_PLAINTEXT: u64 = (1 << 36) - 32;
+
+fn too_large() -> Error {
+    Error::Invalid("data is too large for one AEAD message (at most 2**36 - 32 bytes)".into())
+}
+
+fn check_len(len: usize) -> Result<()> {
+    if len as u64 > GCM_MAX_PLAINTEXT {
+        return Err(too_large());
+    }
+    Ok(())
+}
+
+/// Split `out` into `(ciphertext, tag)` of the expected sizes.
+fn split_ct_tag(out: &mut [u8], pt_len: usize) -> Result<(&mut [u8], &mut [u8])> {
+    if out.len() != pt_len + TAG_LEN {
+        return Err(Error::Invalid("output buffer has the wrong length".into()));
+    }
+    Ok(out.split_at_mut(pt_len))
+}
+
+/// Split a `ciphertext || tag` input.
+fn split_input_tag(input: &[u8]) -> Result<(&[u8], &[u8])> {
+    let ct_len = input.len().checked_sub(TAG_LEN).ok_or(Error::Decrypt)?;
+    Ok(input.split_at(ct_len))
+}
+
+fn gcm_nonce(nonce: &[u8]) -> Result<Nonce> {
+    Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::NonceLength {
+        expected: "12 bytes",
+        got: nonce.len(),
+    })
+}
+
+/// An aws-lc-rs AEAD key (AES-GCM or ChaCha20-Poly1305), 12-byte nonces.
+pub struct LcAead {
+    key: LessSafeKey,
+}
+
+impl LcAead {
+    /// AES-GCM with a 16, 24 or 32-byte key.
+    pub fn aes_gcm(key: &[u8]) -> Result<Self> {
+        let alg = match key.len() {
+            16 => &aws_lc_rs::aead::AES_128_GCM,
+            24 => &aws_lc_rs::aead::AES_192_GCM,
+            32 => &aws_lc_rs::aead::AES_256_GCM,
+            got => {
+                return Err(Error::KeyLength {
+                    expected: "16, 24 or 32 bytes",
+                    got,
+                })
+            }
+        };
+        Self::new(alg, key)
+    }
+
+    /// ChaCha20-Poly1305 (RFC 8439) with a 32-byte key.
+    pub fn chacha20_poly1305(key: &[u8]) -> Result<Self> {
+        if key.len() != 32 {
+            return Err(Error::KeyLength {
+                expected: "32 bytes",
+                got: key.len(),
+            });
+        }
+        Self::new(&aws_lc_rs::aead::CHACHA20_POLY1305, key)
+    }
+
+    fn new(alg: &'static aws_lc_rs::aead::Algorithm, key: &[u8]) -> Result<Self> {
+        let unbound = UnboundKey::new(alg, key).map_err(|_| Error::KeyLength {
+            expected: "a valid key",
+            got: key.len(),
+        })?;
+        Ok(Self {
+            key: LessSafeKey::new(unbound),
+        })
+    }
+
+    /// Fail unless `nonce` has this algorithm's size.
+    pub fn check_nonce(&self, nonce: &[u8]) -> Result<()> {
+        gcm_nonce(nonce).map(|_| ())
+    }
+
+    /// Seal `plaintext` into `out` (`ciphertext || tag`, `plaintext.len() + 16` bytes).
+    pub fn seal_into(&self, nonce: &[u8], aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+        check_len(plaintext.len())?;
+        let nonce = gcm_nonce(nonce)?;
+        let (ct, tag) = split_ct_tag(out, plaintext.len())?;
+        self.key
+            .seal_out_of_place_scatter(nonce, Aad::from(aad), plaintext, ct, &[], tag)
+            .map_err(|_| Error::Invalid("encryption failed".into()))
+    }
+
+    /// Open `ciphertext || tag` into `out` (`input.len() - 16` bytes).
+    pub fn open_into(&self, nonce: &[u8], aad: &[u8], input: &[u8], out: &mut [u8]) -> Result<()> {
+        let nonce = gcm_nonce(nonce)?;
+        let (ct, tag) = split_input_tag(input)?;
+        self.open_detached(nonce, aad, ct, tag, out)
+    }
+
+    pub(crate) fn open_detached(
+        &self,
+        nonce: Nonce,
+        aad: &[u8],
+        ct: &[u8],
+        tag: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        if out.len() != ct.len() {
+            return Err(Error::Decrypt);
+        }
+        self.key
+            .open_separate_gather(nonce, Aad::from(aad), ct, tag, out)
+            .map_err(|_| Error::Decrypt)
+    }
+
+    pub(crate) fn seal_detached(
+        &self,
+        nonce: Nonce,
+        aad: &[u8],
+        plaintext: &[u8],
+        ct: &mut [u8],
+        tag: &mut [u8],
+    ) -> Result<()> {
+        check_len(plaintext.len())?;
+        self.key
+            .seal_out_of_place_scatter(nonce, Aad::from(aad), plaintext, ct, &[], tag)
+            .map_err(|_| Error::Invalid("encryption failed".into()))
+    }
+}
+
+/// XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha-03) with a 32-byte key and 24-byte nonces,
+/// built as the draft defines it: HChaCha20 (RustCrypto `chacha20`) derives a subkey
+/// from the key and the first 16 nonce bytes, then ChaCha20-Poly1305 (aws-lc-rs)
+/// runs under that subkey with the nonce `0x00000000 || nonce[16..24]`.
+pub struct XChaCha {
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl XChaCha {
+    pub fn new(key: &[u8]) -> Result<Self> {
+        let key: [u8; 32] = key.try_into().map_err(|_| Error::KeyLength {
+            expected: "32 bytes",
+            got: key.len(),
+        })?;
+        Ok(Self {
+            key: Zeroizing::new(key),
+        })
+    }
+
+    /// Fail unless `nonce` is 24 bytes.
+    pub fn check_nonce(&self, nonce: &[u8]) -> Result<()> {
+        if nonce.len() != XCHACHA_NONCE_LEN {
+            return Err(Error::NonceLength {
+                expected: "24 bytes",
+                got: nonce.len(),
+            });
+        }
+        Ok(())
+    }
+
+    fn inner(&self, nonce: &[u8]) -> Result<(LcAead, Nonce)> {
+        let (head, tail) = nonce
+            .split_first_chunk::<16>()
+            .filter(|(_, tail)| tail.len() == 8)
+            .ok_or(Error::NonceLength {
+                expected: "24 bytes",
+                got: nonce.len(),
+            })?;
+        let mut sub = chacha20::hchacha::<chacha20::R20>(
+            &Array::from(*self.key),
+            &Array::from(*head),
+        );
+        let subkey = Zeroizing::new(<[u8; 32]>::from(sub));
+        sub.as_mut_slice().zeroize();
+        let mut n = [0u8; 12];
+        let (_, low) = n.split_at_mut(4);
+        low.copy_from_slice(tail);
+        Ok((LcAead::chacha20_poly1305(subkey.as_ref())?, Nonce::assume_unique_for_key(n)))
+    }
+
+    pub fn seal_into(&self, nonce: &[u8], aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+        let (ct, tag) = split_ct_tag(out, plaintext.len())?;
+        self.seal_detached(nonce, aad, plaintext, ct, tag)
+    }
+
+    pub(crate) fn seal_detached(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        ct: &mut [u8],
+        tag: &mut [u8],
+    ) -> Result<()> {
+        let (aead, n) = self.inner(nonce)?;
+        aead.seal_detached(n, aad, plaintext, ct, tag)
+    }
+
+    pub fn open_into(&self, nonce: &[u8], aad: &[u8], input: &[u8], out: &mut [u8]) -> Result<()> {
+        let (ct, tag) = split_input_tag(input)?;
+        self.open_detached(nonce, aad, ct, tag, out)
+    }
+
+    pub(crate) fn open_detached(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        ct: &[u8],
+        tag: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        let (aead, n) = self.inner(nonce)?;
+        aead.open_detached(n, aad, ct, tag, out)
+    }
+}
+
+/// AES-SIV (RFC 5297) over a vector of associated-data components.
+///
+/// The RustCrypto `Siv` type needs `&mut self`, so an instance is built per
+/// call from the stored key; the key bytes are zeroized on drop.
+pub struct AesSiv {
+    key: Zeroizing<Vec<u8>>,
+}
+
+type Aes192Siv = aes_siv::siv::Siv<aes::Aes192, cmac::Cmac<aes::Aes192>>;
+
+/// RFC 5297 allows at most 126 associated-data components.
+pub const SIV_MAX_HEADERS: usize = 126;
+pub const SIV_LEN: usize = 16;
+
+macro_rules! with_siv {
+    ($key:expr, |$siv:ident| $body:expr) => {{
+        let key: &[u8] = $key;
+        match key.len() {
+            32 => {
+                let mut $siv = aes_siv::siv::Aes128Siv::new(&Array::try_from(key).map_err(|_| Error::Decrypt)?);
+                $body
+            }
+            48 => {
+                let mut $siv = Aes192Siv::new(&Array::try_from(key).map_err(|_| Error::Decrypt)?);
+                $body
+            }
+            64 => {
+                let mut $siv = aes_siv::siv::Aes256Siv::new(&Array::try_from(key).map_err(|_| Error::Decrypt)?);
+                $body
+            }
+            got => Err(Error::KeyLength {
+                expected: "32, 48 or 64 bytes",
+                got,
+            }),
+        }
+    }};
+}
+
+impl AesSiv {
+    pub fn new(key: &[u8]) -> Result<Self> {
+        if !matches!(key.len(), 32 | 48 | 64) {
+            return Err(Error::KeyLength {
+                expected: "32, 48 or 64 bytes",
+                got: key.len(),
+            });
+        }
+        Ok(Self {
+            key: Zeroizing::new(key.to_vec()),
+        })
+    }
+
+    fn check_headers(headers: &[&[u8]]) -> Result<()> {
+        if headers.len() > SIV_MAX_HEADERS {
+            return Err(Error::Invalid(format!(
+                "AES-SIV accepts at most {SIV_MAX_HEADERS} associated data items, got {}",
+                headers.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Encrypt into `out` = `SIV (16) || ciphertext`.
+    pub fn encrypt_into(&self, headers: &[&[u8]], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+        Self::check_headers(headers)?;
+        check_len(plaintext.len())?;
+        if out.len() != plaintext.len() + SIV_LEN {
+            return Err(Error::Invalid("output buffer has the wrong length".into()));
+        }
+        let (siv_out, ct) = out.split_at_mut(SIV_LEN);
+        let buf = InOutBuf::new(plaintext, ct).map_err(|_| Error::Invalid("length mismatch".into()))?;
+        let tag = with_siv!(&self.key, |siv| siv
+            .encrypt_inout_detached(headers.iter(), buf)
+            .map_err(|_| too_large()))?;
+        siv_out.copy_from_slice(&tag);
+        Ok(())
+    }
+
+    /// Decrypt `SIV || ciphertext` into `out` (`input.len() - 16` bytes).
+    pub fn decrypt_into(&self, headers: &[&[u8]], input: &[u8], out: &mut [u8]) -> Result<()> {
+        Self::check_headers(headers)?;
+        if input.len() < SIV_LEN {
+            return Err(Error::Decrypt);
+        }
+        let (tag, ct) = input.split_at(SIV_LEN);
+        let tag = aes_siv::Tag::try_from(tag).map_err(|_| Error::Decrypt)?;
+        let buf = InOutBuf::new(ct, out).map_err(|_| Error::Decrypt)?;
+        with_siv!(&self.key, |siv| siv
+            .decrypt_inout_detached(headers.iter(), buf, &tag)
+            .map_err(|_| Error::Decrypt))
+    }
+}
+
+pub type HmacSha256 = Hmac<Sha256>;
+
+/// HMAC-SHA256 (RFC 2104) of `data` under `key` (any length).
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable_hmac());
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+// HMAC accepts keys of every length; this branch cannot be taken.
+#[cold]
+fn unreachable_hmac() -> HmacSha256 {
+    <HmacSha256 as hmac::KeyInit>::new(&Default::default())
+}
+
+/// HKDF-SHA256 (RFC 5869). An empty salt means HashLen zero bytes.
+pub fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8], length: usize) -> Result<Zeroizing<Vec<u8>>> {
+    if length == 0 || length > 255 * 32 {
+        return Err(Error::Invalid(format!(
+            "HKDF-SHA256 length must be between 1 and 8160 bytes, got {length}"
+        )));
+    }
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(salt), ikm);
+    let mut okm = Zeroizing::new(vec![0u8; length]);
+    hk.expand(info, &mut okm)
+        .map_err(|_| Error::Invalid("HKDF output too long".into()))?;
+    Ok(okm)
+}
+
+/// PBKDF2-HMAC-SHA256 (RFC 8018).
+pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], iterations: u32, length: usize) -> Result<Zeroizing<Vec<u8>>> {
+    if iterations == 0 {
+        return Err(Error::Invalid("PBKDF2 iterations must be at least 1".into()));
+    }
+    if length == 0 || length > (1 << 20) {
+        return Err(Error::Invalid(format!(
+            "PBKDF2 length must be between 1 and 1048576 bytes, got {length}"
+        )));
+    }
+    let mut out = Zeroizing::new(vec![0u8; length]);
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcm_round_trip_and_tamper() {
+        let k = LcAead::aes_gcm(&[7u8; 32]).unwrap();
+        let mut out = vec![0u8; 5 + TAG_LEN];
+        k.seal_into(&[1u8; 12], b"ad", b"hello", &mut out).unwrap();
+        let mut pt = vec![0u8; 5];
+        k.open_into(&[1u8; 12], b"ad", &out, &mut pt).unwrap();
+        assert_eq!(&pt, b"hello");
+        out[0] ^= 1;
+        assert_eq!(k.open_into(&[1u8; 12], b"ad", &out, &mut pt), Err(Error::Decrypt));
+        assert!(matches!(LcAead::aes_gcm(&[0u8; 31]), Err(Error::KeyLength { got: 31, .. })));
+        assert!(matches!(
+            k.seal_into(&[1u8; 11], b"", b"", &mut [0u8; 16]),
+            Err(Error::NonceLength { got: 11, .. })
+        ));
+    }
+
+    #[test]
+    fn siv_round_trip_all_sizes() {
+        for len in [32, 48, 64] {
+            let s = AesSiv::new(&vec![3u8; len]).unwrap();
+            let mut out = vec![0u8; 3 + SIV_LEN];
+            s.encrypt_into(&[b"a", b"b"], b"abc", &mut out).unwrap();
+            let mut pt = [0u8; 3];
+            s.decrypt_into(&[b"a", b"b"], &out, &mut pt).unwrap();
+            assert_eq!(&pt, b"abc");
+            assert_eq!(s.decrypt_into(&[b"a"], &out, &mut pt), Err(Error::Decrypt));
+        }
+    }
+
+    #[test]
+    fn kdf_limits() {
+        assert!(hkdf_sha256(b"k", b"", b"", 8161).is_err());
+        assert_eq!(hkdf_sha256(b"k", b"", b"", 8160).unwrap().len(), 8160);
+        assert!(pbkdf2_hmac_sha256(b"p", b"s", 0, 32).is_err());
+    }
+}

@@ -1,0 +1,90 @@
+//! Randomness for nonces and salts, drawn from the OS in bulk.
+//!
+//! A `getrandom` call costs about as much as sealing a small value, so public
+//! randomness (salts and nonces, never keys) is drawn 4 KiB at a time into a
+//! per-thread pool. After `fork()` the child would inherit the parent's pool and
+//! repeat its nonces: every fork must call [`note_fork`] in the child (the Python
+//! package registers it with `os.register_at_fork`), which invalidates every pool.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::core::error::{Error, Result};
+
+const POOL_LEN: usize = 4096;
+/// Requests larger than this bypass the pool.
+const POOL_MAX_DRAW: usize = 64;
+
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Invalidate every thread's pool; call in the child after `fork()`.
+pub fn note_fork() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+struct Pool {
+    buf: [u8; POOL_LEN],
+    pos: usize,
+    generation: u64,
+}
+
+thread_local! {
+    static POOL: RefCell<Pool> = const {
+        RefCell::new(Pool { buf: [0; POOL_LEN], pos: POOL_LEN, generation: u64::MAX })
+    };
+}
+
+/// Fill `out` with random bytes from the OS, without pooling. Use for keys.
+pub fn fill_secret(out: &mut [u8]) -> Result<()> {
+    getrandom::fill(out).map_err(|_| Error::Random)
+}
+
+/// Fill `out` with random bytes for public values (nonces, salts).
+pub fn fill_public(out: &mut [u8]) -> Result<()> {
+    if out.len() > POOL_MAX_DRAW {
+        return fill_secret(out);
+    }
+    POOL.with(|cell| {
+        let mut pool = cell.borrow_mut();
+        let generation = FORK_GENERATION.load(Ordering::Relaxed);
+        let need = out.len();
+        if pool.generation != generation || pool.pos + need > POOL_LEN {
+            getrandom::fill(&mut pool.buf).map_err(|_| Error::Random)?;
+            pool.pos = 0;
+            pool.generation = generation;
+        }
+        let start = pool.pos;
+        let chunk = pool.buf.get(start..start + need).ok_or(Error::Random)?;
+        out.copy_from_slice(chunk);
+        // Never hand out the same bytes twice, even within one process.
+        if let Some(used) = pool.buf.get_mut(start..start + need) {
+            used.fill(0);
+        }
+        pool.pos = start + need;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_differ_and_fork_generation_refills() {
+        let mut a = [0u8; 16];
+        let mut b = [0u8; 16];
+        fill_public(&mut a).unwrap();
+        fill_public(&mut b).unwrap();
+        assert_ne!(a, b);
+        note_fork();
+        let mut c = [0u8; 16];
+        fill_public(&mut c).unwrap();
+        assert_ne!(c, [0u8; 16]);
+        // Many draws cross refills without ever returning all zeros.
+        for _ in 0..1000 {
+            let mut d = [0u8; 24];
+            fill_public(&mut d).unwrap();
+            assert_ne!(d, [0u8; 24]);
+        }
+    }
+}

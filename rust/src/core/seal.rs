@@ -1,0 +1,261 @@
+//! Sealing and opening messages with a keyring: the logic behind `sealbox.Box`.
+
+use std::sync::Arc;
+
+use aws_lc_rs::aead::Nonce;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::core::error::{Error, Result};
+use crate::core::keys::{KeyMaterial, Keyring};
+use crate::core::message::{self, header, Message, Suite, COMMIT_LEN, HEADER_LEN};
+use crate::core::primitives::{AesSiv, LcAead};
+use crate::core::rng;
+
+/// The default suite's GCM nonce: each subkey seals exactly one message.
+const ZERO_NONCE: [u8; 12] = [0u8; 12];
+
+/// Associated data `prefix || context`, on the stack when it is small.
+struct Aad {
+    inline: [u8; 256],
+    heap: Vec<u8>,
+    len: usize,
+}
+
+impl Aad {
+    fn new(prefix: &[u8], context: &[u8]) -> Self {
+        let len = prefix.len() + context.len();
+        let mut aad = Aad {
+            inline: [0u8; 256],
+            heap: Vec::new(),
+            len,
+        };
+        if let Some(buf) = aad.inline.get_mut(..len) {
+            let (a, b) = buf.split_at_mut(prefix.len());
+            a.copy_from_slice(prefix);
+            b.copy_from_slice(context);
+        } else {
+            aad.heap.reserve_exact(len);
+            aad.heap.extend_from_slice(prefix);
+            aad.heap.extend_from_slice(context);
+        }
+        aad
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            self.inline.get(..self.len).unwrap_or(&[])
+        } else {
+            &self.heap
+        }
+    }
+}
+
+/// Seals under the active key of a keyring with one suite; opens messages of
+/// every suite under any key of the ring.
+#[derive(Clone)]
+pub struct Sealer {
+    ring: Arc<Keyring>,
+    suite: Suite,
+}
+
+impl Sealer {
+    pub fn new(ring: Arc<Keyring>, suite: Suite) -> Self {
+        Self { ring, suite }
+    }
+
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.ring
+    }
+
+    /// Length of the binary message for a plaintext of `len` bytes.
+    pub fn sealed_len(&self, len: usize) -> Result<usize> {
+        len.checked_add(self.suite.overhead())
+            .ok_or_else(|| Error::Invalid("data is too large".into()))
+    }
+
+    /// Seal `plaintext` under the active key into `out` (exactly `sealed_len` bytes).
+    pub fn seal_into(&self, plaintext: &[u8], context: &[u8], out: &mut [u8]) -> Result<()> {
+        seal_with(self.ring.active(), self.suite, plaintext, context, out)
+    }
+
+    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.sealed_len(plaintext.len())?];
+        self.seal_into(plaintext, context, &mut out)?;
+        Ok(out)
+    }
+
+    /// The deterministic message under every key of the ring (for `IN (...)` lookups),
+    /// active key first.
+    pub fn lookup_values(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<Vec<u8>>> {
+        if !self.suite.is_deterministic() {
+            return Err(Error::Invalid(
+                "lookup_values needs a deterministic Box (deterministic=True)".into(),
+            ));
+        }
+        let active = self.ring.active_id();
+        let ids = std::iter::once(active).chain(self.ring.ids().filter(|&id| id != active));
+        ids.map(|id| {
+            let key = self.ring.get(id).ok_or(Error::Decrypt)?;
+            let mut out = vec![0u8; self.sealed_len(plaintext.len())?];
+            seal_with(key, self.suite, plaintext, context, &mut out)?;
+            Ok(out)
+        })
+        .collect()
+    }
+
+    /// Parse a binary message and find its key; fails opaquely.
+    pub fn locate<'m>(&self, binary: &'m [u8]) -> Result<(Message<'m>, &KeyMaterial)> {
+        let msg = Message::parse(binary)?;
+        let key = self.ring.get(msg.key_id).ok_or(Error::Decrypt)?;
+        Ok((msg, key))
+    }
+
+    /// Open a parsed message into `out` (exactly `msg.ciphertext.len()` bytes).
+    pub fn open_into(&self, msg: &Message<'_>, key: &KeyMaterial, context: &[u8], out: &mut [u8]) -> Result<()> {
+        open_with(key, msg, context, out)
+    }
+
+    /// Open a message in either encoding.
+    pub fn open(&self, message: &[u8], context: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let binary = message::decode(message)?;
+        let (msg, key) = self.locate(&binary)?;
+        let mut out = Zeroizing::new(vec![0u8; msg.ciphertext.len()]);
+        open_with(key, &msg, context, &mut out)?;
+        Ok(out)
+    }
+
+    /// Whether a message is under another key or suite than this sealer's,
+    /// judged from the header alone.
+    pub fn needs_rotation(&self, message: &[u8]) -> Result<bool> {
+        let binary = message::decode(message)?;
+        let msg = Message::parse(&binary)?;
+        Ok(msg.key_id != self.ring.active_id() || msg.suite != self.suite)
+    }
+}
+
+fn seal_with(key: &KeyMaterial, suite: Suite, plaintext: &[u8], context: &[u8], out: &mut [u8]) -> Result<()> {
+    if out.len() != plaintext.len() + suite.overhead() {
+        return Err(Error::Invalid("output buffer has the wrong length".into()));
+    }
+    let head = header(suite, key.id());
+    let (prefix, body) = out.split_at_mut(suite.prefix_len());
+    let (h, rest) = prefix.split_at_mut(HEADER_LEN);
+    h.copy_from_slice(&head);
+    let (nonce, rest) = rest.split_at_mut(suite.nonce_len());
+    let (commit, _) = rest.split_at_mut(COMMIT_LEN);
+    commit.copy_from_slice(key.commitment(suite));
+    rng::fill_public(nonce)?;
+    match suite {
+        Suite::Aes256Gcm => {
+            let subkey = key.gcm_subkey(&head, nonce);
+            let aead = LcAead::aes_gcm(subkey.as_ref())?;
+            let aad = Aad::new(prefix, context);
+            let (ct, tag) = body.split_at_mut(plaintext.len());
+            aead.seal_detached(Nonce::assume_unique_for_key(ZERO_NONCE), aad.as_slice(), plaintext, ct, tag)
+        }
+        Suite::XChaCha20Poly1305 => {
+            let aad = Aad::new(prefix, context);
+            let (ct, tag) = body.split_at_mut(plaintext.len());
+            // `prefix` holds the nonce just drawn.
+            let nonce = prefix.get(HEADER_LEN..HEADER_LEN + suite.nonce_len()).ok_or(Error::Decrypt)?;
+            key.xchacha().seal_detached(nonce, aad.as_slice(), plaintext, ct, tag)
+        }
+        Suite::Aes256Siv => {
+            // Header and commitment form the first AD component; SIV || ciphertext
+            // fill the rest of the message, exactly AesSiv's output layout.
+            let ad = out.get(..HEADER_LEN + COMMIT_LEN).ok_or(Error::Decrypt)?.to_vec();
+            let tail = out.get_mut(HEADER_LEN + COMMIT_LEN..).ok_or(Error::Decrypt)?;
+            AesSiv::new(key.siv_key())?.encrypt_into(&[&ad, context], plaintext, tail)
+        }
+    }
+}
+
+fn open_with(key: &KeyMaterial, msg: &Message<'_>, context: &[u8], out: &mut [u8]) -> Result<()> {
+    let suite = msg.suite;
+    if out.len() != msg.ciphertext.len() {
+        return Err(Error::Decrypt);
+    }
+    if !bool::from(msg.commitment.ct_eq(key.commitment(suite))) {
+        return Err(Error::Decrypt);
+    }
+    match suite {
+        Suite::Aes256Gcm => {
+            let subkey = key.gcm_subkey(&msg.header, msg.nonce);
+            let aead = LcAead::aes_gcm(subkey.as_ref())?;
+            let aad = Aad::new(msg.prefix, context);
+            aead.open_detached(
+                Nonce::assume_unique_for_key(ZERO_NONCE),
+                aad.as_slice(),
+                msg.ciphertext,
+                msg.tag,
+                out,
+            )
+        }
+        Suite::XChaCha20Poly1305 => {
+            let aad = Aad::new(msg.prefix, context);
+            key.xchacha()
+                .open_detached(msg.nonce, aad.as_slice(), msg.ciphertext, msg.tag, out)
+        }
+        Suite::Aes256Siv => {
+            let ad = msg.prefix.get(..HEADER_LEN + COMMIT_LEN).ok_or(Error::Decrypt)?;
+            let tail = msg.raw.get(HEADER_LEN + COMMIT_LEN..).ok_or(Error::Decrypt)?;
+            AesSiv::new(key.siv_key())?.decrypt_into(&[ad, context], tail, out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::keys::SecretKey;
+
+    fn ring(ids: &[u32], active: u32) -> Arc<Keyring> {
+        let keys = ids
+            .iter()
+            .map(|&id| (id, SecretKey::from_slice(&[id as u8 + 1; 32]).unwrap()));
+        Arc::new(Keyring::new(keys, active).unwrap())
+    }
+
+    #[test]
+    fn round_trip_every_suite_and_bit_flip() {
+        for suite in Suite::ALL {
+            let s = Sealer::new(ring(&[1, 2], 2), suite);
+            let ct = s.seal(b"alice@example.org", b"users/1/email").unwrap();
+            assert_eq!(ct.len(), 17 + suite.overhead());
+            assert_eq!(s.open(&ct, b"users/1/email").unwrap().as_slice(), b"alice@example.org");
+            assert_eq!(s.open(&ct, b"users/2/email"), Err(Error::Decrypt));
+            for i in 0..ct.len() * 8 {
+                let mut bad = ct.clone();
+                bad[i / 8] ^= 1 << (i % 8);
+                assert!(s.open(&bad, b"users/1/email").is_err(), "{suite:?} bit {i}");
+            }
+            let text = message::encode_text(&ct);
+            assert_eq!(s.open(text.as_bytes(), b"users/1/email").unwrap().as_slice(), b"alice@example.org");
+        }
+    }
+
+    #[test]
+    fn deterministic_and_lookup() {
+        let s = Sealer::new(ring(&[1, 2], 2), Suite::Aes256Siv);
+        assert_eq!(s.seal(b"x", b"").unwrap(), s.seal(b"x", b"").unwrap());
+        let old = Sealer::new(ring(&[1], 1), Suite::Aes256Siv);
+        let lv = s.lookup_values(b"x", b"").unwrap();
+        assert_eq!(lv.len(), 2);
+        assert_eq!(lv[0], s.seal(b"x", b"").unwrap());
+        assert_eq!(lv[1], old.seal(b"x", b"").unwrap());
+    }
+
+    #[test]
+    fn key_id_edit_fails() {
+        let s = Sealer::new(ring(&[1, 2], 2), Suite::Aes256Gcm);
+        let mut ct = s.seal(b"v", b"").unwrap();
+        ct[5] = 1;
+        assert_eq!(s.open(&ct, b""), Err(Error::Decrypt));
+        assert!(s.needs_rotation(&ct).unwrap());
+    }
+}

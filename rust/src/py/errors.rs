@@ -1,0 +1,21 @@
+//! Core errors to Python exceptions. The exception classes live in Python
+//! (`sealbox._errors`) and are raised from here.
+
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::PyErr;
+
+use crate::core::Error;
+
+pyo3::import_exception!(sealbox._errors, DecryptionError);
+
+impl From<Error> for PyErr {
+    fn from(err: Error) -> PyErr {
+        match err {
+            Error::Decrypt => DecryptionError::new_err("decryption failed"),
+            Error::Random => PyOSError::new_err(err.to_string()),
+            Error::KeyLength { .. } | Error::NonceLength { .. } | Error::Invalid(_) => {
+                PyValueError::new_err(err.to_string())
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! PyO3 bindings: argument conversion, GIL release and error mapping only.
+
+mod args;
+mod errors;
+mod hazmat;
+mod sealbox;
+
+use pyo3::prelude::*;
+
+/// The native half of sealbox. Every class is frozen and `Sync`, so the module
+/// runs without the GIL on free-threaded Python.
+#[pymodule(gil_used = false)]
+mod _native {
+    #[pymodule_export]
+    use super::sealbox::{Keyring, Message, SealBox};
+
+    #[pymodule_export]
+    use super::sealbox::{generate_key, reseed_after_fork};
+
+    #[pymodule_export]
+    use super::hazmat::{hkdf_sha256, hmac_sha256, pbkdf2_hmac_sha256, ChaCha20Poly1305, XChaCha20Poly1305, AESGCM, AESSIV};
+}

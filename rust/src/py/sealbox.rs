@@ -1,0 +1,426 @@
+//! `Keyring`, `Box` and `Message`.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+
+use crate::core::message::{self, text_len};
+use crate::core::{Encoding, Keyring as CoreKeyring, SecretKey, Sealer, Suite};
+
+use super::args;
+
+/// Inputs at least this large are sealed and opened with the GIL released.
+const DETACH_THRESHOLD: usize = 16 * 1024;
+
+fn refuse_pickle(what: &str) -> PyErr {
+    PyTypeError::new_err(format!("cannot pickle '{what}' object: it holds key material"))
+}
+
+/// Return 32 random bytes from the operating system, for use as a key.
+#[pyfunction]
+pub fn generate_key(py: Python<'_>) -> PyResult<Bound<'_, PyBytes>> {
+    let key = SecretKey::generate()?;
+    Ok(PyBytes::new(py, key.expose()))
+}
+
+/// Discard pooled randomness; registered with `os.register_at_fork(after_in_child=...)`.
+#[pyfunction]
+pub fn reseed_after_fork() {
+    crate::core::rng::note_fork();
+}
+
+fn key_from_object(id: u32, obj: &Bound<'_, PyAny>) -> PyResult<SecretKey> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return SecretKey::from_text(s.to_str()?)
+            .map_err(|e| PyValueError::new_err(format!("key {id}: {e}")));
+    }
+    let bytes = args::bytes_like(obj, "a key").map_err(|_| {
+        PyTypeError::new_err(format!("key {id} must be bytes or a hex/base64 str"))
+    })?;
+    SecretKey::from_slice(&bytes).map_err(|e| PyValueError::new_err(format!("key {id}: {e}")))
+}
+
+fn key_id(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
+    if obj.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(PyTypeError::new_err("key ids must be int, not bool"));
+    }
+    let id: i128 = obj
+        .extract()
+        .map_err(|_| PyTypeError::new_err("key ids must be int"))?;
+    u32::try_from(id).map_err(|_| PyValueError::new_err(format!("key id {id} is out of range 0..=4294967295")))
+}
+
+/// Keys by integer id, one of them active. Immutable; the raw keys are not kept.
+#[pyclass(frozen, subclass, module = "sealbox._native", name = "Keyring")]
+pub struct Keyring {
+    pub(crate) inner: Arc<CoreKeyring>,
+}
+
+#[pymethods]
+impl Keyring {
+    #[new]
+    #[pyo3(signature = (keys, *, active = None))]
+    fn new(keys: &Bound<'_, PyAny>, active: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let dict = keys
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("keys must be a dict of {key_id: key}"))?;
+        if dict.is_empty() {
+            return Err(PyValueError::new_err("a keyring needs at least one key"));
+        }
+        let mut entries = Vec::with_capacity(dict.len());
+        for (k, v) in dict.iter() {
+            let id = key_id(&k)?;
+            entries.push((id, key_from_object(id, &v)?));
+        }
+        let active = match active {
+            Some(a) if !a.is_none() => key_id(a)?,
+            _ if entries.len() == 1 => entries.first().map(|(id, _)| *id).unwrap_or_default(),
+            _ => {
+                return Err(PyValueError::new_err(
+                    "active= is required when the keyring has more than one key",
+                ))
+            }
+        };
+        let inner = CoreKeyring::new(entries, active)?;
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The id of the key that encrypts.
+    #[getter]
+    fn active_id(&self) -> u32 {
+        self.inner.active_id()
+    }
+
+    /// Every key id, ascending.
+    #[getter]
+    fn ids(&self) -> Vec<u32> {
+        self.inner.ids().collect()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn __contains__(&self, id: &Bound<'_, PyAny>) -> bool {
+        key_id(id).map(|id| self.inner.get(id).is_some()).unwrap_or(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Keyring(ids={:?}, active={})", self.ids(), self.inner.active_id())
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(refuse_pickle("Keyring"))
+    }
+}
+
+/// Encrypts and decrypts values with a key or keyring. Immutable and thread-safe.
+#[pyclass(frozen, subclass, module = "sealbox._native", name = "Box")]
+pub struct SealBox {
+    sealer: Sealer,
+    encoding: Encoding,
+}
+
+impl SealBox {
+    fn output<'py>(&self, py: Python<'py>, binary: Vec<u8>) -> Bound<'py, PyAny> {
+        match self.encoding {
+            Encoding::Binary => PyBytes::new(py, &binary).into_any(),
+            Encoding::Text => PyString::new(py, &message::encode_text(&binary)).into_any(),
+        }
+    }
+}
+
+#[pymethods]
+impl SealBox {
+    #[new]
+    #[pyo3(signature = (key, *, algorithm = None, deterministic = false, encoding = "binary"))]
+    fn new(
+        key: &Bound<'_, PyAny>,
+        algorithm: Option<&str>,
+        deterministic: bool,
+        encoding: &str,
+    ) -> PyResult<Self> {
+        let ring = if let Ok(ring) = key.cast::<Keyring>() {
+            Arc::clone(&ring.get().inner)
+        } else if key.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err(
+                "key must be 32 bytes or a sealbox.Keyring, not str (use Keyring({0: text}) for hex or base64 keys)",
+            ));
+        } else if let Ok(bytes) = args::bytes_like(key, "key") {
+            Arc::new(CoreKeyring::single(0, &SecretKey::from_slice(&bytes)?)?)
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "key must be 32 bytes or a sealbox.Keyring, not {}",
+                key.get_type().name()?
+            )));
+        };
+        let suite = match (algorithm, deterministic) {
+            (None, false) => Suite::Aes256Gcm,
+            (None, true) | (Some("aes-256-siv"), true) => Suite::Aes256Siv,
+            (Some("aes-256-siv"), false) => {
+                return Err(PyValueError::new_err(
+                    "aes-256-siv is deterministic: use Box(key, deterministic=True)",
+                ))
+            }
+            (Some(name), det) => match Suite::from_name(name) {
+                Some(s) if !det => s,
+                Some(_) => {
+                    return Err(PyValueError::new_err(format!(
+                        "deterministic=True uses aes-256-siv, not {name}"
+                    )))
+                }
+                None => {
+                    return Err(PyValueError::new_err(format!(
+                        "unknown algorithm {name:?}: expected 'aes-256-gcm' or 'xchacha20-poly1305' (or deterministic=True)"
+                    )))
+                }
+            },
+        };
+        let encoding = Encoding::from_name(encoding).ok_or_else(|| {
+            PyValueError::new_err(format!("encoding must be 'binary' or 'text', not {encoding:?}"))
+        })?;
+        Ok(Self {
+            sealer: Sealer::new(ring, suite),
+            encoding,
+        })
+    }
+
+    /// Encrypt `data`, binding `context` (authenticated, not stored).
+    #[pyo3(signature = (data, *, context = None))]
+    fn encrypt<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        context: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let data = args::bytes_like(data, "data")?;
+        let context = args::context(context)?;
+        let len = self.sealer.sealed_len(data.len())?;
+        let sealer = &self.sealer;
+        let (data, context) = (data.as_ref(), context.as_ref());
+        match self.encoding {
+            Encoding::Binary => {
+                let out = PyBytes::new_with(py, len, |out| {
+                    if data.len() >= DETACH_THRESHOLD {
+                        py.detach(|| sealer.seal_into(data, context, out))?;
+                    } else {
+                        sealer.seal_into(data, context, out)?;
+                    }
+                    Ok(())
+                })?;
+                Ok(out.into_any())
+            }
+            Encoding::Text => {
+                let binary = if data.len() >= DETACH_THRESHOLD {
+                    py.detach(|| sealer.seal(data, context))?
+                } else {
+                    sealer.seal(data, context)?
+                };
+                debug_assert_eq!(text_len(binary.len()), message::encode_text(&binary).len());
+                Ok(self.output(py, binary))
+            }
+        }
+    }
+
+    /// Decrypt a message in either encoding; any failure raises DecryptionError.
+    #[pyo3(signature = (message, *, context = None))]
+    fn decrypt<'py>(
+        &self,
+        py: Python<'py>,
+        message: &Bound<'py, PyAny>,
+        context: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let raw = args::message(message)?;
+        let context = args::context(context)?;
+        let binary = message::decode(&raw)?;
+        let (msg, key) = self.sealer.locate(&binary)?;
+        let sealer = &self.sealer;
+        let context = context.as_ref();
+        PyBytes::new_with(py, msg.ciphertext.len(), |out| {
+            if out.len() >= DETACH_THRESHOLD {
+                py.detach(|| sealer.open_into(&msg, key, context, out))?;
+            } else {
+                sealer.open_into(&msg, key, context, out)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The deterministic message under every key of the ring, active key first,
+    /// for `WHERE column IN (...)` lookups that keep working during rotation.
+    #[pyo3(signature = (data, *, context = None))]
+    fn lookup_values<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        context: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let data = args::bytes_like(data, "data")?;
+        let context = args::context(context)?;
+        let values = self.sealer.lookup_values(&data, &context)?;
+        PyList::new(py, values.into_iter().map(|v| self.output(py, v)))
+    }
+
+    /// Whether the message is under another key or algorithm than this Box
+    /// encrypts with. Reads the header only.
+    fn needs_rotation(&self, message: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let raw = args::message(message)?;
+        Ok(self.sealer.needs_rotation(&raw)?)
+    }
+
+    #[getter]
+    fn algorithm(&self) -> &'static str {
+        self.sealer.suite().name()
+    }
+
+    #[getter]
+    fn deterministic(&self) -> bool {
+        self.sealer.suite().is_deterministic()
+    }
+
+    #[getter]
+    fn encoding(&self) -> &'static str {
+        self.encoding.name()
+    }
+
+    #[getter]
+    fn active_key_id(&self) -> u32 {
+        self.sealer.keyring().active_id()
+    }
+
+    #[getter]
+    fn key_ids(&self) -> Vec<u32> {
+        self.sealer.keyring().ids().collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Box(algorithm={:?}, encoding={:?}, key_ids={:?}, active_key_id={})",
+            self.sealer.suite().name(),
+            self.encoding.name(),
+            self.key_ids(),
+            self.active_key_id()
+        )
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(refuse_pickle("Box"))
+    }
+
+    fn __copy__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __deepcopy__<'py>(slf: Bound<'py, Self>, _memo: &Bound<'py, PyAny>) -> Bound<'py, Self> {
+        slf
+    }
+}
+
+/// The header of a message, read without decrypting.
+#[pyclass(frozen, module = "sealbox._native", name = "Message")]
+pub struct Message {
+    suite: Suite,
+    key_id: u32,
+    encoding: Encoding,
+    nonce: Vec<u8>,
+    commitment: Vec<u8>,
+    ciphertext_length: usize,
+    length: usize,
+}
+
+#[pymethods]
+impl Message {
+    /// Parse a message in either encoding. Raises DecryptionError if it is not one.
+    #[staticmethod]
+    fn parse(message: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let raw = args::message(message)?;
+        let binary = message::decode(&raw)?;
+        let encoding = if matches!(binary, std::borrow::Cow::Borrowed(_)) {
+            Encoding::Binary
+        } else {
+            Encoding::Text
+        };
+        let m = crate::core::Message::parse(&binary)?;
+        Ok(Self {
+            suite: m.suite,
+            key_id: m.key_id,
+            encoding,
+            nonce: m.nonce.to_vec(),
+            commitment: m.commitment.to_vec(),
+            ciphertext_length: m.ciphertext.len(),
+            length: binary.len(),
+        })
+    }
+
+    /// Format version (1).
+    #[getter]
+    fn version(&self) -> u8 {
+        crate::core::Message::VERSION
+    }
+
+    /// Suite name: 'aes-256-gcm', 'xchacha20-poly1305' or 'aes-256-siv'.
+    #[getter]
+    fn suite(&self) -> &'static str {
+        self.suite.name()
+    }
+
+    #[getter]
+    fn suite_id(&self) -> u8 {
+        self.suite.id()
+    }
+
+    #[getter]
+    fn key_id(&self) -> u32 {
+        self.key_id
+    }
+
+    #[getter]
+    fn deterministic(&self) -> bool {
+        self.suite.is_deterministic()
+    }
+
+    /// 'binary' or 'text': the form the message was given in.
+    #[getter]
+    fn encoding(&self) -> &'static str {
+        self.encoding.name()
+    }
+
+    /// The salt (aes-256-gcm) or nonce (xchacha20-poly1305); empty for aes-256-siv.
+    #[getter]
+    fn nonce<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.nonce)
+    }
+
+    #[getter]
+    fn commitment<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.commitment)
+    }
+
+    /// Length of the plaintext the message carries.
+    #[getter]
+    fn plaintext_length(&self) -> usize {
+        self.ciphertext_length
+    }
+
+    /// Bytes the format adds to the plaintext (binary form).
+    #[getter]
+    fn overhead(&self) -> usize {
+        self.suite.overhead()
+    }
+
+    fn __len__(&self) -> usize {
+        self.length
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Message(version=1, suite={:?}, key_id={}, encoding={:?}, plaintext_length={})",
+            self.suite.name(),
+            self.key_id,
+            self.encoding.name(),
+            self.ciphertext_length
+        )
+    }
+}

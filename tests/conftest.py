@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+VECTORS = Path(__file__).parent / "vectors"
+
+# Cases run per vector file, reported at the end of the session.
+VECTOR_COUNTS: dict[str, Counter[str]] = {}
+
+
+def load_vectors(name: str) -> Any:
+    return json.loads((VECTORS / name).read_text())
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not VECTOR_COUNTS:
+        return
+    tr = terminalreporter
+    tr.section("test vectors")
+    total: Counter[str] = Counter()
+    for name, counts in sorted(VECTOR_COUNTS.items()):
+        total.update(counts)
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        tr.write_line(f"{name:<34} {detail}")
+    tr.write_line(f"{'all':<34} " + ", ".join(f"{k} {v}" for k, v in sorted(total.items())))
