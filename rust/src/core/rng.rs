@@ -3,8 +3,9 @@
 //! A `getrandom` call costs about as much as sealing a small value, so public
 //! randomness (salts and nonces, never keys) is drawn 4 KiB at a time into a
 //! per-thread pool. After `fork()` the child would inherit the parent's pool and
-//! repeat its nonces: every fork must call [`note_fork`] in the child (the Python
-//! package registers it with `os.register_at_fork`), which invalidates every pool.
+//! repeat its nonces, so a pool is used only in the process that filled it: each
+//! draw compares the process id, and [`note_fork`] (registered by the Python
+//! package with `os.register_at_fork`) invalidates every pool as well.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,11 +27,12 @@ struct Pool {
     buf: [u8; POOL_LEN],
     pos: usize,
     generation: u64,
+    pid: u32,
 }
 
 thread_local! {
     static POOL: RefCell<Pool> = const {
-        RefCell::new(Pool { buf: [0; POOL_LEN], pos: POOL_LEN, generation: u64::MAX })
+        RefCell::new(Pool { buf: [0; POOL_LEN], pos: POOL_LEN, generation: u64::MAX, pid: 0 })
     };
 }
 
@@ -48,10 +50,12 @@ pub fn fill_public(out: &mut [u8]) -> Result<()> {
         let mut pool = cell.borrow_mut();
         let generation = FORK_GENERATION.load(Ordering::Relaxed);
         let need = out.len();
-        if pool.generation != generation || pool.pos + need > POOL_LEN {
+        let pid = std::process::id();
+        if pool.generation != generation || pool.pid != pid || pool.pos + need > POOL_LEN {
             getrandom::fill(&mut pool.buf).map_err(|_| Error::Random)?;
             pool.pos = 0;
             pool.generation = generation;
+            pool.pid = pid;
         }
         let start = pool.pos;
         let chunk = pool.buf.get(start..start + need).ok_or(Error::Random)?;
