@@ -6,10 +6,9 @@ import base64
 import os
 
 import pytest
+import sealbox
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import sealbox
 from sealbox import Box, DecryptionError, Keyring, Message
 
 K1, K2, K3 = (bytes([i]) * 32 for i in (1, 2, 3))
@@ -33,8 +32,11 @@ def box(request: pytest.FixtureRequest) -> Box[bytes]:
 @given(data=st.binary(max_size=2048), context=st.binary(max_size=300), suite=st.sampled_from([0, 1, 2]))
 def test_round_trip_binary_and_text(data: bytes, context: bytes, suite: int) -> None:
     binary = boxes()[suite]
-    text = [Box(K1, encoding="text"), Box(K1, algorithm="xchacha20-poly1305", encoding="text"),
-            Box(K1, deterministic=True, encoding="text")][suite]
+    text = [
+        Box(K1, encoding="text"),
+        Box(K1, algorithm="xchacha20-poly1305", encoding="text"),
+        Box(K1, deterministic=True, encoding="text"),
+    ][suite]
     m = binary.encrypt(data, context=context)
     t = text.encrypt(data, context=context)
     assert isinstance(m, bytes) and isinstance(t, str)
@@ -124,8 +126,18 @@ def test_unknown_key_id_and_non_messages_fail() -> None:
     other = Box(Keyring({7: K1}))
     with pytest.raises(DecryptionError):
         box.decrypt(other.encrypt(b"x"))
-    for junk in (b"", b"\x01", b"\x00" * 100, os.urandom(80), b"hello world", "", "not a message",
-                 "\u00e9t\u00e9", b"\x02" + bytes(70), b"\x01\x09" + bytes(70)):
+    for junk in (
+        b"",
+        b"\x01",
+        b"\x00" * 100,
+        os.urandom(80),
+        b"hello world",
+        "",
+        "not a message",
+        "\u00e9t\u00e9",
+        b"\x02" + bytes(70),
+        b"\x01\x09" + bytes(70),
+    ):
         with pytest.raises(DecryptionError):
             box.decrypt(junk)
         with pytest.raises(DecryptionError):
@@ -170,12 +182,20 @@ def test_lookup_values_find_rows_across_rotation() -> None:
 
 def test_message_parse_fields() -> None:
     ring = Keyring({7: K1})
-    for box, suite, nonce in ((Box(ring), "aes-256-gcm", 16),
-                              (Box(ring, algorithm="xchacha20-poly1305"), "xchacha20-poly1305", 24),
-                              (Box(ring, deterministic=True), "aes-256-siv", 0)):
+    for box, suite, nonce in (
+        (Box(ring), "aes-256-gcm", 16),
+        (Box(ring, algorithm="xchacha20-poly1305"), "xchacha20-poly1305", 24),
+        (Box(ring, deterministic=True), "aes-256-siv", 0),
+    ):
         m = box.encrypt(b"hello")
         p = Message.parse(m)
-        assert (p.version, p.suite, p.key_id, p.plaintext_length, len(p)) == (1, suite, 7, 5, len(m))
+        assert (p.version, p.suite, p.key_id, p.plaintext_length, len(p)) == (
+            1,
+            suite,
+            7,
+            5,
+            len(m),
+        )
         assert len(p.nonce) == nonce and len(p.commitment) == 24 and p.encoding == "binary"
         assert p.deterministic == (suite == "aes-256-siv")
         t = Message.parse(base64.urlsafe_b64encode(m).rstrip(b"=").decode())
@@ -185,13 +205,25 @@ def test_message_parse_fields() -> None:
 
 def test_keyring_loading() -> None:
     raw = os.urandom(32)
-    forms: list[bytes | str] = [raw, raw.hex(), raw.hex().upper(), base64.b64encode(raw).decode(),
-                                base64.urlsafe_b64encode(raw).decode().rstrip("="), bytearray(raw)]
+    forms: list[bytes | str] = [
+        raw,
+        raw.hex(),
+        raw.hex().upper(),
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        bytearray(raw),
+    ]
     m = Box(raw).encrypt(b"x")
     for form in forms:
         assert Box(Keyring({0: form})).decrypt(m) == b"x"
     ring = Keyring({3: raw, 9: os.urandom(32)}, active=3)
-    assert (ring.active_id, ring.ids, len(ring), 3 in ring, 4 in ring) == (3, [3, 9], 2, True, False)
+    assert (ring.active_id, ring.ids, len(ring), 3 in ring, 4 in ring) == (
+        3,
+        [3, 9],
+        2,
+        True,
+        False,
+    )
 
 
 def test_keyring_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,7 +250,11 @@ def test_keyring_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         (lambda: Box(12345), TypeError, "32 bytes or a sealbox.Keyring"),
         (lambda: Box(K1, algorithm="aes-128-cbc"), ValueError, "unknown algorithm"),
         (lambda: Box(K1, algorithm="aes-256-siv"), ValueError, "deterministic=True"),
-        (lambda: Box(K1, deterministic=True, algorithm="xchacha20-poly1305"), ValueError, "aes-256-siv"),
+        (
+            lambda: Box(K1, deterministic=True, algorithm="xchacha20-poly1305"),
+            ValueError,
+            "aes-256-siv",
+        ),
         (lambda: Box(K1, encoding="hex"), ValueError, "'binary' or 'text'"),
         (lambda: Box(K1).encrypt("text"), TypeError, "not str"),
         (lambda: Box(K1).encrypt(42), TypeError, "must be bytes"),

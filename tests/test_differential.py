@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import nacl.bindings as sodium
 import pytest
+import sealbox
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import aead as pyca
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -11,8 +12,6 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from miscreant.aes.siv import SIV
-
-import sealbox
 from sealbox import hazmat
 
 data = st.binary(max_size=1024)
@@ -21,8 +20,12 @@ SETTINGS = settings(max_examples=150, deadline=None)
 
 
 @SETTINGS
-@given(key=st.sampled_from([16, 24, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
-       nonce=st.binary(min_size=12, max_size=12), msg=data, aad=st.one_of(st.none(), ad))
+@given(
+    key=st.sampled_from([16, 24, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+    nonce=st.binary(min_size=12, max_size=12),
+    msg=data,
+    aad=st.one_of(st.none(), ad),
+)
 def test_aesgcm_matches_cryptography(key: bytes, nonce: bytes, msg: bytes, aad: bytes | None) -> None:
     ours, theirs = hazmat.AESGCM(key), pyca.AESGCM(key)
     sealed = ours.encrypt(nonce, msg, aad)
@@ -34,7 +37,12 @@ def test_aesgcm_matches_cryptography(key: bytes, nonce: bytes, msg: bytes, aad: 
 
 
 @SETTINGS
-@given(key=st.binary(min_size=32, max_size=32), nonce=st.binary(min_size=12, max_size=12), msg=data, aad=ad)
+@given(
+    key=st.binary(min_size=32, max_size=32),
+    nonce=st.binary(min_size=12, max_size=12),
+    msg=data,
+    aad=ad,
+)
 def test_chacha20poly1305_matches_cryptography(key: bytes, nonce: bytes, msg: bytes, aad: bytes) -> None:
     sealed = hazmat.ChaCha20Poly1305(key).encrypt(nonce, msg, aad)
     assert sealed == pyca.ChaCha20Poly1305(key).encrypt(nonce, msg, aad)
@@ -42,7 +50,12 @@ def test_chacha20poly1305_matches_cryptography(key: bytes, nonce: bytes, msg: by
 
 
 @SETTINGS
-@given(key=st.binary(min_size=32, max_size=32), nonce=st.binary(min_size=24, max_size=24), msg=data, aad=ad)
+@given(
+    key=st.binary(min_size=32, max_size=32),
+    nonce=st.binary(min_size=24, max_size=24),
+    msg=data,
+    aad=ad,
+)
 def test_xchacha20poly1305_matches_libsodium(key: bytes, nonce: bytes, msg: bytes, aad: bytes) -> None:
     sealed = hazmat.XChaCha20Poly1305(key).encrypt(nonce, msg, aad)
     assert sealed == sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(msg, aad, nonce, key)
@@ -50,8 +63,11 @@ def test_xchacha20poly1305_matches_libsodium(key: bytes, nonce: bytes, msg: byte
 
 
 @SETTINGS
-@given(key=st.sampled_from([32, 48, 64]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
-       msg=data, ads=st.lists(ad, max_size=4))
+@given(
+    key=st.sampled_from([32, 48, 64]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+    msg=data,
+    ads=st.lists(ad, max_size=4),
+)
 def test_aessiv_matches_cryptography(key: bytes, msg: bytes, ads: list[bytes]) -> None:
     sealed = hazmat.AESSIV(key).encrypt(msg, ads)
     assert sealed == pyca.AESSIV(key).encrypt(msg, ads or None)
@@ -59,8 +75,11 @@ def test_aessiv_matches_cryptography(key: bytes, msg: bytes, ads: list[bytes]) -
 
 
 @SETTINGS
-@given(key=st.sampled_from([32, 64]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
-       msg=data, ads=st.lists(ad, max_size=4))
+@given(
+    key=st.sampled_from([32, 64]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+    msg=data,
+    ads=st.lists(ad, max_size=4),
+)
 def test_aessiv_matches_miscreant(key: bytes, msg: bytes, ads: list[bytes]) -> None:
     sealed = hazmat.AESSIV(key).encrypt(msg, ads)
     assert sealed == SIV(key).seal(msg, ads)
@@ -68,8 +87,12 @@ def test_aessiv_matches_miscreant(key: bytes, msg: bytes, ads: list[bytes]) -> N
 
 
 @SETTINGS
-@given(ikm=st.binary(max_size=100), salt=st.binary(max_size=100), info=st.binary(max_size=100),
-       length=st.integers(1, 255 * 32))
+@given(
+    ikm=st.binary(max_size=100),
+    salt=st.binary(max_size=100),
+    info=st.binary(max_size=100),
+    length=st.integers(1, 255 * 32),
+)
 def test_hkdf_matches_cryptography(ikm: bytes, salt: bytes, info: bytes, length: int) -> None:
     ref = HKDF(algorithm=hashes.SHA256(), length=length, salt=salt or None, info=info).derive(ikm)
     assert hazmat.hkdf_sha256(ikm, salt=salt, info=info, length=length) == ref
@@ -77,10 +100,16 @@ def test_hkdf_matches_cryptography(ikm: bytes, salt: bytes, info: bytes, length:
 
 
 @settings(max_examples=40, deadline=None)
-@given(password=st.binary(max_size=80), salt=st.binary(max_size=40), iterations=st.integers(1, 3000),
-       length=st.integers(1, 100))
+@given(
+    password=st.binary(max_size=80),
+    salt=st.binary(max_size=40),
+    iterations=st.integers(1, 3000),
+    length=st.integers(1, 100),
+)
 def test_pbkdf2_matches_cryptography(password: bytes, salt: bytes, iterations: int, length: int) -> None:
-    ref = PBKDF2HMAC(algorithm=hashes.SHA256(), length=length, salt=salt, iterations=iterations).derive(password)
+    ref = PBKDF2HMAC(algorithm=hashes.SHA256(), length=length, salt=salt, iterations=iterations).derive(
+        password
+    )
     assert hazmat.pbkdf2_hmac_sha256(password, salt, iterations, length) == ref
 
 

@@ -15,7 +15,6 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from sealbox import Box, DecryptionError, Keyring
 
 SUITES = {1: "aes-256-gcm", 2: "xchacha20-poly1305", 3: "aes-256-siv"}
@@ -77,8 +76,13 @@ def box_for(key: bytes, key_id: int, suite: int) -> Box[bytes]:
 
 
 @settings(max_examples=100, deadline=None)
-@given(suite=st.sampled_from([1, 2, 3]), key=st.binary(min_size=32, max_size=32),
-       key_id=st.integers(0, 2**32 - 1), data=st.binary(max_size=500), context=st.binary(max_size=80))
+@given(
+    suite=st.sampled_from([1, 2, 3]),
+    key=st.binary(min_size=32, max_size=32),
+    key_id=st.integers(0, 2**32 - 1),
+    data=st.binary(max_size=500),
+    context=st.binary(max_size=80),
+)
 def test_spec_and_core_agree(suite: int, key: bytes, key_id: int, data: bytes, context: bytes) -> None:
     box = box_for(key, key_id, suite)
     assert spec_open(key, key_id, box.encrypt(data, context=context), context) == data

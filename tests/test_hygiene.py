@@ -10,12 +10,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 import sealbox
 from sealbox import Box, Keyring, Message, hazmat
 
 KEY = bytes(range(32))
-KEY_FORMS = [KEY.hex(), KEY.hex().upper(), base64.b64encode(KEY).decode(), base64.urlsafe_b64encode(KEY).decode()]
+KEY_FORMS = [
+    KEY.hex(),
+    KEY.hex().upper(),
+    base64.b64encode(KEY).decode(),
+    base64.urlsafe_b64encode(KEY).decode(),
+]
 
 
 def holders() -> list[object]:

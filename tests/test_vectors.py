@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 import sealbox
 from sealbox import hazmat
 
@@ -134,7 +133,11 @@ def test_wycheproof_aead_aes_siv_cmac() -> None:
             ok = siv.encrypt(msg, ad) == sealed and siv.decrypt(sealed, ad) == msg
             tally.check(ok, "valid", t["tcId"])
         else:
-            tally.check(rejects(lambda: siv.decrypt(sealed, ad), sealbox.DecryptionError), "invalid", t["tcId"])
+            tally.check(
+                rejects(lambda: siv.decrypt(sealed, ad), sealbox.DecryptionError),
+                "invalid",
+                t["tcId"],
+            )
     tally.done()
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from sealbox import _native
 
 if TYPE_CHECKING:
-    from collections.abc import Buffer
-
+    from sealbox._native import _Buffer as Buffer
     from sealbox._keyring import Keyring
 
 __all__ = ["Box"]
@@ -16,7 +15,6 @@ __all__ = ["Box"]
 _M = TypeVar("_M", bytes, str)
 
 Algorithm = Literal["aes-256-gcm", "xchacha20-poly1305", "aes-256-siv"]
-Context = "Buffer | str | None"
 
 
 class Box(_native.Box, Generic[_M]):
@@ -63,7 +61,7 @@ class Box(_native.Box, Generic[_M]):
             algorithm: Algorithm | None = None,
             deterministic: bool = False,
             encoding: Literal["binary", "text"] = "binary",
-        ) -> Box[bytes] | Box[str]: ...
+        ) -> Box[Any]: ...
 
         def encrypt(self, data: Buffer, *, context: Buffer | str | None = None) -> _M:
             """Encrypt ``data``, binding ``context`` (authenticated, not stored)."""

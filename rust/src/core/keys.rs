@@ -40,7 +40,9 @@ impl SecretKey {
     /// A key written as 64 hex digits or as base64 (standard or URL-safe, padded or not).
     /// Errors never echo the text.
     pub fn from_text(text: &str) -> Result<Self> {
-        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
         use base64::Engine as _;
         let text = text.trim();
         let bad = || {
@@ -49,20 +51,22 @@ impl SecretKey {
                 text.len()
             ))
         };
-        let bytes = Zeroizing::new(if text.len() == 2 * KEY_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            (0..KEY_LEN)
-                .map(|i| {
-                    text.get(2 * i..2 * i + 2)
-                        .and_then(|h| u8::from_str_radix(h, 16).ok())
-                        .ok_or_else(bad)
-                })
-                .collect::<Result<Vec<u8>>>()?
-        } else {
-            [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
-                .iter()
-                .find_map(|engine| engine.decode(text).ok())
-                .ok_or_else(bad)?
-        });
+        let bytes = Zeroizing::new(
+            if text.len() == 2 * KEY_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                (0..KEY_LEN)
+                    .map(|i| {
+                        text.get(2 * i..2 * i + 2)
+                            .and_then(|h| u8::from_str_radix(h, 16).ok())
+                            .ok_or_else(bad)
+                    })
+                    .collect::<Result<Vec<u8>>>()?
+            } else {
+                [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+                    .iter()
+                    .find_map(|engine| engine.decode(text).ok())
+                    .ok_or_else(bad)?
+            },
+        );
         if bytes.len() != KEY_LEN {
             return Err(bad());
         }
@@ -176,14 +180,16 @@ impl Keyring {
     {
         let mut map = BTreeMap::new();
         for (id, key) in keys {
-            if map.insert(id, Arc::new(KeyMaterial::new(id, &key)?)).is_some() {
+            if map
+                .insert(id, Arc::new(KeyMaterial::new(id, &key)?))
+                .is_some()
+            {
                 return Err(Error::Invalid(format!("key id {id} appears twice")));
             }
         }
-        let active = map
-            .get(&active)
-            .cloned()
-            .ok_or_else(|| Error::Invalid(format!("active key id {active} is not in the keyring")))?;
+        let active = map.get(&active).cloned().ok_or_else(|| {
+            Error::Invalid(format!("active key id {active} is not in the keyring"))
+        })?;
         Ok(Self { keys: map, active })
     }
 
@@ -192,7 +198,10 @@ impl Keyring {
         let material = Arc::new(KeyMaterial::new(id, key)?);
         let mut keys = BTreeMap::new();
         keys.insert(id, Arc::clone(&material));
-        Ok(Self { keys, active: material })
+        Ok(Self {
+            keys,
+            active: material,
+        })
     }
 
     pub fn active(&self) -> &KeyMaterial {
@@ -241,7 +250,12 @@ mod tests {
         assert_eq!(SecretKey::from_text(&hex).unwrap().expose(), &[1u8; 32]);
         let b64 = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
         assert_eq!(SecretKey::from_text(b64).unwrap().expose(), &[1u8; 32]);
-        assert_eq!(SecretKey::from_text(b64.trim_end_matches('=')).unwrap().expose(), &[1u8; 32]);
+        assert_eq!(
+            SecretKey::from_text(b64.trim_end_matches('='))
+                .unwrap()
+                .expose(),
+            &[1u8; 32]
+        );
         assert!(SecretKey::from_text("AQEB").is_err());
         assert!(SecretKey::from_text(&"zz".repeat(32)).is_err());
     }

@@ -39,7 +39,8 @@ pub enum Suite {
 
 impl Suite {
     pub const COUNT: usize = 3;
-    pub const ALL: [Suite; Suite::COUNT] = [Suite::Aes256Gcm, Suite::XChaCha20Poly1305, Suite::Aes256Siv];
+    pub const ALL: [Suite; Suite::COUNT] =
+        [Suite::Aes256Gcm, Suite::XChaCha20Poly1305, Suite::Aes256Siv];
 
     pub const fn id(self) -> u8 {
         match self {
@@ -195,7 +196,9 @@ impl<'a> Message<'a> {
 
     /// Parse a binary message. Fails with `Error::Decrypt` on anything malformed.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        let (head, rest) = bytes.split_first_chunk::<HEADER_LEN>().ok_or(Error::Decrypt)?;
+        let (head, rest) = bytes
+            .split_first_chunk::<HEADER_LEN>()
+            .ok_or(Error::Decrypt)?;
         let [version, suite_id, a, b, c, d] = *head;
         if version != VERSION {
             return Err(Error::Decrypt);
@@ -205,11 +208,20 @@ impl<'a> Message<'a> {
         if bytes.len() < suite.overhead() {
             return Err(Error::Decrypt);
         }
-        let (prefix, body) = bytes.split_at_checked(suite.prefix_len()).ok_or(Error::Decrypt)?;
-        let (nonce, rest_prefix) = rest.split_at_checked(suite.nonce_len()).ok_or(Error::Decrypt)?;
+        let (prefix, body) = bytes
+            .split_at_checked(suite.prefix_len())
+            .ok_or(Error::Decrypt)?;
+        let (nonce, rest_prefix) = rest
+            .split_at_checked(suite.nonce_len())
+            .ok_or(Error::Decrypt)?;
         let commitment = rest_prefix.get(..COMMIT_LEN).ok_or(Error::Decrypt)?;
         let (ciphertext, tag) = match suite {
-            Suite::Aes256Siv => (body, rest_prefix.get(COMMIT_LEN..COMMIT_LEN + TAG_LEN).ok_or(Error::Decrypt)?),
+            Suite::Aes256Siv => (
+                body,
+                rest_prefix
+                    .get(COMMIT_LEN..COMMIT_LEN + TAG_LEN)
+                    .ok_or(Error::Decrypt)?,
+            ),
             _ => body
                 .split_at_checked(body.len().checked_sub(TAG_LEN).ok_or(Error::Decrypt)?)
                 .ok_or(Error::Decrypt)?,

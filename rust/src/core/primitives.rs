@@ -100,7 +100,13 @@ impl LcAead {
     }
 
     /// Seal `plaintext` into `out` (`ciphertext || tag`, `plaintext.len() + 16` bytes).
-    pub fn seal_into(&self, nonce: &[u8], aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+    pub fn seal_into(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
         check_len(plaintext.len())?;
         let nonce = gcm_nonce(nonce)?;
         let (ct, tag) = split_ct_tag(out, plaintext.len())?;
@@ -185,19 +191,26 @@ impl XChaCha {
                 expected: "24 bytes",
                 got: nonce.len(),
             })?;
-        let mut sub = chacha20::hchacha::<chacha20::R20>(
-            &Array::from(*self.key),
-            &Array::from(*head),
-        );
+        let mut sub =
+            chacha20::hchacha::<chacha20::R20>(&Array::from(*self.key), &Array::from(*head));
         let subkey = Zeroizing::new(<[u8; 32]>::from(sub));
         sub.as_mut_slice().zeroize();
         let mut n = [0u8; 12];
         let (_, low) = n.split_at_mut(4);
         low.copy_from_slice(tail);
-        Ok((LcAead::chacha20_poly1305(subkey.as_ref())?, Nonce::assume_unique_for_key(n)))
+        Ok((
+            LcAead::chacha20_poly1305(subkey.as_ref())?,
+            Nonce::assume_unique_for_key(n),
+        ))
     }
 
-    pub fn seal_into(&self, nonce: &[u8], aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+    pub fn seal_into(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
         let (ct, tag) = split_ct_tag(out, plaintext.len())?;
         self.seal_detached(nonce, aad, plaintext, ct, tag)
     }
@@ -251,7 +264,9 @@ macro_rules! with_siv {
         let key: &[u8] = $key;
         match key.len() {
             32 => {
-                let mut $siv = aes_siv::siv::Aes128Siv::new(&Array::try_from(key).map_err(|_| Error::Decrypt)?);
+                let mut $siv = aes_siv::siv::Aes128Siv::new(
+                    &Array::try_from(key).map_err(|_| Error::Decrypt)?,
+                );
                 $body
             }
             48 => {
@@ -259,7 +274,9 @@ macro_rules! with_siv {
                 $body
             }
             64 => {
-                let mut $siv = aes_siv::siv::Aes256Siv::new(&Array::try_from(key).map_err(|_| Error::Decrypt)?);
+                let mut $siv = aes_siv::siv::Aes256Siv::new(
+                    &Array::try_from(key).map_err(|_| Error::Decrypt)?,
+                );
                 $body
             }
             got => Err(Error::KeyLength {
@@ -301,7 +318,8 @@ impl AesSiv {
             return Err(Error::Invalid("output buffer has the wrong length".into()));
         }
         let (siv_out, ct) = out.split_at_mut(SIV_LEN);
-        let buf = InOutBuf::new(plaintext, ct).map_err(|_| Error::Invalid("length mismatch".into()))?;
+        let buf =
+            InOutBuf::new(plaintext, ct).map_err(|_| Error::Invalid("length mismatch".into()))?;
         let tag = with_siv!(&self.key, |siv| siv
             .encrypt_inout_detached(headers.iter(), buf)
             .map_err(|_| too_large()))?;
@@ -328,8 +346,8 @@ pub type HmacSha256 = Hmac<Sha256>;
 
 /// HMAC-SHA256 (RFC 2104) of `data` under `key` (any length).
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable_hmac());
+    let mut mac =
+        <HmacSha256 as hmac::KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
@@ -341,7 +359,12 @@ fn unreachable_hmac() -> HmacSha256 {
 }
 
 /// HKDF-SHA256 (RFC 5869). An empty salt means HashLen zero bytes.
-pub fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8], length: usize) -> Result<Zeroizing<Vec<u8>>> {
+pub fn hkdf_sha256(
+    ikm: &[u8],
+    salt: &[u8],
+    info: &[u8],
+    length: usize,
+) -> Result<Zeroizing<Vec<u8>>> {
     if length == 0 || length > 255 * 32 {
         return Err(Error::Invalid(format!(
             "HKDF-SHA256 length must be between 1 and 8160 bytes, got {length}"
@@ -355,9 +378,16 @@ pub fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8], length: usize) -> Resul
 }
 
 /// PBKDF2-HMAC-SHA256 (RFC 8018).
-pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], iterations: u32, length: usize) -> Result<Zeroizing<Vec<u8>>> {
+pub fn pbkdf2_hmac_sha256(
+    password: &[u8],
+    salt: &[u8],
+    iterations: u32,
+    length: usize,
+) -> Result<Zeroizing<Vec<u8>>> {
     if iterations == 0 {
-        return Err(Error::Invalid("PBKDF2 iterations must be at least 1".into()));
+        return Err(Error::Invalid(
+            "PBKDF2 iterations must be at least 1".into(),
+        ));
     }
     if length == 0 || length > (1 << 20) {
         return Err(Error::Invalid(format!(
@@ -382,8 +412,14 @@ mod tests {
         k.open_into(&[1u8; 12], b"ad", &out, &mut pt).unwrap();
         assert_eq!(&pt, b"hello");
         out[0] ^= 1;
-        assert_eq!(k.open_into(&[1u8; 12], b"ad", &out, &mut pt), Err(Error::Decrypt));
-        assert!(matches!(LcAead::aes_gcm(&[0u8; 31]), Err(Error::KeyLength { got: 31, .. })));
+        assert_eq!(
+            k.open_into(&[1u8; 12], b"ad", &out, &mut pt),
+            Err(Error::Decrypt)
+        );
+        assert!(matches!(
+            LcAead::aes_gcm(&[0u8; 31]),
+            Err(Error::KeyLength { got: 31, .. })
+        ));
         assert!(matches!(
             k.seal_into(&[1u8; 11], b"", b"", &mut [0u8; 16]),
             Err(Error::NonceLength { got: 11, .. })

@@ -116,7 +116,13 @@ impl Sealer {
     }
 
     /// Open a parsed message into `out` (exactly `msg.ciphertext.len()` bytes).
-    pub fn open_into(&self, msg: &Message<'_>, key: &KeyMaterial, context: &[u8], out: &mut [u8]) -> Result<()> {
+    pub fn open_into(
+        &self,
+        msg: &Message<'_>,
+        key: &KeyMaterial,
+        context: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
         open_with(key, msg, context, out)
     }
 
@@ -138,7 +144,13 @@ impl Sealer {
     }
 }
 
-fn seal_with(key: &KeyMaterial, suite: Suite, plaintext: &[u8], context: &[u8], out: &mut [u8]) -> Result<()> {
+fn seal_with(
+    key: &KeyMaterial,
+    suite: Suite,
+    plaintext: &[u8],
+    context: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
     if out.len() != plaintext.len() + suite.overhead() {
         return Err(Error::Invalid("output buffer has the wrong length".into()));
     }
@@ -156,20 +168,34 @@ fn seal_with(key: &KeyMaterial, suite: Suite, plaintext: &[u8], context: &[u8], 
             let aead = LcAead::aes_gcm(subkey.as_ref())?;
             let aad = Aad::new(prefix, context);
             let (ct, tag) = body.split_at_mut(plaintext.len());
-            aead.seal_detached(Nonce::assume_unique_for_key(ZERO_NONCE), aad.as_slice(), plaintext, ct, tag)
+            aead.seal_detached(
+                Nonce::assume_unique_for_key(ZERO_NONCE),
+                aad.as_slice(),
+                plaintext,
+                ct,
+                tag,
+            )
         }
         Suite::XChaCha20Poly1305 => {
             let aad = Aad::new(prefix, context);
             let (ct, tag) = body.split_at_mut(plaintext.len());
             // `prefix` holds the nonce just drawn.
-            let nonce = prefix.get(HEADER_LEN..HEADER_LEN + suite.nonce_len()).ok_or(Error::Decrypt)?;
-            key.xchacha().seal_detached(nonce, aad.as_slice(), plaintext, ct, tag)
+            let nonce = prefix
+                .get(HEADER_LEN..HEADER_LEN + suite.nonce_len())
+                .ok_or(Error::Decrypt)?;
+            key.xchacha()
+                .seal_detached(nonce, aad.as_slice(), plaintext, ct, tag)
         }
         Suite::Aes256Siv => {
             // Header and commitment form the first AD component; SIV || ciphertext
             // fill the rest of the message, exactly AesSiv's output layout.
-            let ad = out.get(..HEADER_LEN + COMMIT_LEN).ok_or(Error::Decrypt)?.to_vec();
-            let tail = out.get_mut(HEADER_LEN + COMMIT_LEN..).ok_or(Error::Decrypt)?;
+            let ad = out
+                .get(..HEADER_LEN + COMMIT_LEN)
+                .ok_or(Error::Decrypt)?
+                .to_vec();
+            let tail = out
+                .get_mut(HEADER_LEN + COMMIT_LEN..)
+                .ok_or(Error::Decrypt)?;
             AesSiv::new(key.siv_key())?.encrypt_into(&[&ad, context], plaintext, tail)
         }
     }
@@ -202,8 +228,14 @@ fn open_with(key: &KeyMaterial, msg: &Message<'_>, context: &[u8], out: &mut [u8
                 .open_detached(msg.nonce, aad.as_slice(), msg.ciphertext, msg.tag, out)
         }
         Suite::Aes256Siv => {
-            let ad = msg.prefix.get(..HEADER_LEN + COMMIT_LEN).ok_or(Error::Decrypt)?;
-            let tail = msg.raw.get(HEADER_LEN + COMMIT_LEN..).ok_or(Error::Decrypt)?;
+            let ad = msg
+                .prefix
+                .get(..HEADER_LEN + COMMIT_LEN)
+                .ok_or(Error::Decrypt)?;
+            let tail = msg
+                .raw
+                .get(HEADER_LEN + COMMIT_LEN..)
+                .ok_or(Error::Decrypt)?;
             AesSiv::new(key.siv_key())?.decrypt_into(&[ad, context], tail, out)
         }
     }
@@ -227,7 +259,10 @@ mod tests {
             let s = Sealer::new(ring(&[1, 2], 2), suite);
             let ct = s.seal(b"alice@example.org", b"users/1/email").unwrap();
             assert_eq!(ct.len(), 17 + suite.overhead());
-            assert_eq!(s.open(&ct, b"users/1/email").unwrap().as_slice(), b"alice@example.org");
+            assert_eq!(
+                s.open(&ct, b"users/1/email").unwrap().as_slice(),
+                b"alice@example.org"
+            );
             assert_eq!(s.open(&ct, b"users/2/email"), Err(Error::Decrypt));
             for i in 0..ct.len() * 8 {
                 let mut bad = ct.clone();
@@ -235,7 +270,12 @@ mod tests {
                 assert!(s.open(&bad, b"users/1/email").is_err(), "{suite:?} bit {i}");
             }
             let text = message::encode_text(&ct);
-            assert_eq!(s.open(text.as_bytes(), b"users/1/email").unwrap().as_slice(), b"alice@example.org");
+            assert_eq!(
+                s.open(text.as_bytes(), b"users/1/email")
+                    .unwrap()
+                    .as_slice(),
+                b"alice@example.org"
+            );
         }
     }
 

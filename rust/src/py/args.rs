@@ -70,7 +70,10 @@ pub fn message<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
 }
 
 /// Optional associated data for hazmat AEADs: `None` means empty.
-pub fn optional_bytes<'a>(obj: Option<&'a Bound<'_, PyAny>>, what: &str) -> PyResult<Cow<'a, [u8]>> {
+pub fn optional_bytes<'a>(
+    obj: Option<&'a Bound<'_, PyAny>>,
+    what: &str,
+) -> PyResult<Cow<'a, [u8]>> {
     match obj {
         None => Ok(Cow::Borrowed(&[])),
         Some(o) if o.is_none() => Ok(Cow::Borrowed(&[])),

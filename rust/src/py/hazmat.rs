@@ -5,13 +5,16 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
-use crate::core::primitives::{self, AesSiv, LcAead, XChaCha, SIV_LEN, TAG_LEN};
+use crate::core::primitives;
+use crate::core::primitives::{self as core_siv, LcAead, XChaCha, SIV_LEN, TAG_LEN};
 use crate::core::{rng, Error};
 
 use super::args;
 
 fn refuse_pickle(what: &str) -> PyErr {
-    PyTypeError::new_err(format!("cannot pickle '{what}' object: it holds key material"))
+    PyTypeError::new_err(format!(
+        "cannot pickle '{what}' object: it holds key material"
+    ))
 }
 
 fn random_key(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyBytes>> {
@@ -89,7 +92,7 @@ macro_rules! nonce_aead {
 }
 
 nonce_aead!(
-    AESGCM,
+    AesGcm,
     "AESGCM",
     LcAead,
     LcAead::aes_gcm,
@@ -134,8 +137,8 @@ nonce_aead!(
 
 /// AES-SIV (RFC 5297) with a 32, 48 or 64-byte key: deterministic, misuse-resistant.
 #[pyclass(frozen, module = "sealbox._native", name = "AESSIV")]
-pub struct AESSIV {
-    inner: AesSiv,
+pub struct AesSiv {
+    inner: core_siv::AesSiv,
 }
 
 fn siv_headers<'a>(obj: Option<&'a Bound<'_, PyAny>>) -> PyResult<Vec<std::borrow::Cow<'a, [u8]>>> {
@@ -147,19 +150,25 @@ fn siv_headers<'a>(obj: Option<&'a Bound<'_, PyAny>>) -> PyResult<Vec<std::borro
         for item in obj.try_iter()? {
             let item = item?;
             // Items must outlive this loop: copy (AD lists are short).
-            out.push(std::borrow::Cow::Owned(args::bytes_like(&item, "associated_data items")?.into_owned()));
+            out.push(std::borrow::Cow::Owned(
+                args::bytes_like(&item, "associated_data items")?.into_owned(),
+            ));
         }
         return Ok(out);
     }
-    Err(PyTypeError::new_err("associated_data must be a list of bytes or None"))
+    Err(PyTypeError::new_err(
+        "associated_data must be a list of bytes or None",
+    ))
 }
 
 #[pymethods]
-impl AESSIV {
+impl AesSiv {
     #[new]
     fn new(key: &Bound<'_, PyAny>) -> PyResult<Self> {
         let key = args::bytes_like(key, "key")?;
-        Ok(Self { inner: AesSiv::new(&key)? })
+        Ok(Self {
+            inner: core_siv::AesSiv::new(&key)?,
+        })
     }
 
     /// A random key of 256, 384 or 512 bits.

@@ -18,5 +18,8 @@ mod _native {
     use super::sealbox::{generate_key, reseed_after_fork};
 
     #[pymodule_export]
-    use super::hazmat::{hkdf_sha256, hmac_sha256, pbkdf2_hmac_sha256, ChaCha20Poly1305, XChaCha20Poly1305, AESGCM, AESSIV};
+    use super::hazmat::{
+        hkdf_sha256, hmac_sha256, pbkdf2_hmac_sha256, AesGcm, AesSiv, ChaCha20Poly1305,
+        XChaCha20Poly1305,
+    };
 }

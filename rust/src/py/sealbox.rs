@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::core::message::{self, text_len};
-use crate::core::{Encoding, Keyring as CoreKeyring, SecretKey, Sealer, Suite};
+use crate::core::{Encoding, Keyring as CoreKeyring, Sealer, SecretKey, Suite};
 
 use super::args;
 
@@ -15,7 +15,9 @@ use super::args;
 const DETACH_THRESHOLD: usize = 16 * 1024;
 
 fn refuse_pickle(what: &str) -> PyErr {
-    PyTypeError::new_err(format!("cannot pickle '{what}' object: it holds key material"))
+    PyTypeError::new_err(format!(
+        "cannot pickle '{what}' object: it holds key material"
+    ))
 }
 
 /// Return 32 random bytes from the operating system, for use as a key.
@@ -36,9 +38,8 @@ fn key_from_object(id: u32, obj: &Bound<'_, PyAny>) -> PyResult<SecretKey> {
         return SecretKey::from_text(s.to_str()?)
             .map_err(|e| PyValueError::new_err(format!("key {id}: {e}")));
     }
-    let bytes = args::bytes_like(obj, "a key").map_err(|_| {
-        PyTypeError::new_err(format!("key {id} must be bytes or a hex/base64 str"))
-    })?;
+    let bytes = args::bytes_like(obj, "a key")
+        .map_err(|_| PyTypeError::new_err(format!("key {id} must be bytes or a hex/base64 str")))?;
     SecretKey::from_slice(&bytes).map_err(|e| PyValueError::new_err(format!("key {id}: {e}")))
 }
 
@@ -49,7 +50,8 @@ fn key_id(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
     let id: i128 = obj
         .extract()
         .map_err(|_| PyTypeError::new_err("key ids must be int"))?;
-    u32::try_from(id).map_err(|_| PyValueError::new_err(format!("key id {id} is out of range 0..=4294967295")))
+    u32::try_from(id)
+        .map_err(|_| PyValueError::new_err(format!("key id {id} is out of range 0..=4294967295")))
 }
 
 /// Keys by integer id, one of them active. Immutable; the raw keys are not kept.
@@ -84,7 +86,9 @@ impl Keyring {
             }
         };
         let inner = CoreKeyring::new(entries, active)?;
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The id of the key that encrypts.
@@ -104,11 +108,17 @@ impl Keyring {
     }
 
     fn __contains__(&self, id: &Bound<'_, PyAny>) -> bool {
-        key_id(id).map(|id| self.inner.get(id).is_some()).unwrap_or(false)
+        key_id(id)
+            .map(|id| self.inner.get(id).is_some())
+            .unwrap_or(false)
     }
 
     fn __repr__(&self) -> String {
-        format!("Keyring(ids={:?}, active={})", self.ids(), self.inner.active_id())
+        format!(
+            "Keyring(ids={:?}, active={})",
+            self.ids(),
+            self.inner.active_id()
+        )
     }
 
     fn __reduce__(&self) -> PyResult<()> {
@@ -179,7 +189,9 @@ impl SealBox {
             },
         };
         let encoding = Encoding::from_name(encoding).ok_or_else(|| {
-            PyValueError::new_err(format!("encoding must be 'binary' or 'text', not {encoding:?}"))
+            PyValueError::new_err(format!(
+                "encoding must be 'binary' or 'text', not {encoding:?}"
+            ))
         })?;
         Ok(Self {
             sealer: Sealer::new(ring, suite),
