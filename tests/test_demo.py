@@ -14,7 +14,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     lines: list[str] = []
     from sealbox import demo
 
-    demo.run(rows=200, db=str(db), echo=lines.append)
+    demo.run(rows=200, db=str(db), batch=64, echo=lines.append)
     assert any("found" in line for line in lines)
     assert any("DecryptionError" in line for line in lines)
     with sqlite3.connect(db) as conn:

@@ -1,4 +1,4 @@
-from typing import Any, Self, final
+from typing import Any, Literal, Self, final
 
 from typing_extensions import disjoint_base
 
@@ -46,6 +46,33 @@ class Box:
     def decrypt(self, message: _Buffer | str, *, context: _Buffer | str | None = None) -> bytes: ...
     def lookup_values(self, data: _Buffer, *, context: _Buffer | str | None = None) -> list[Any]: ...
     def needs_rotation(self, message: _Buffer | str) -> bool: ...
+    def encrypt_batch(
+        self, values: Any, contexts: Any = None, *, errors: Literal["raise", "return"] = "raise", threads: int | None = None
+    ) -> Any: ...
+    def decrypt_batch(
+        self, messages: Any, contexts: Any = None, *, errors: Literal["raise", "return"] = "raise", threads: int | None = None
+    ) -> Any: ...
+    def rotate_batch(
+        self,
+        messages: Any,
+        contexts: Any = None,
+        mode: Literal["auto", "reencrypt"] = "auto",
+        *,
+        errors: Literal["raise", "return"] = "raise",
+        threads: int | None = None,
+    ) -> Any: ...
+    def _column(
+        self,
+        op: str,
+        offsets: Any,
+        data: Any,
+        validity: Any,
+        large: bool,
+        contexts: Any,
+        mode: str,
+        errors: str,
+        threads: int | None,
+    ) -> tuple[bytes, bytes, bytes | None, int]: ...
     @property
     def algorithm(self) -> str: ...
     @property

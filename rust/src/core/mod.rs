@@ -2,6 +2,7 @@
 //! sealing logic. Nothing here depends on Python, so `cargo test`, benches and
 //! fuzzers run without an interpreter.
 
+pub mod batch;
 pub mod error;
 pub mod keys;
 pub mod message;

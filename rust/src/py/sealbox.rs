@@ -9,7 +9,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use crate::core::message::{self, text_len};
 use crate::core::{Encoding, Keyring as CoreKeyring, Sealer, SecretKey, Suite};
 
-use super::args;
+use super::{args, batch};
 
 /// Inputs at least this large are sealed and opened with the GIL released.
 const DETACH_THRESHOLD: usize = 16 * 1024;
@@ -258,6 +258,128 @@ impl SealBox {
             }
             Ok(())
         })
+    }
+
+    /// Encrypt many values in one call, in parallel with the GIL released.
+    #[pyo3(signature = (values, contexts = None, *, errors = "raise", threads = None))]
+    fn encrypt_batch<'py>(
+        &self,
+        py: Python<'py>,
+        values: &Bound<'py, PyAny>,
+        contexts: Option<&Bound<'py, PyAny>>,
+        errors: &str,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
+        batch::list_batch(
+            py,
+            &self.sealer,
+            self.encoding,
+            batch::Op::Encrypt,
+            values,
+            contexts,
+            raise,
+            threads,
+        )
+    }
+
+    /// Decrypt many messages in one call, in parallel with the GIL released.
+    #[pyo3(signature = (messages, contexts = None, *, errors = "raise", threads = None))]
+    fn decrypt_batch<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        contexts: Option<&Bound<'py, PyAny>>,
+        errors: &str,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
+        batch::list_batch(
+            py,
+            &self.sealer,
+            self.encoding,
+            batch::Op::Decrypt,
+            messages,
+            contexts,
+            raise,
+            threads,
+        )
+    }
+
+    /// Re-encrypt messages under the active key (and this Box's algorithm).
+    #[pyo3(signature = (messages, contexts = None, mode = "auto", *, errors = "raise", threads = None))]
+    fn rotate_batch<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        contexts: Option<&Bound<'py, PyAny>>,
+        mode: &str,
+        errors: &str,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let op = batch::Op::Rotate(batch::parse_mode(mode)?);
+        let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
+        batch::list_batch(
+            py,
+            &self.sealer,
+            self.encoding,
+            op,
+            messages,
+            contexts,
+            raise,
+            threads,
+        )
+    }
+
+    /// The Arrow path of the batch methods (see `sealbox._box`).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (op, offsets, data, validity, large, contexts, mode, errors, threads))]
+    fn _column<'py>(
+        &self,
+        py: Python<'py>,
+        op: &str,
+        offsets: &Bound<'py, PyAny>,
+        data: &Bound<'py, PyAny>,
+        validity: Option<&Bound<'py, PyAny>>,
+        large: bool,
+        contexts: Option<&Bound<'py, PyAny>>,
+        mode: &str,
+        errors: &str,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
+        let op = match op {
+            "encrypt" => batch::Op::Encrypt,
+            "decrypt" => batch::Op::Decrypt,
+            "rotate" => batch::Op::Rotate(batch::parse_mode(mode)?),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown batch operation {other:?}"
+                )))
+            }
+        };
+        let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
+        let offsets = args::bytes_like(offsets, "offsets")?;
+        let data = args::bytes_like(data, "data")?;
+        let validity = args::optional_bytes(validity, "validity")?;
+        let validity = validity.as_ref();
+        let validity = if validity.is_empty() {
+            None
+        } else {
+            Some(validity)
+        };
+        batch::column_batch(
+            py,
+            &self.sealer,
+            self.encoding,
+            op,
+            &offsets,
+            &data,
+            validity,
+            large,
+            contexts,
+            raise,
+            threads,
+        )
     }
 
     /// The deterministic message under every key of the ring, active key first,

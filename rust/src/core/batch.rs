@@ -1,0 +1,581 @@
+//! The batch engine: seal, open and rotate many messages in one call.
+//!
+//! Work is done a chunk at a time so memory stays bounded whatever the batch
+//! size: for each chunk the output length of every item is computed first, one
+//! buffer is allocated for the whole chunk and split into per-item slices, and
+//! the items are processed in parallel (rayon) into their slices. Results keep
+//! the input order; every item has its own status, so one bad message never
+//! stops the others.
+
+use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+use zeroize::Zeroizing;
+
+use crate::core::error::{Error, Result};
+use crate::core::message::{self, Encoding, Message};
+use crate::core::seal::Sealer;
+
+/// Items of a batch: any indexable collection of byte strings.
+pub trait Items: Sync {
+    fn len(&self) -> usize;
+    /// The item at `i` (`i < len()`); out-of-range gives an empty slice.
+    fn get(&self, i: usize) -> &[u8];
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T: AsRef<[u8]> + Sync> Items for Vec<T> {
+    fn len(&self) -> usize {
+        <[T]>::len(self)
+    }
+    fn get(&self, i: usize) -> &[u8] {
+        <[T]>::get(self, i).map(AsRef::as_ref).unwrap_or(&[])
+    }
+}
+
+/// A column in Arrow's layout: `offsets` (n + 1 entries) into `data`.
+pub struct OffsetColumn<'a, O> {
+    offsets: &'a [O],
+    data: &'a [u8],
+}
+
+impl<'a, O: Copy + TryInto<usize> + Sync> OffsetColumn<'a, O> {
+    /// Check the offsets once, so `get` can trust them.
+    pub fn new(offsets: &'a [O], data: &'a [u8]) -> Result<Self> {
+        let bad = || Error::Invalid("invalid offsets for a binary column".into());
+        let mut prev = 0usize;
+        for (i, o) in offsets.iter().enumerate() {
+            let o: usize = (*o).try_into().map_err(|_| bad())?;
+            if (i > 0 && o < prev) || o > data.len() {
+                return Err(bad());
+            }
+            prev = o;
+        }
+        if offsets.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self { offsets, data })
+    }
+}
+
+impl<O: Copy + TryInto<usize> + Sync> Items for OffsetColumn<'_, O> {
+    fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+    fn get(&self, i: usize) -> &[u8] {
+        let bound = |j: usize| self.offsets.get(j).and_then(|o| (*o).try_into().ok());
+        match (bound(i), bound(i + 1)) {
+            (Some(a), Some(b)) => self.data.get(a..b).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
+/// Contexts of a batch: none, one for every item, or one per item.
+pub enum Contexts<'a> {
+    None,
+    One(&'a [u8]),
+    Each(&'a dyn Items),
+}
+
+impl Contexts<'_> {
+    fn get(&self, i: usize) -> &[u8] {
+        match self {
+            Contexts::None => &[],
+            Contexts::One(c) => c,
+            Contexts::Each(items) => items.get(i),
+        }
+    }
+}
+
+/// What `rotate` does with messages already under the active key and suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RotateMode {
+    /// Leave them unchanged.
+    Auto,
+    /// Encrypt them again (fresh salt or nonce).
+    Reencrypt,
+}
+
+/// The outcome of one item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Done,
+    /// Rotation found nothing to do: the input is the output.
+    Unchanged,
+    Failed,
+    /// A null input (Arrow), passed through as null.
+    Null,
+}
+
+/// The results of one chunk: item `i` is `data[offsets[i]..offsets[i + 1]]`.
+pub struct ChunkOutput {
+    pub offsets: Vec<usize>,
+    pub data: Zeroizing<Vec<u8>>,
+    pub status: Vec<Status>,
+}
+
+impl ChunkOutput {
+    fn has_failed_bytes(&self) -> bool {
+        self.status
+            .iter()
+            .enumerate()
+            .any(|(i, s)| *s == Status::Failed && self.offsets.get(i) != self.offsets.get(i + 1))
+    }
+
+    /// The same output with the (zeroed) slots of failed items removed.
+    fn without_failed(&self) -> Self {
+        let mut offsets = Vec::with_capacity(self.offsets.len());
+        offsets.push(0usize);
+        let mut data = Zeroizing::new(Vec::with_capacity(self.data.len()));
+        for (i, s) in self.status.iter().enumerate() {
+            if *s != Status::Failed {
+                data.extend_from_slice(self.item(i));
+            }
+            offsets.push(data.len());
+        }
+        Self {
+            offsets,
+            data,
+            status: self.status.clone(),
+        }
+    }
+
+    pub fn item(&self, i: usize) -> &[u8] {
+        match (self.offsets.get(i), self.offsets.get(i + 1)) {
+            (Some(&a), Some(&b)) => self.data.get(a..b).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
+/// Items per chunk: bounds memory and lets the caller check for interrupts.
+pub const CHUNK_ITEMS: usize = 65_536;
+/// Bytes per chunk, so huge values also come in bounded pieces.
+pub const CHUNK_BYTES: usize = 64 << 20;
+
+/// Split `0..len` into chunks of at most `CHUNK_ITEMS` items and about `CHUNK_BYTES` bytes.
+pub fn chunks(items: &dyn Items) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0usize;
+    for i in 0..items.len() {
+        bytes += items.get(i).len();
+        if i + 1 - start >= CHUNK_ITEMS || bytes >= CHUNK_BYTES {
+            out.push(start..i + 1);
+            start = i + 1;
+            bytes = 0;
+        }
+    }
+    if start < items.len() {
+        out.push(start..items.len());
+    }
+    out
+}
+
+enum Op {
+    Seal,
+    Open,
+    Rotate(RotateMode),
+}
+
+/// The parallel pool, rebuilt in a forked child (whose parent's threads are gone).
+fn pool(threads: Option<usize>) -> Result<Arc<rayon::ThreadPool>> {
+    static POOLS: Mutex<Vec<(u32, usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+    let pid = std::process::id();
+    let want = threads.unwrap_or(0);
+    let mut pools = POOLS
+        .lock()
+        .map_err(|_| Error::Invalid("thread pool lock poisoned".into()))?;
+    pools.retain(|(p, _, _)| *p == pid);
+    if let Some((_, _, p)) = pools.iter().find(|(_, n, _)| *n == want) {
+        return Ok(Arc::clone(p));
+    }
+    // num_threads(0) means rayon's default: RAYON_NUM_THREADS, else one per core.
+    let built = rayon::ThreadPoolBuilder::new()
+        .num_threads(want)
+        .thread_name(|i| format!("sealbox-{i}"))
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start worker threads: {e}")))?;
+    let built = Arc::new(built);
+    pools.push((pid, want, Arc::clone(&built)));
+    Ok(built)
+}
+
+/// Below this many items a chunk is processed on the calling thread.
+const PARALLEL_MIN_ITEMS: usize = 64;
+
+/// Plan for one item: its input in binary form and its output length.
+struct Plan<'a> {
+    input: Cow<'a, [u8]>,
+    status: Status,
+}
+
+fn sealed_output_len(sealer: &Sealer, encoding: Encoding, plaintext_len: usize) -> usize {
+    let binary = plaintext_len + sealer.suite().overhead();
+    match encoding {
+        Encoding::Binary => binary,
+        Encoding::Text => message::text_len(binary),
+    }
+}
+
+fn plan<'a>(op: &Op, sealer: &Sealer, encoding: Encoding, raw: &'a [u8]) -> (Plan<'a>, usize) {
+    let failed = |input| {
+        (
+            Plan {
+                input,
+                status: Status::Failed,
+            },
+            0,
+        )
+    };
+    match op {
+        Op::Seal => (
+            Plan {
+                input: Cow::Borrowed(raw),
+                status: Status::Done,
+            },
+            sealed_output_len(sealer, encoding, raw.len()),
+        ),
+        Op::Open | Op::Rotate(_) => {
+            let Ok(binary) = message::decode(raw) else {
+                return failed(Cow::Borrowed(raw));
+            };
+            let Ok(msg) = Message::parse(&binary) else {
+                return failed(Cow::Borrowed(raw));
+            };
+            let plaintext_len = msg.ciphertext.len();
+            let current = msg.key_id == sealer.keyring().active_id() && msg.suite == sealer.suite();
+            if sealer.keyring().get(msg.key_id).is_none() {
+                return failed(Cow::Borrowed(raw));
+            }
+            match op {
+                Op::Open => (
+                    Plan {
+                        input: binary,
+                        status: Status::Done,
+                    },
+                    plaintext_len,
+                ),
+                Op::Rotate(RotateMode::Auto) if current => (
+                    Plan {
+                        input: Cow::Borrowed(raw),
+                        status: Status::Unchanged,
+                    },
+                    raw.len(),
+                ),
+                _ => (
+                    Plan {
+                        input: binary,
+                        status: Status::Done,
+                    },
+                    sealed_output_len(sealer, encoding, plaintext_len),
+                ),
+            }
+        }
+    }
+}
+
+fn seal_encoded(
+    sealer: &Sealer,
+    encoding: Encoding,
+    plaintext: &[u8],
+    ctx: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    match encoding {
+        Encoding::Binary => sealer.seal_into(plaintext, ctx, out),
+        Encoding::Text => message::encode_text_into(&sealer.seal(plaintext, ctx)?, out),
+    }
+}
+
+fn process(
+    op: &Op,
+    sealer: &Sealer,
+    encoding: Encoding,
+    input: &[u8],
+    ctx: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    match op {
+        Op::Seal => seal_encoded(sealer, encoding, input, ctx, out),
+        Op::Open => {
+            let (msg, key) = sealer.locate(input)?;
+            sealer.open_into(&msg, key, ctx, out)
+        }
+        Op::Rotate(_) => {
+            let (msg, key) = sealer.locate(input)?;
+            let mut plain = Zeroizing::new(vec![0u8; msg.ciphertext.len()]);
+            sealer.open_into(&msg, key, ctx, &mut plain)?;
+            seal_encoded(sealer, encoding, &plain, ctx, out)
+        }
+    }
+}
+
+fn run(
+    op: Op,
+    batch: &Batch<'_>,
+    items: &dyn Items,
+    contexts: &Contexts<'_>,
+    range: Range<usize>,
+) -> Result<ChunkOutput> {
+    let (sealer, encoding, threads) = (batch.sealer, batch.encoding, batch.threads);
+    let n = range.len();
+    let mut plans = Vec::with_capacity(n);
+    let mut offsets = Vec::with_capacity(n + 1);
+    offsets.push(0usize);
+    let mut total = 0usize;
+    for i in range.clone() {
+        let is_null = batch.nulls.and_then(|n| n.get(i).copied()).unwrap_or(false);
+        let (p, len) = if is_null {
+            (
+                Plan {
+                    input: Cow::Borrowed(&[][..]),
+                    status: Status::Null,
+                },
+                0,
+            )
+        } else {
+            plan(&op, sealer, encoding, items.get(i))
+        };
+        total = total
+            .checked_add(len)
+            .ok_or_else(|| Error::Invalid("batch output is too large".into()))?;
+        offsets.push(total);
+        plans.push(p);
+    }
+    let mut data = Zeroizing::new(vec![0u8; total]);
+    let mut slices: Vec<&mut [u8]> = Vec::with_capacity(n);
+    let mut rest: &mut [u8] = &mut data;
+    for w in offsets.windows(2) {
+        let len = match w {
+            [a, b] => b - a,
+            _ => 0,
+        };
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        slices.push(head);
+        rest = tail;
+    }
+    let work = |(k, (out, plan)): (usize, (&mut [u8], &mut Plan<'_>))| match plan.status {
+        Status::Failed | Status::Null => {}
+        Status::Unchanged => out.copy_from_slice(&plan.input),
+        Status::Done => {
+            let ctx = contexts.get(range.start + k);
+            if process(&op, sealer, encoding, &plan.input, ctx, out).is_err() {
+                plan.status = Status::Failed;
+                out.fill(0);
+            }
+        }
+    };
+    if n < PARALLEL_MIN_ITEMS {
+        slices
+            .into_iter()
+            .zip(plans.iter_mut())
+            .enumerate()
+            .for_each(work);
+    } else {
+        pool(threads)?.install(|| {
+            slices
+                .into_par_iter()
+                .zip(plans.par_iter_mut())
+                .enumerate()
+                .with_min_len(32)
+                .for_each(work)
+        });
+    }
+    let status: Vec<Status> = plans.into_iter().map(|p| p.status).collect();
+    let out = ChunkOutput {
+        offsets,
+        data,
+        status,
+    };
+    Ok(if out.has_failed_bytes() {
+        out.without_failed()
+    } else {
+        out
+    })
+}
+
+/// One batch operation over a sealer, in a given output encoding.
+pub struct Batch<'s> {
+    pub sealer: &'s Sealer,
+    pub encoding: Encoding,
+    pub threads: Option<usize>,
+    /// Items to pass through as nulls (Arrow validity), by batch index.
+    pub nulls: Option<&'s [bool]>,
+}
+
+impl Batch<'_> {
+    /// Seal items `range` of a batch.
+    pub fn seal(
+        &self,
+        items: &dyn Items,
+        contexts: &Contexts<'_>,
+        range: Range<usize>,
+    ) -> Result<ChunkOutput> {
+        run(Op::Seal, self, items, contexts, range)
+    }
+
+    /// Open items `range` of a batch of messages (binary or text).
+    pub fn open(
+        &self,
+        items: &dyn Items,
+        contexts: &Contexts<'_>,
+        range: Range<usize>,
+    ) -> Result<ChunkOutput> {
+        run(Op::Open, self, items, contexts, range)
+    }
+
+    /// Rotate items `range` to the active key and suite.
+    pub fn rotate(
+        &self,
+        items: &dyn Items,
+        contexts: &Contexts<'_>,
+        mode: RotateMode,
+        range: Range<usize>,
+    ) -> Result<ChunkOutput> {
+        run(Op::Rotate(mode), self, items, contexts, range)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::needless_range_loop)]
+mod tests {
+    use super::*;
+    use crate::core::keys::{Keyring, SecretKey};
+    use crate::core::message::Suite;
+
+    fn sealer(ids: &[u32], active: u32, suite: Suite) -> Sealer {
+        let keys = ids
+            .iter()
+            .map(|&id| (id, SecretKey::from_slice(&[id as u8; 32]).unwrap()));
+        Sealer::new(Arc::new(Keyring::new(keys, active).unwrap()), suite)
+    }
+
+    fn batch(s: &Sealer) -> Batch<'_> {
+        Batch {
+            sealer: s,
+            encoding: Encoding::Binary,
+            threads: Some(2),
+            nulls: None,
+        }
+    }
+
+    #[test]
+    fn batch_equals_item_by_item_and_keeps_order() {
+        let s = sealer(&[1, 2], 2, Suite::Aes256Gcm);
+        let values: Vec<Vec<u8>> = (0..1000u32)
+            .map(|i| i.to_be_bytes().repeat(i as usize % 7))
+            .collect();
+        let ctxs: Vec<Vec<u8>> = (0..1000u32)
+            .map(|i| format!("row/{i}").into_bytes())
+            .collect();
+        let contexts = Contexts::Each(&ctxs);
+        let sealed = batch(&s).seal(&values, &contexts, 0..values.len()).unwrap();
+        let messages: Vec<Vec<u8>> = (0..values.len()).map(|i| sealed.item(i).to_vec()).collect();
+        for (i, m) in messages.iter().enumerate() {
+            assert_eq!(
+                s.open(m, &ctxs[i]).unwrap().as_slice(),
+                values[i].as_slice()
+            );
+        }
+        let opened = batch(&s)
+            .open(&messages, &contexts, 0..messages.len())
+            .unwrap();
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(opened.item(i), v.as_slice());
+            assert_eq!(opened.status[i], Status::Done);
+        }
+    }
+
+    #[test]
+    fn failures_stay_per_item() {
+        let s = sealer(&[1], 1, Suite::Aes256Gcm);
+        let mut messages: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| s.seal(&i.to_le_bytes(), b"").unwrap())
+            .collect();
+        let bad = [0usize, 17, 150, 299];
+        for &i in &bad {
+            messages[i][10] ^= 1;
+        }
+        messages[42] = b"not a message".to_vec();
+        let out = batch(&s).open(&messages, &Contexts::None, 0..300).unwrap();
+        for i in 0..300 {
+            let failed = bad.contains(&i) || i == 42;
+            assert_eq!(out.status[i] == Status::Failed, failed, "item {i}");
+            if !failed {
+                assert_eq!(out.item(i), (i as u32).to_le_bytes());
+            } else {
+                assert!(out.item(i).is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn rotation_modes() {
+        let old = sealer(&[1], 1, Suite::Aes256Gcm);
+        let new = sealer(&[1, 2], 2, Suite::Aes256Gcm);
+        let mut messages: Vec<Vec<u8>> = (0..200u32)
+            .map(|i| old.seal(&i.to_le_bytes(), b"c").unwrap())
+            .collect();
+        messages.extend((200..300u32).map(|i| new.seal(&i.to_le_bytes(), b"c").unwrap()));
+        let ctx = Contexts::One(b"c");
+        let auto = batch(&new)
+            .rotate(&messages, &ctx, RotateMode::Auto, 0..300)
+            .unwrap();
+        for i in 0..300 {
+            let m = auto.item(i);
+            assert!(!new.needs_rotation(m).unwrap());
+            assert_eq!(
+                new.open(m, b"c").unwrap().as_slice(),
+                (i as u32).to_le_bytes()
+            );
+            assert_eq!(auto.status[i] == Status::Unchanged, i >= 200);
+            assert_eq!(m == messages[i].as_slice(), i >= 200);
+        }
+        let forced = batch(&new)
+            .rotate(&messages, &ctx, RotateMode::Reencrypt, 0..300)
+            .unwrap();
+        assert!((0..300)
+            .all(|i| forced.status[i] == Status::Done && forced.item(i) != messages[i].as_slice()));
+        // The wrong context fails every item, and leaves no bytes behind.
+        let wrong = batch(&new)
+            .rotate(
+                &messages,
+                &Contexts::One(b"x"),
+                RotateMode::Reencrypt,
+                0..300,
+            )
+            .unwrap();
+        assert!(wrong.status.iter().all(|s| *s == Status::Failed));
+        assert!(wrong.data.iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn empty_batches_and_chunking() {
+        let s = sealer(&[1], 1, Suite::Aes256Siv);
+        let none: Vec<Vec<u8>> = Vec::new();
+        let out = batch(&s).seal(&none, &Contexts::None, 0..0).unwrap();
+        assert!(out.status.is_empty() && out.data.is_empty());
+        let many = vec![vec![0u8; 1]; CHUNK_ITEMS * 2 + 5];
+        let ranges = chunks(&many);
+        assert_eq!(ranges.len(), 3);
+        assert_eq!(ranges[2], CHUNK_ITEMS * 2..CHUNK_ITEMS * 2 + 5);
+    }
+
+    #[test]
+    fn offset_columns_are_checked() {
+        assert!(OffsetColumn::new(&[0i32, 3, 2], b"abc").is_err());
+        assert!(OffsetColumn::new(&[0i32, 4], b"abc").is_err());
+        assert!(OffsetColumn::new(&[-1i32, 1], b"abc").is_err());
+        let col = OffsetColumn::new(&[0i64, 1, 3], b"abc").unwrap();
+        assert_eq!(
+            (col.len(), col.get(0), col.get(1), col.get(2)),
+            (2, &b"a"[..], &b"bc"[..], &b""[..])
+        );
+    }
+}

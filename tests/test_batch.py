@@ -1,0 +1,232 @@
+"""encrypt_batch, decrypt_batch and rotate_batch: lists and Arrow arrays."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sealbox import Box, DecryptionError, Keyring, Message
+
+K1, K2 = b"\x01" * 32, b"\x02" * 32
+OLD = Keyring({1: K1})
+RING = Keyring({1: K1, 2: K2}, active=2)
+
+
+def values(n: int, seed: int = 1) -> list[bytes]:
+    rng = random.Random(seed)
+    return [rng.randbytes(rng.randrange(0, 200)) for _ in range(n)]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda r: Box(r),
+        lambda r: Box(r, algorithm="xchacha20-poly1305"),
+        lambda r: Box(r, deterministic=True),
+        lambda r: Box(r, encoding="text"),
+    ],
+)
+def test_batch_equals_item_by_item(make) -> None:  # type: ignore[no-untyped-def]
+    box = make(RING)
+    vals = values(3000)
+    ctxs = [f"t/{i}/c" for i in range(len(vals))]
+    sealed = box.encrypt_batch(vals, ctxs)
+    assert len(sealed) == len(vals)
+    assert [box.decrypt(m, context=c) for m, c in zip(sealed, ctxs, strict=True)] == vals
+    assert box.decrypt_batch(sealed, ctxs) == vals
+    singles = [box.encrypt(v, context=c) for v, c in zip(vals, ctxs, strict=True)]
+    assert box.decrypt_batch(singles, ctxs) == vals
+    if box.deterministic:
+        assert sealed == singles
+
+
+def test_contexts_none_one_or_each() -> None:
+    box = Box(RING)
+    vals = values(100)
+    assert box.decrypt_batch(box.encrypt_batch(vals)) == vals
+    one = box.encrypt_batch(vals, b"users.email")
+    assert box.decrypt_batch(one, "users.email") == vals
+    with pytest.raises(DecryptionError, match="item 0"):
+        box.decrypt_batch(one)
+    with pytest.raises(ValueError, match="one per value"):
+        box.encrypt_batch(vals, [b"x"] * 99)
+
+
+def test_mixed_keys_and_suites_rotate_to_the_active_key() -> None:
+    vals = values(2000)
+    ctxs = [str(i).encode() for i in range(len(vals))]
+    old, xold = Box(OLD), Box(OLD, algorithm="xchacha20-poly1305")
+    new = Box(RING)
+    mixed = [
+        (old if i % 3 == 0 else xold if i % 3 == 1 else new).encrypt(v, context=c)
+        for i, (v, c) in enumerate(zip(vals, ctxs, strict=True))
+    ]
+    rotated = new.rotate_batch(mixed, ctxs)
+    assert all(Message.parse(m).key_id == 2 and Message.parse(m).suite == "aes-256-gcm" for m in rotated)
+    assert new.decrypt_batch(rotated, ctxs) == vals
+    # "auto" returns messages already under the active key unchanged, the same objects.
+    assert all((r is m) == (i % 3 == 2) for i, (r, m) in enumerate(zip(rotated, mixed, strict=True)))
+    again = new.rotate_batch(mixed, ctxs, mode="reencrypt")
+    assert all(a != m for a, m in zip(again, mixed, strict=True))
+    assert not any(new.needs_rotation(m) for m in again)
+    with pytest.raises(ValueError, match="mode"):
+        new.rotate_batch(mixed, ctxs, mode="fast")
+
+
+def test_failures_at_random_positions_in_both_error_modes() -> None:
+    box = Box(RING)
+    vals = values(5000, seed=3)
+    sealed = box.encrypt_batch(vals)
+    rng = random.Random(9)
+    bad = sorted(rng.sample(range(len(vals)), 40))
+    broken = list(sealed)
+    for i in bad:
+        m = bytearray(broken[i])
+        m[rng.randrange(len(m))] ^= 1 << rng.randrange(8)
+        broken[i] = bytes(m)
+    with pytest.raises(DecryptionError) as info:
+        box.decrypt_batch(broken)
+    assert str(info.value) == f"item {bad[0]} failed to decrypt"
+    out = box.decrypt_batch(broken, errors="return")
+    assert [i for i, v in enumerate(out) if v is None] == bad
+    assert all(out[i] == vals[i] for i in range(len(vals)) if i not in bad)
+    rot = box.rotate_batch(broken, errors="return", mode="reencrypt")
+    assert [i for i, v in enumerate(rot) if v is None] == bad
+    with pytest.raises(DecryptionError, match=f"item {bad[0]} "):
+        box.rotate_batch(broken, mode="reencrypt")
+    # "auto" judges from the header alone, like needs_rotation: a message already
+    # under the active key is returned as it is, neither decrypted nor checked.
+    auto = box.rotate_batch(broken, errors="return")
+    for i in bad:
+        m = Message.parse(broken[i]) if _parses(broken[i]) else None
+        if m is not None and m.key_id == 2 and m.suite == "aes-256-gcm":
+            assert auto[i] is broken[i]
+        else:
+            assert auto[i] is None
+    with pytest.raises(ValueError, match="errors"):
+        box.decrypt_batch(broken, errors="ignore")
+
+
+def _parses(m: bytes) -> bool:
+    try:
+        Message.parse(m)
+    except DecryptionError:
+        return False
+    return True
+
+
+def test_empty_batches_and_edge_sizes() -> None:
+    box = Box(RING)
+    assert box.encrypt_batch([]) == [] and box.decrypt_batch([]) == [] and box.rotate_batch([]) == []
+    big = os.urandom(1 << 20)
+    out = box.decrypt_batch(box.encrypt_batch([b"", big, b"", big[:1]]))
+    assert out == [b"", big, b"", big[:1]]
+
+
+def test_misuse() -> None:
+    box = Box(RING)
+    with pytest.raises(TypeError, match="single bytes"):
+        box.encrypt_batch(b"abc")
+    with pytest.raises(TypeError, match=r"values\[1\] must be bytes"):
+        box.encrypt_batch([b"a", "b"])
+    with pytest.raises(TypeError, match=r"messages\[0\] must be bytes or str"):
+        box.decrypt_batch([3])
+    with pytest.raises(ValueError, match="threads"):
+        box.encrypt_batch([b"a"], threads=0)
+
+
+def test_text_messages_and_generators() -> None:
+    box = Box(RING, encoding="text")
+    vals = values(300)
+    sealed = box.encrypt_batch(v for v in vals)
+    assert all(isinstance(m, str) for m in sealed)
+    assert Box(RING).decrypt_batch(sealed) == vals
+    assert box.decrypt_batch(tuple(sealed)) == vals
+
+
+def test_thread_counts_agree() -> None:
+    box = Box(RING, deterministic=True)
+    vals = values(4000)
+    assert box.encrypt_batch(vals, threads=1) == box.encrypt_batch(vals, threads=2) == box.encrypt_batch(vals)
+
+
+def test_many_threads_calling_batches_at_once() -> None:
+    box = Box(RING)
+
+    def work(seed: int) -> bool:
+        vals = values(2000, seed)
+        ctx = [str(seed).encode()] * len(vals)
+        return (
+            box.decrypt_batch(box.rotate_batch(box.encrypt_batch(vals, ctx), ctx, mode="reencrypt"), ctx)
+            == vals
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(work, range(16)))
+
+
+def test_keyboard_interrupt_leaves_nothing_half_written() -> None:
+    box = Box(RING)
+    vals = [b"x" * 64] * 400_000  # several chunks
+    results: list[object] = []
+    timer = threading.Timer(
+        0.01, lambda: signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+    )
+    timer.start()
+    try:
+        results = box.encrypt_batch(vals)
+    except KeyboardInterrupt:
+        results = []
+        interrupted = True
+    else:
+        interrupted = False
+    finally:
+        timer.cancel()
+    # Either the batch finished whole, or nothing was returned.
+    assert (interrupted and results == []) or (not interrupted and len(results) == len(vals))
+
+
+pa = pytest.importorskip("pyarrow")
+
+
+@pytest.mark.parametrize("kind", ["binary", "large_binary"])
+def test_arrow_in_arrow_out(kind: str) -> None:
+    typ = getattr(pa, kind)()
+    box = Box(RING)
+    vals = values(3000)
+    arr = pa.array(vals, type=typ)
+    sealed = box.encrypt_batch(arr)
+    assert isinstance(sealed, pa.Array) and sealed.type == typ and len(sealed) == len(vals)
+    assert box.decrypt_batch(sealed.to_pylist()) == vals
+    assert box.decrypt_batch(sealed).to_pylist() == vals
+    old = Box(OLD).encrypt_batch(arr)
+    rotated = box.rotate_batch(old)
+    assert rotated.type == typ and box.decrypt_batch(rotated).to_pylist() == vals
+    assert all(Message.parse(m).key_id == 2 for m in rotated.to_pylist())
+
+
+def test_arrow_nulls_slices_chunks_and_failures() -> None:
+    box = Box(RING)
+    vals: list[bytes | None] = [b"a", None, b"ccc", None, b"e"] * 100
+    arr = pa.array(vals, type=pa.binary())
+    sealed = box.encrypt_batch(arr)
+    assert sealed.null_count == 200 and box.decrypt_batch(sealed).to_pylist() == vals
+    part = sealed.slice(3, 50)
+    assert box.decrypt_batch(part).to_pylist() == vals[3:53]
+    chunked = pa.chunked_array([sealed.slice(0, 10), sealed.slice(10)])
+    out = box.decrypt_batch(chunked)
+    assert isinstance(out, pa.ChunkedArray) and out.to_pylist() == vals
+    broken = sealed.to_pylist()
+    broken[2] = b"junk"
+    with pytest.raises(DecryptionError, match="item 2"):
+        box.decrypt_batch(pa.array(broken, type=pa.binary()))
+    got = box.decrypt_batch(pa.array(broken, type=pa.binary()), errors="return").to_pylist()
+    assert got[2] is None and got[0] == b"a" and got[1] is None
+    text = Box(RING, encoding="text").encrypt_batch(pa.array([b"x"], type=pa.large_binary()))
+    assert text.type == pa.large_string()
+    with pytest.raises(TypeError, match="binary"):
+        box.encrypt_batch(pa.array([1, 2]))
