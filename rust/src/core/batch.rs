@@ -578,4 +578,111 @@ mod tests {
             (2, &b"a"[..], &b"bc"[..], &b""[..])
         );
     }
+    #[test]
+    #[ignore]
+    fn core_batch_timing() {
+        use std::time::Instant;
+        let s = sealer(&[1, 2], 2, Suite::Aes256Gcm);
+        let old = sealer(&[1], 1, Suite::Aes256Gcm);
+        let vals: Vec<Vec<u8>> = (0..200_000u32)
+            .map(|i| i.to_be_bytes().repeat(16))
+            .collect();
+        let msgs: Vec<Vec<u8>> = vals.iter().map(|v| old.seal(v, b"").unwrap()).collect();
+        for threads in [1usize, 2] {
+            let b = Batch {
+                sealer: &s,
+                encoding: Encoding::Binary,
+                threads: Some(threads),
+                nulls: None,
+            };
+            let t = Instant::now();
+            for r in chunks(&msgs) {
+                b.rotate(&msgs, &Contexts::None, RotateMode::Auto, r)
+                    .unwrap();
+            }
+            let e = t.elapsed().as_secs_f64();
+            let t2 = Instant::now();
+            for r in chunks(&vals) {
+                b.seal(&vals, &Contexts::None, r).unwrap();
+            }
+            let e2 = t2.elapsed().as_secs_f64();
+            eprintln!(
+                "threads {threads}: rotate {:.2} M/s, seal {:.2} M/s",
+                0.2 / e,
+                0.2 / e2
+            );
+        }
+        let t = Instant::now();
+        for m in &msgs[..100_000] {
+            s.open(m, b"").unwrap();
+        }
+        eprintln!(
+            "single open {:.0} ns",
+            t.elapsed().as_secs_f64() * 1e9 / 1e5
+        );
+        let t = Instant::now();
+        for v in &vals[..100_000] {
+            s.seal(v, b"").unwrap();
+        }
+        eprintln!(
+            "single seal {:.0} ns",
+            t.elapsed().as_secs_f64() * 1e9 / 1e5
+        );
+    }
+    #[test]
+    #[ignore]
+    fn piece_timing() {
+        use std::time::Instant;
+        let n = 200_000;
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(std::process::id());
+        }
+        eprintln!(
+            "getpid {:.0} ns",
+            t.elapsed().as_secs_f64() * 1e9 / n as f64
+        );
+        let mut b = [0u8; 16];
+        let t = Instant::now();
+        for _ in 0..n {
+            crate::core::rng::fill_public(&mut b).unwrap();
+        }
+        eprintln!(
+            "fill_public {:.0} ns",
+            t.elapsed().as_secs_f64() * 1e9 / n as f64
+        );
+        let t = Instant::now();
+        for i in 0..n {
+            std::hint::black_box(crate::core::primitives::LcAead::aes_gcm(&[i as u8; 32]).unwrap());
+        }
+        eprintln!(
+            "aws-lc key {:.0} ns",
+            t.elapsed().as_secs_f64() * 1e9 / n as f64
+        );
+        let ring = crate::core::keys::Keyring::single(
+            1,
+            &crate::core::keys::SecretKey::from_slice(&[1u8; 32]).unwrap(),
+        )
+        .unwrap();
+        let h = crate::core::message::header(crate::core::message::Suite::Aes256Gcm, 1);
+        let t = Instant::now();
+        for i in 0..n {
+            std::hint::black_box(ring.active().gcm_subkey(&h, &[i as u8; 16]));
+        }
+        eprintln!(
+            "hmac subkey {:.0} ns",
+            t.elapsed().as_secs_f64() * 1e9 / n as f64
+        );
+        let k = crate::core::primitives::LcAead::aes_gcm(&[1u8; 32]).unwrap();
+        let mut out = [0u8; 80];
+        let t = Instant::now();
+        for _ in 0..n {
+            k.seal_into(&[0u8; 12], &[0u8; 46], &[0u8; 64], &mut out)
+                .unwrap();
+        }
+        eprintln!(
+            "seal 64B {:.0} ns",
+            t.elapsed().as_secs_f64() * 1e9 / n as f64
+        );
+    }
 }

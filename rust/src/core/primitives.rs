@@ -153,6 +153,52 @@ impl LcAead {
     }
 }
 
+/// Below this many bytes a one-message AES-256-GCM key is cheaper with
+/// RustCrypto's `aes-gcm` (a stack key schedule, ~90 ns to set up) than with
+/// aws-lc-rs (a heap context and an AVX-512 GHASH table, ~200 ns more), which
+/// wins on throughput above it. Both compute the same AES-GCM. See docs/backends.md.
+pub const SMALL_GCM_MAX: usize = 1024;
+
+/// AES-256-GCM with RustCrypto, for one small message under a one-time key.
+pub fn gcm256_seal_small(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    plaintext: &[u8],
+    ct: &mut [u8],
+    tag: &mut [u8],
+) -> Result<()> {
+    use aes_gcm::aead::AeadInOut as _;
+    let cipher = <aes_gcm::Aes256Gcm as aes_gcm::aead::KeyInit>::new(&Array::from(*key));
+    let buf = InOutBuf::new(plaintext, ct).map_err(|_| Error::Invalid("length mismatch".into()))?;
+    let t = cipher
+        .encrypt_inout_detached(&Array::from(*nonce), aad, buf)
+        .map_err(|_| too_large())?;
+    if tag.len() != t.len() {
+        return Err(Error::Invalid("length mismatch".into()));
+    }
+    tag.copy_from_slice(&t);
+    Ok(())
+}
+
+/// Open one small AES-256-GCM message with RustCrypto.
+pub fn gcm256_open_small(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    ct: &[u8],
+    tag: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    use aes_gcm::aead::AeadInOut as _;
+    let cipher = <aes_gcm::Aes256Gcm as aes_gcm::aead::KeyInit>::new(&Array::from(*key));
+    let tag = aes_gcm::Tag::try_from(tag).map_err(|_| Error::Decrypt)?;
+    let buf = InOutBuf::new(ct, out).map_err(|_| Error::Decrypt)?;
+    cipher
+        .decrypt_inout_detached(&Array::from(*nonce), aad, buf, &tag)
+        .map_err(|_| Error::Decrypt)
+}
+
 /// XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha-03) with a 32-byte key and 24-byte nonces,
 /// built as the draft defines it: HChaCha20 (RustCrypto `chacha20`) derives a subkey
 /// from the key and the first 16 nonce bytes, then ChaCha20-Poly1305 (aws-lc-rs)

@@ -3,9 +3,12 @@
 //! A `getrandom` call costs about as much as sealing a small value, so public
 //! randomness (salts and nonces, never keys) is drawn 4 KiB at a time into a
 //! per-thread pool. After `fork()` the child would inherit the parent's pool and
-//! repeat its nonces, so a pool is used only in the process that filled it: each
-//! draw compares the process id, and [`note_fork`] (registered by the Python
-//! package with `os.register_at_fork`) invalidates every pool as well.
+//! repeat its nonces, so every fork must call [`note_fork`] in the child, which
+//! invalidates every pool with one atomic counter. The Python package registers
+//! it with `os.register_at_fork`; C code that forks and goes on running Python
+//! must call `PyOS_AfterFork_Child`, which runs that hook (CPython's contract).
+//! A process-id check per draw would also catch forks that break the contract,
+//! but `getpid` is a system call that costs more than sealing a small value.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,12 +30,11 @@ struct Pool {
     buf: [u8; POOL_LEN],
     pos: usize,
     generation: u64,
-    pid: u32,
 }
 
 thread_local! {
     static POOL: RefCell<Pool> = const {
-        RefCell::new(Pool { buf: [0; POOL_LEN], pos: POOL_LEN, generation: u64::MAX, pid: 0 })
+        RefCell::new(Pool { buf: [0; POOL_LEN], pos: POOL_LEN, generation: u64::MAX })
     };
 }
 
@@ -50,12 +52,10 @@ pub fn fill_public(out: &mut [u8]) -> Result<()> {
         let mut pool = cell.borrow_mut();
         let generation = FORK_GENERATION.load(Ordering::Relaxed);
         let need = out.len();
-        let pid = std::process::id();
-        if pool.generation != generation || pool.pid != pid || pool.pos + need > POOL_LEN {
+        if pool.generation != generation || pool.pos + need > POOL_LEN {
             getrandom::fill(&mut pool.buf).map_err(|_| Error::Random)?;
             pool.pos = 0;
             pool.generation = generation;
-            pool.pid = pid;
         }
         let start = pool.pos;
         let chunk = pool.buf.get(start..start + need).ok_or(Error::Random)?;

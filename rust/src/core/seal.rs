@@ -9,7 +9,9 @@ use zeroize::Zeroizing;
 use crate::core::error::{Error, Result};
 use crate::core::keys::{KeyMaterial, Keyring};
 use crate::core::message::{self, header, Message, Suite, COMMIT_LEN, HEADER_LEN};
-use crate::core::primitives::{AesSiv, LcAead};
+use crate::core::primitives::{
+    gcm256_open_small, gcm256_seal_small, AesSiv, LcAead, SMALL_GCM_MAX,
+};
 use crate::core::rng;
 
 /// The default suite's GCM nonce: each subkey seals exactly one message.
@@ -165,9 +167,12 @@ fn seal_with(
     match suite {
         Suite::Aes256Gcm => {
             let subkey = key.gcm_subkey(&head, nonce);
-            let aead = LcAead::aes_gcm(subkey.as_ref())?;
             let aad = Aad::new(prefix, context);
             let (ct, tag) = body.split_at_mut(plaintext.len());
+            if plaintext.len() <= SMALL_GCM_MAX {
+                return gcm256_seal_small(&subkey, &ZERO_NONCE, aad.as_slice(), plaintext, ct, tag);
+            }
+            let aead = LcAead::aes_gcm(subkey.as_ref())?;
             aead.seal_detached(
                 Nonce::assume_unique_for_key(ZERO_NONCE),
                 aad.as_slice(),
@@ -212,8 +217,18 @@ fn open_with(key: &KeyMaterial, msg: &Message<'_>, context: &[u8], out: &mut [u8
     match suite {
         Suite::Aes256Gcm => {
             let subkey = key.gcm_subkey(&msg.header, msg.nonce);
-            let aead = LcAead::aes_gcm(subkey.as_ref())?;
             let aad = Aad::new(msg.prefix, context);
+            if msg.ciphertext.len() <= SMALL_GCM_MAX {
+                return gcm256_open_small(
+                    &subkey,
+                    &ZERO_NONCE,
+                    aad.as_slice(),
+                    msg.ciphertext,
+                    msg.tag,
+                    out,
+                );
+            }
+            let aead = LcAead::aes_gcm(subkey.as_ref())?;
             aead.open_detached(
                 Nonce::assume_unique_for_key(ZERO_NONCE),
                 aad.as_slice(),

@@ -202,7 +202,7 @@ pub fn list_batch<'py>(
         threads,
         nulls: None,
     };
-    let list = PyList::empty(py);
+    let mut results: Vec<Bound<'py, PyAny>> = Vec::with_capacity(inputs.len());
     let originals: Option<Vec<Bound<'py, PyAny>>> = match op {
         Op::Rotate(RotateMode::Auto) => Some(values.try_iter()?.collect::<PyResult<_>>()?),
         _ => None,
@@ -226,10 +226,10 @@ pub fn list_batch<'py>(
                     }
                 },
             };
-            list.append(obj)?;
+            results.push(obj);
         }
     }
-    Ok(list)
+    PyList::new(py, results)
 }
 
 /// A batch over an Arrow-layout column (`offsets` of n + 1 little-endian i32 or

@@ -1,0 +1,211 @@
+"""Batch workloads (T2, T4 and thread scaling) against the same work in a Python loop.
+
+Each sealbox row times one native batch call; each anchor row times a Python
+loop doing the same per-message work with cryptography: the v1 default-suite
+subkey (HMAC-SHA256), AES-256-GCM under it, a fresh 16-byte salt, the
+framing. Times are reported per row (``rows`` in extra_info), so a batch of a
+million and a loop over fewer rows compare directly.
+
+Full mode uses 1,000,000 rows of 64 bytes per batch; short mode 20,000.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sealbox
+
+try:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+except ImportError:  # pragma: no cover - the anchor rows are skipped
+    AESGCM = None
+
+try:
+    import pyarrow as pa
+except ImportError:  # pragma: no cover
+    pa = None
+
+K_OLD, K_NEW = b"\x01" * 32, b"\x02" * 32
+LABEL = b"sealbox/v1/aes-256-gcm\x00"
+VALUE = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    batch: int  # rows per native call
+    loop: int  # rows per Python-loop call
+    passes: int
+    rounds: int
+
+
+SIZES = {"full": Sizes(1_000_000, 100_000, 3, 3), "short": Sizes(20_000, 5_000, 1, 2)}
+
+
+def _sizes(config: pytest.Config) -> Sizes:
+    return SIZES[config.getoption("bench_mode")]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "batch_pass" in metafunc.fixturenames:
+        passes = _sizes(metafunc.config).passes
+        metafunc.parametrize("batch_pass", range(passes), ids=[f"pass{p}" for p in range(passes)])
+
+
+OLD = sealbox.Box(sealbox.Keyring({1: K_OLD}))
+NEW = sealbox.Box(sealbox.Keyring({1: K_OLD, 2: K_NEW}, active=2))
+
+
+def _header(key_id: int) -> bytes:
+    return bytes([1, 1]) + key_id.to_bytes(4, "big")
+
+
+def loop_encrypt(values: list[bytes]) -> list[bytes]:
+    """The default suite's encryption, one value at a time, with cryptography."""
+    assert AESGCM is not None
+    out, head = [], _header(2)
+    commit = hmac.digest(K_NEW, b"sealbox/v1/commit\x00" + head, hashlib.sha256)[:24]
+    for v in values:
+        salt = os.urandom(16)
+        prefix = head + salt + commit
+        subkey = hmac.digest(K_NEW, LABEL + head + salt, hashlib.sha256)
+        out.append(prefix + AESGCM(subkey).encrypt(bytes(12), v, prefix))
+    return out
+
+
+def loop_rotate(messages: list[bytes]) -> list[bytes]:
+    """Open under the old key, seal under the new one: the same per-message work as rotate_batch."""
+    assert AESGCM is not None
+    out, head = [], _header(2)
+    commit_old = hmac.digest(K_OLD, b"sealbox/v1/commit\x00" + _header(1), hashlib.sha256)[:24]
+    commit = hmac.digest(K_NEW, b"sealbox/v1/commit\x00" + head, hashlib.sha256)[:24]
+    for m in messages:
+        if not hmac.compare_digest(m[22:46], commit_old):
+            raise ValueError("commitment mismatch")
+        subkey = hmac.digest(K_OLD, LABEL + m[:22], hashlib.sha256)
+        plain = AESGCM(subkey).decrypt(bytes(12), m[46:], m[:46])
+        salt = os.urandom(16)
+        prefix = head + salt + commit
+        subkey = hmac.digest(K_NEW, LABEL + head + salt, hashlib.sha256)
+        out.append(prefix + AESGCM(subkey).encrypt(bytes(12), plain, prefix))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    group: str
+    impl: str
+    role: str
+    build: Callable[[Sizes], tuple[Callable[[], Any], int]]  # returns (call, rows per call)
+    target: float | None = None
+    target_id: str | None = None
+    needs: str | None = None  # "cryptography" or "pyarrow"
+
+
+def _values(n: int) -> list[bytes]:
+    return [os.urandom(VALUE) for _ in range(n)]
+
+
+def _check_rotated(out: Any, n: int) -> None:
+    out = out.to_pylist() if hasattr(out, "to_pylist") else out
+    assert len(out) == n and NEW.decrypt(out[0]) and sealbox.Message.parse(out[-1]).key_id == 2
+
+
+def sb_rotate(
+    threads: int | None = None, arrow: bool = False
+) -> Callable[[Sizes], tuple[Callable[[], Any], int]]:
+    def build(s: Sizes) -> tuple[Callable[[], Any], int]:
+        messages = OLD.encrypt_batch(_values(s.batch))
+        data: Any = pa.array(messages, type=pa.binary()) if arrow else messages
+        _check_rotated(NEW.rotate_batch(data, threads=threads), s.batch)
+        return (lambda: NEW.rotate_batch(data, threads=threads)), s.batch
+
+    return build
+
+
+def loop_rotate_case(s: Sizes) -> tuple[Callable[[], Any], int]:
+    messages = OLD.encrypt_batch(_values(s.loop))
+    _check_rotated(loop_rotate(messages[:10]), 10)
+    return (lambda: loop_rotate(messages)), s.loop
+
+
+def sb_encrypt(s: Sizes) -> tuple[Callable[[], Any], int]:
+    values = _values(s.batch)
+    out = NEW.encrypt_batch(values)
+    assert NEW.decrypt(out[-1]) == values[-1]
+    return (lambda: NEW.encrypt_batch(values)), s.batch
+
+
+def loop_encrypt_case(s: Sizes) -> tuple[Callable[[], Any], int]:
+    values = _values(s.loop)
+    assert NEW.decrypt(loop_encrypt(values[:1])[0]) == values[0]
+    return (lambda: loop_encrypt(values)), s.loop
+
+
+def sb_decrypt(s: Sizes) -> tuple[Callable[[], Any], int]:
+    values = _values(s.batch)
+    messages = NEW.encrypt_batch(values)
+    assert NEW.decrypt_batch(messages[:5]) == values[:5]
+    return (lambda: NEW.decrypt_batch(messages)), s.batch
+
+
+G_T2 = "T2 rotate_batch re-encrypt, 64 B rows, lists"
+G_T2A = "T2 rotate_batch re-encrypt, 64 B rows, Arrow"
+G_T4 = "T4 encrypt_batch, 64 B rows, lists"
+G_DEC = "decrypt_batch, 64 B rows, lists"
+G_THREADS = "rotate_batch: 2 worker threads vs 1"
+SB, AN = "sealbox", "anchor"
+LOOP = "Python loop with cryptography AESGCM"
+
+CASES = [
+    Case(G_T2, "sealbox rotate_batch(list)", SB, sb_rotate()),
+    Case(G_T2, LOOP, AN, loop_rotate_case, 10.0, "T2", "cryptography"),
+    Case(G_T2A, "sealbox rotate_batch(pyarrow)", SB, sb_rotate(arrow=True), needs="pyarrow"),
+    Case(G_T2A, LOOP, AN, loop_rotate_case, 10.0, "T2", "cryptography"),
+    Case(G_T4, "sealbox encrypt_batch(list)", SB, sb_encrypt),
+    Case(G_T4, LOOP, AN, loop_encrypt_case, 10.0, "T4", "cryptography"),
+    Case(G_DEC, "sealbox decrypt_batch(list)", SB, sb_decrypt),
+    Case(G_THREADS, "rotate_batch, threads=2", SB, sb_rotate(threads=2)),
+    Case(G_THREADS, "rotate_batch, threads=1", AN, sb_rotate(threads=1), 1.7, "threads"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.group}--{c.impl}" for c in CASES])
+def test_batch(
+    benchmark: Any,
+    case: Case,
+    batch_pass: int,
+    pytestconfig: pytest.Config,
+    record_skip: Callable[..., None],
+) -> None:
+    sizes = _sizes(pytestconfig)
+    missing = (case.needs == "cryptography" and AESGCM is None) or (case.needs == "pyarrow" and pa is None)
+    if missing:
+        record_skip(
+            case.group,
+            case.impl,
+            f"{case.needs} not installed",
+            role=case.role,
+            target=case.target,
+            target_id=case.target_id,
+        )
+        pytest.skip(f"{case.needs} not installed")
+    call, rows = case.build(sizes)
+    benchmark.group = case.group
+    benchmark.extra_info.update(
+        group=case.group,
+        impl=case.impl,
+        role=case.role,
+        size=VALUE,
+        inner=1,
+        rows=rows,
+        bench_pass=batch_pass,
+        target=case.target,
+        target_id=case.target_id,
+    )
+    benchmark.pedantic(call, rounds=sizes.rounds, warmup_rounds=0, iterations=1)
