@@ -1,6 +1,8 @@
 //! `Box.encrypt_batch`, `decrypt_batch`, `rotate_batch`: lists and Arrow-layout columns.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use std::ops::Range;
+
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
@@ -152,22 +154,53 @@ fn failure(op: Op, index: usize) -> PyErr {
     }
 }
 
-fn run_chunk(
-    py: Python<'_>,
+/// Run `compute` over the chunks of a batch and hand each result, in order, to
+/// `consume`. While this thread (holding the GIL) consumes chunk k, a scoped
+/// thread already drives the workers through chunk k + 1. Ctrl-C is checked
+/// between chunks; on any error nothing is returned (the chunk in flight is joined).
+fn pipelined<'py, F, C>(
+    py: Python<'py>,
+    ranges: &[Range<usize>],
+    compute: F,
+    mut consume: C,
+) -> PyResult<()>
+where
+    F: Fn(Range<usize>) -> crate::core::error::Result<ChunkOutput> + Sync,
+    C: FnMut(Range<usize>, ChunkOutput) -> PyResult<()>,
+{
+    std::thread::scope(|scope| {
+        let compute = &compute;
+        let mut next = ranges
+            .first()
+            .cloned()
+            .map(|r| scope.spawn(move || compute(r)));
+        for (idx, range) in ranges.iter().enumerate() {
+            py.check_signals()?;
+            let Some(handle) = next.take() else { break };
+            let out = py
+                .detach(|| handle.join())
+                .map_err(|_| PyValueError::new_err("a batch worker failed"))??;
+            next = ranges
+                .get(idx + 1)
+                .cloned()
+                .map(|r| scope.spawn(move || compute(r)));
+            consume(range.clone(), out)?;
+        }
+        Ok(())
+    })
+}
+
+fn compute<'a>(
     op: Op,
-    batch: &Batch<'_>,
-    items: &dyn Items,
-    contexts: &Contexts<'_>,
-    range: std::ops::Range<usize>,
-) -> PyResult<ChunkOutput> {
-    // Let Ctrl-C stop a long batch between chunks; nothing is returned then.
-    py.check_signals()?;
-    let out = py.detach(|| match op {
-        Op::Encrypt => batch.seal(items, contexts, range),
-        Op::Decrypt => batch.open(items, contexts, range),
-        Op::Rotate(mode) => batch.rotate(items, contexts, mode, range),
-    })?;
-    Ok(out)
+    batch: &'a Batch<'a>,
+    items: &'a dyn Items,
+    ctx: &'a Contexts<'a>,
+) -> impl Fn(Range<usize>) -> crate::core::error::Result<ChunkOutput> + Sync + 'a {
+    move |range| match op {
+        Op::Encrypt => batch.seal(items, ctx, range),
+        Op::Decrypt => batch.open(items, ctx, range),
+        Op::Rotate(mode) => batch.rotate(items, ctx, mode, range),
+    }
 }
 
 /// A batch over a Python sequence: returns a list (None for failed items with errors="return").
@@ -207,28 +240,34 @@ pub fn list_batch<'py>(
         Op::Rotate(RotateMode::Auto) => Some(values.try_iter()?.collect::<PyResult<_>>()?),
         _ => None,
     };
-    for range in chunks(&inputs) {
-        let start = range.start;
-        let out = run_chunk(py, op, &batch, &inputs, &ctx, range.clone())?;
-        for (k, status) in out.status.iter().enumerate() {
-            let obj = match status {
-                Status::Failed if raise => return Err(failure(op, start + k)),
-                Status::Failed | Status::Null => py.None().into_bound(py),
-                Status::Unchanged => match originals.as_ref().and_then(|o| o.get(start + k)) {
-                    Some(orig) => orig.clone(),
-                    None => PyBytes::new(py, out.item(k)).into_any(),
-                },
-                Status::Done => match out_encoding {
-                    Encoding::Binary => PyBytes::new(py, out.item(k)).into_any(),
-                    Encoding::Text => {
-                        PyString::new(py, std::str::from_utf8(out.item(k)).unwrap_or_default())
-                            .into_any()
+    pipelined(
+        py,
+        &chunks(&inputs),
+        compute(op, &batch, &inputs, &ctx),
+        |range, out| {
+            for (k, status) in out.status.iter().enumerate() {
+                let obj = match status {
+                    Status::Failed if raise => return Err(failure(op, range.start + k)),
+                    Status::Failed | Status::Null => py.None().into_bound(py),
+                    Status::Unchanged => {
+                        match originals.as_ref().and_then(|o| o.get(range.start + k)) {
+                            Some(orig) => orig.clone(),
+                            None => PyBytes::new(py, out.item(k)).into_any(),
+                        }
                     }
-                },
-            };
-            results.push(obj);
-        }
-    }
+                    Status::Done => match out_encoding {
+                        Encoding::Binary => PyBytes::new(py, out.item(k)).into_any(),
+                        Encoding::Text => {
+                            PyString::new(py, std::str::from_utf8(out.item(k)).unwrap_or_default())
+                                .into_any()
+                        }
+                    },
+                };
+                results.push(obj);
+            }
+            Ok(())
+        },
+    )?;
     PyList::new(py, results)
 }
 
@@ -300,25 +339,30 @@ pub fn column_batch<'py>(
         Ok(())
     };
     push_offset(0, &mut out_offsets)?;
-    for range in chunks(&column) {
-        let start = range.start;
-        let out = run_chunk(py, op, &batch, &column, &ctx, range)?;
-        for (k, status) in out.status.iter().enumerate() {
-            let i = start + k;
-            if *status == Status::Failed && raise {
-                return Err(failure(op, i));
-            }
-            if matches!(status, Status::Failed | Status::Null) {
-                nulls += 1;
-            } else {
-                out_data.extend_from_slice(out.item(k));
-                if let Some(b) = validity.get_mut(i / 8) {
-                    *b |= 1 << (i % 8);
+    pipelined(
+        py,
+        &chunks(&column),
+        compute(op, &batch, &column, &ctx),
+        |range, out| {
+            out_data.reserve(out.data.len());
+            for (k, status) in out.status.iter().enumerate() {
+                let i = range.start + k;
+                if *status == Status::Failed && raise {
+                    return Err(failure(op, i));
                 }
+                if matches!(status, Status::Failed | Status::Null) {
+                    nulls += 1;
+                } else {
+                    out_data.extend_from_slice(out.item(k));
+                    if let Some(b) = validity.get_mut(i / 8) {
+                        *b |= 1 << (i % 8);
+                    }
+                }
+                push_offset(out_data.len(), &mut out_offsets)?;
             }
-            push_offset(out_data.len(), &mut out_offsets)?;
-        }
-    }
+            Ok(())
+        },
+    )?;
     let validity = if nulls > 0 {
         Some(PyBytes::new(py, &validity))
     } else {
