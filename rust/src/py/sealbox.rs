@@ -134,6 +134,28 @@ pub struct SealBox {
 }
 
 impl SealBox {
+    fn list_batch<'py>(
+        &self,
+        py: Python<'py>,
+        op: batch::Op,
+        items: &Bound<'py, PyAny>,
+        contexts: Option<&Bound<'py, PyAny>>,
+        errors: &str,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
+        batch::list_batch(
+            py,
+            &self.sealer,
+            self.encoding,
+            op,
+            items,
+            contexts,
+            raise,
+            threads,
+        )
+    }
+
     fn output<'py>(&self, py: Python<'py>, binary: Vec<u8>) -> Bound<'py, PyAny> {
         match self.encoding {
             Encoding::Binary => PyBytes::new(py, &binary).into_any(),
@@ -270,17 +292,7 @@ impl SealBox {
         errors: &str,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
-        batch::list_batch(
-            py,
-            &self.sealer,
-            self.encoding,
-            batch::Op::Encrypt,
-            values,
-            contexts,
-            raise,
-            threads,
-        )
+        self.list_batch(py, batch::Op::Encrypt, values, contexts, errors, threads)
     }
 
     /// Decrypt many messages in one call, in parallel with the GIL released.
@@ -293,17 +305,7 @@ impl SealBox {
         errors: &str,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
-        batch::list_batch(
-            py,
-            &self.sealer,
-            self.encoding,
-            batch::Op::Decrypt,
-            messages,
-            contexts,
-            raise,
-            threads,
-        )
+        self.list_batch(py, batch::Op::Decrypt, messages, contexts, errors, threads)
     }
 
     /// Re-encrypt messages under the active key (and this Box's algorithm).
@@ -318,17 +320,7 @@ impl SealBox {
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
         let op = batch::Op::Rotate(batch::parse_mode(mode)?);
-        let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
-        batch::list_batch(
-            py,
-            &self.sealer,
-            self.encoding,
-            op,
-            messages,
-            contexts,
-            raise,
-            threads,
-        )
+        self.list_batch(py, op, messages, contexts, errors, threads)
     }
 
     /// The Arrow path of the batch methods (see `sealbox._box`).
