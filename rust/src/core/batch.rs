@@ -309,9 +309,19 @@ fn process(
         }
         Op::Rotate(_) => {
             let (msg, key) = sealer.locate(input)?;
-            let mut plain = Zeroizing::new(vec![0u8; msg.ciphertext.len()]);
-            sealer.open_into(&msg, key, ctx, &mut plain)?;
-            seal_encoded(sealer, encoding, &plain, ctx, out)
+            let len = msg.ciphertext.len();
+            // Small plaintexts stay on the stack; either buffer is wiped on drop.
+            let mut small = Zeroizing::new([0u8; 256]);
+            let mut large = Zeroizing::new(Vec::new());
+            let plain = match small.get_mut(..len) {
+                Some(buf) => buf,
+                None => {
+                    large.resize(len, 0);
+                    large.as_mut_slice()
+                }
+            };
+            sealer.open_into(&msg, key, ctx, plain)?;
+            seal_encoded(sealer, encoding, plain, ctx, out)
         }
     }
 }
