@@ -87,6 +87,16 @@ pub(crate) mod label {
     pub const SIV_ENC_KEY: &[u8] = b"sealbox/v1/aes-256-siv/enc\0";
 }
 
+/// HMAC-SHA256 under a pre-keyed state of `label || parts...`.
+fn prf_out(prf: &HmacSha256, label: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+    let mut mac = prf.clone();
+    mac.update(label);
+    for p in parts {
+        mac.update(p);
+    }
+    Zeroizing::new(mac.finalize().into_bytes().into())
+}
+
 /// Everything one key id needs, derived once.
 pub struct KeyMaterial {
     id: u32,
@@ -106,41 +116,24 @@ impl KeyMaterial {
     fn new(id: u32, key: &SecretKey) -> Result<Self> {
         let prf = <HmacSha256 as hmac::KeyInit>::new_from_slice(key.expose())
             .map_err(|_| Error::Invalid("invalid key".into()))?;
-        let mut material = Self {
-            id,
-            prf,
-            commits: [[0u8; COMMIT_LEN]; Suite::COUNT],
-            // Placeholder replaced below, once the PRF is available.
-            xchacha: XChaCha::new(&[0u8; 32])?,
-            siv_key: Zeroizing::new([0u8; 64]),
-        };
-        for suite in Suite::ALL {
-            let out = material.prf_out(label::COMMIT, &[&header(suite, id)]);
-            let commit = material
-                .commits
-                .get_mut(suite.index())
-                .ok_or(Error::Invalid("suite index".into()))?;
+        let derive = |label: &[u8], suite: Suite| prf_out(&prf, label, &[&header(suite, id)]);
+        let mut commits = [[0u8; COMMIT_LEN]; Suite::COUNT];
+        for (commit, suite) in commits.iter_mut().zip(Suite::ALL) {
+            let out = derive(label::COMMIT, suite);
             commit.copy_from_slice(out.get(..COMMIT_LEN).ok_or(Error::Decrypt)?);
         }
-        let xk = material.prf_out(label::XCHACHA_KEY, &[&header(Suite::XChaCha20Poly1305, id)]);
-        material.xchacha = XChaCha::new(xk.as_ref())?;
-        let siv_header = header(Suite::Aes256Siv, id);
-        let mac = material.prf_out(label::SIV_MAC_KEY, &[&siv_header]);
-        let enc = material.prf_out(label::SIV_ENC_KEY, &[&siv_header]);
-        let (a, b) = material.siv_key.split_at_mut(32);
-        a.copy_from_slice(mac.as_ref());
-        b.copy_from_slice(enc.as_ref());
-        Ok(material)
-    }
-
-    /// HMAC-SHA256 under this key of `label || parts...`.
-    pub(crate) fn prf_out(&self, label: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
-        let mut mac = self.prf.clone();
-        mac.update(label);
-        for p in parts {
-            mac.update(p);
-        }
-        Zeroizing::new(mac.finalize().into_bytes().into())
+        let xchacha = XChaCha::new(derive(label::XCHACHA_KEY, Suite::XChaCha20Poly1305).as_ref())?;
+        let mut siv_key = Zeroizing::new([0u8; 64]);
+        let (mac, enc) = siv_key.split_at_mut(32);
+        mac.copy_from_slice(derive(label::SIV_MAC_KEY, Suite::Aes256Siv).as_ref());
+        enc.copy_from_slice(derive(label::SIV_ENC_KEY, Suite::Aes256Siv).as_ref());
+        Ok(Self {
+            id,
+            prf,
+            commits,
+            xchacha,
+            siv_key,
+        })
     }
 
     pub fn id(&self) -> u32 {
@@ -148,8 +141,11 @@ impl KeyMaterial {
     }
 
     pub(crate) fn commitment(&self, suite: Suite) -> &[u8; COMMIT_LEN] {
-        // `Suite::index` is always in range of `commits`.
-        self.commits.get(suite.index()).unwrap_or(&self.commits[0])
+        match suite {
+            Suite::Aes256Gcm => &self.commits[0],
+            Suite::XChaCha20Poly1305 => &self.commits[1],
+            Suite::Aes256Siv => &self.commits[2],
+        }
     }
 
     pub(crate) fn xchacha(&self) -> &XChaCha {
@@ -162,7 +158,7 @@ impl KeyMaterial {
 
     /// The per-message AES-256-GCM key of the default suite.
     pub(crate) fn gcm_subkey(&self, header: &[u8; HEADER_LEN], salt: &[u8]) -> Zeroizing<[u8; 32]> {
-        self.prf_out(label::GCM_SUBKEY, &[header, salt])
+        prf_out(&self.prf, label::GCM_SUBKEY, &[header, salt])
     }
 }
 

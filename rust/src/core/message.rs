@@ -50,10 +50,6 @@ impl Suite {
         }
     }
 
-    pub const fn index(self) -> usize {
-        self.id() as usize - 1
-    }
-
     pub fn from_id(id: u8) -> Option<Self> {
         match id {
             1 => Some(Suite::Aes256Gcm),
