@@ -1,7 +1,7 @@
-"""Peak memory of a batch: `python benches/memory.py [rows]` (default 1,000,000 × 64 B).
+"""Peak memory of a batch: `python benches/memory.py [rows]` (default 1,000,000 x 64 B).
 
 Prints the peak RSS of the process against the bytes of the batch's input and
-output (target T7: at most 3×). Informative: it never fails on the figure.
+output (target T7: at most 3x). Informative: it never fails on the figure.
 """
 
 from __future__ import annotations

@@ -193,7 +193,8 @@ def run(
     path.unlink(missing_ok=True)
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; the last commits may be lost on power failure
+    # With WAL the database stays consistent; a power failure may lose the last commits.
+    conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA cache_size = -262144")  # 256 MiB
     conn.execute(
         "CREATE TABLE people (id INTEGER PRIMARY KEY, name BLOB, email BLOB, phone BLOB, ssn BLOB,"
