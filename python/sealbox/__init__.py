@@ -14,7 +14,8 @@ from sealbox import hazmat
 from sealbox._box import Box
 from sealbox._errors import DecryptionError, SealboxError
 from sealbox._keyring import Keyring, generate_key
-from sealbox._native import Message, reseed_after_fork
+from sealbox._native import Message
+from sealbox._native import reseed_after_fork as _reseed_after_fork
 
 __all__ = [
     "Box",
@@ -31,4 +32,4 @@ __version__ = "0.1.0"
 
 # Nonces and salts come from a per-thread pool of OS randomness; a forked child
 # must never reuse its parent's pool.
-_os.register_at_fork(after_in_child=reseed_after_fork)
+_os.register_at_fork(after_in_child=_reseed_after_fork)

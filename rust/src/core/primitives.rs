@@ -107,12 +107,9 @@ impl LcAead {
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<()> {
-        check_len(plaintext.len())?;
         let nonce = gcm_nonce(nonce)?;
         let (ct, tag) = split_ct_tag(out, plaintext.len())?;
-        self.key
-            .seal_out_of_place_scatter(nonce, Aad::from(aad), plaintext, ct, &[], tag)
-            .map_err(|_| Error::Invalid("encryption failed".into()))
+        self.seal_detached(nonce, aad, plaintext, ct, tag)
     }
 
     /// Open `ciphertext || tag` into `out` (`input.len() - 16` bytes).
