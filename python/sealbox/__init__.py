@@ -10,22 +10,44 @@ See README.md and docs/ for the guides and docs/format.md for the wire format.
 
 import os as _os
 
-from sealbox import hazmat
+from sealbox import audit, hazmat
 from sealbox._box import Box
-from sealbox._errors import DecryptionError, SealboxError
+from sealbox._derive import derive_key, key_from_password, keyring_from_passwords
+from sealbox._envelope import DataKeyCache, EnvelopeKeyProvider
+from sealbox._errors import (
+    AccessDeniedError,
+    DecryptionError,
+    KeyDisabledError,
+    ProviderError,
+    ProviderUnavailableError,
+    SealboxError,
+)
 from sealbox._keyring import Keyring, generate_key
+from sealbox._provider import AsyncKeyProvider, KeyProvider
 from sealbox._native import Message
 from sealbox._native import reseed_after_fork as _reseed_after_fork
 
 __all__ = [
+    "AccessDeniedError",
+    "AsyncKeyProvider",
     "Box",
+    "DataKeyCache",
     "DecryptionError",
+    "EnvelopeKeyProvider",
+    "KeyDisabledError",
+    "KeyProvider",
     "Keyring",
     "Message",
+    "ProviderError",
+    "ProviderUnavailableError",
     "SealboxError",
     "__version__",
+    "audit",
+    "derive_key",
     "generate_key",
     "hazmat",
+    "key_from_password",
+    "keyring_from_passwords",
 ]
 
 __version__ = "0.1.0"

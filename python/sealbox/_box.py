@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from sealbox import _native
+from sealbox._errors import DecryptionError
 
 if TYPE_CHECKING:
+    from sealbox._envelope import EnvelopeKeyProvider
     from sealbox._keyring import Keyring
     from sealbox._native import _Buffer as Buffer
 
@@ -43,7 +45,7 @@ class Box(_native.Box, Generic[_M]):
         @overload
         def __new__(
             cls,
-            key: bytes | Keyring,
+            key: bytes | Keyring | EnvelopeKeyProvider,
             *,
             algorithm: Algorithm | None = None,
             deterministic: bool = False,
@@ -53,7 +55,7 @@ class Box(_native.Box, Generic[_M]):
         @overload
         def __new__(
             cls,
-            key: bytes | Keyring,
+            key: bytes | Keyring | EnvelopeKeyProvider,
             *,
             algorithm: Algorithm | None = None,
             deterministic: bool = False,
@@ -62,7 +64,7 @@ class Box(_native.Box, Generic[_M]):
 
         def __new__(
             cls,
-            key: bytes | Keyring,
+            key: bytes | Keyring | EnvelopeKeyProvider,
             *,
             algorithm: Algorithm | None = None,
             deterministic: bool = False,
@@ -77,6 +79,20 @@ class Box(_native.Box, Generic[_M]):
 
         def lookup_values(self, data: Buffer, *, context: Buffer | str | None = None) -> list[_M]:
             """The deterministic message under every key of the ring, active first."""
+
+    else:
+
+        def __new__(cls, key: Any, **options: Any) -> Any:
+            from sealbox._envelope import EnvelopeKeyProvider, make_envelope_box
+
+            if isinstance(key, EnvelopeKeyProvider):
+                if options.get("algorithm") is not None or options.get("deterministic"):
+                    raise ValueError(
+                        "envelope messages use aes-256-gcm under each data key; algorithm and "
+                        "deterministic do not apply"
+                    )
+                return make_envelope_box(key, options.get("encoding", "binary"))
+            return super().__new__(cls, key, **options)
 
     # Batches: one native call, all cores, the GIL released. A pyarrow binary or
     # large_binary array (or a ChunkedArray) in gives the same kind out, with no
@@ -173,3 +189,387 @@ class Box(_native.Box, Generic[_M]):
         if op != "decrypt" and self.encoding == "text":
             return pa.large_string() if large else pa.string()
         return pa.large_binary() if large else pa.binary()
+
+
+def _context_bytes(context: Any) -> bytes:
+    if context is None:
+        return b""
+    if isinstance(context, str):
+        return context.encode("utf-8")
+    if isinstance(context, (bytes, bytearray, memoryview)):
+        return bytes(context)
+    raise TypeError(f"context must be bytes, str or None, not {type(context).__name__}")
+
+
+def _context_list(contexts: Any, n: int) -> list[bytes]:
+    """Contexts of a batch, one per item."""
+    if contexts is None or isinstance(contexts, (bytes, str, bytearray)):
+        one = _context_bytes(contexts)
+        return [one] * n
+    out = [_context_bytes(c) for c in contexts]
+    if len(out) != n:
+        raise ValueError(
+            f"contexts has {len(out)} items for {n} values: give one per value, one for all, or None"
+        )
+    return out
+
+
+def _check_errors(errors: str) -> None:
+    if errors not in ("raise", "return"):
+        raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
+
+
+def _raise_failures(results: list[Any], errors: str) -> None:
+    if errors == "raise":
+        for i, r in enumerate(results):
+            if r is None:
+                raise DecryptionError(f"item {i} failed to decrypt")
+
+
+class EnvelopeBox(Box[_M]):
+    """A :class:`Box` over an :class:`~sealbox.EnvelopeKeyProvider`: ``Box(EnvelopeKeyProvider(kek))``.
+
+    Every Box method works, batches included; with a local keyring as the KEK
+    and no cache everything runs in Rust. The ``*_async`` methods do the same
+    for asyncio code, awaiting an :class:`~sealbox.AsyncKeyProvider`'s coroutines
+    (a blocking provider runs in a worker thread).
+    """
+
+    __slots__ = ("_env", "_keys", "_local")
+
+    if TYPE_CHECKING:
+        from sealbox._envelope import EnvelopeKeyProvider, _Keys
+
+        _env: EnvelopeKeyProvider
+        _keys: _Keys
+        _local: Box[Any] | None
+
+    def _init_envelope(self, env: Any, keys: Any, local: Box[Any] | None) -> None:
+        self._env = env
+        self._keys = keys
+        self._local = local
+
+    @property
+    def provider(self) -> EnvelopeKeyProvider:
+        return self._env
+
+    @property
+    def active_key_id(self) -> int:  # type: ignore[override]
+        return self._env.kek_id
+
+    @property
+    def key_ids(self) -> list[int]:  # type: ignore[override]
+        from sealbox._keyring import Keyring
+
+        ids: set[int] = set()
+        for k in (self._env.kek, *self._env.previous):
+            ids.update(k.ids if isinstance(k, Keyring) else [k.kek_id])
+        return sorted(ids)
+
+    def __repr__(self) -> str:
+        return f"Box(EnvelopeKeyProvider, kek={self._env.kek!r}, encoding={self.encoding!r})"
+
+    @property
+    def _fast(self) -> bool:
+        """Local KEKs only and no cache: the whole operation runs in Rust."""
+        from sealbox._keyring import Keyring
+
+        env = self._env
+        return self._local is not None and all(isinstance(k, Keyring) for k in (env.kek, *env.previous))
+
+    def _keys_for(self, loop: Any) -> Any:
+        from sealbox._envelope import _Keys
+
+        return self._keys if loop is None else _Keys(self._env, loop)
+
+    def _text(self) -> bool:
+        return self.encoding == "text"
+
+    # One value
+
+    def encrypt(self, data: Buffer, *, context: Buffer | str | None = None) -> _M:
+        return self._encrypt(data, context, self._keys)
+
+    def _encrypt(self, data: Any, context: Any, keys: Any) -> Any:
+        if self._fast and self._env.cache is None:
+            assert self._local is not None
+            return self._local.encrypt(data, context=context)
+        dk, kek_id, flags, wrapped = keys.data_key(_context_bytes(context))
+        return _native.envelope_seal(dk, kek_id, flags, wrapped, data, context, self._text())
+
+    def decrypt(self, message: Buffer | str, *, context: Buffer | str | None = None) -> bytes:
+        return self._decrypt(message, context, self._keys)
+
+    def _decrypt(self, message: Any, context: Any, keys: Any) -> bytes:
+        from sealbox._keyring import Keyring
+
+        info = _native.Message.parse(message)
+        kek = self._env.find(info.key_id) if info.suite == "envelope" else self._env.local_ring()
+        if kek is None:
+            self._audit_decrypt(info.key_id, "local", context, DecryptionError())
+            raise DecryptionError("no key-encryption key with this id")
+        try:
+            if isinstance(kek, Keyring):
+                assert self._local is not None
+                out = self._local.decrypt(message, context=context)
+            else:
+                wrapped = info.wrapped_key
+                assert wrapped is not None
+                dk = keys.unwrap(info.key_id, info.context_bound, wrapped, _context_bytes(context))
+                out = _native.envelope_open(dk, message, context)
+        except Exception as e:
+            self._audit_decrypt(info.key_id, kek, context, e)
+            raise
+        self._audit_decrypt(info.key_id, kek, context, None)
+        return out
+
+    def _audit_decrypt(self, key_id: int, kek: Any, context: Any, error: BaseException | None, count: int = 1) -> None:
+        from sealbox import audit
+        from sealbox._envelope import _name
+
+        if audit.enabled():
+            name = kek if isinstance(kek, str) else _name(kek)
+            shown = _context_bytes(context) if count == 1 else None
+            audit.emit("decrypt", name, key_id, shown, audit.outcome_of(error), count)
+
+    def needs_rotation(self, message: Buffer | str) -> bool:
+        info = _native.Message.parse(message)
+        if info.suite != "envelope":
+            return True
+        wrapped = info.wrapped_key
+        assert wrapped is not None
+        return bool(self._keys.needs_rewrap(info.key_id, wrapped))
+
+    def lookup_values(self, data: Buffer, *, context: Buffer | str | None = None) -> list[_M]:
+        raise TypeError("lookup_values needs a deterministic Box: envelope messages are randomized")
+
+    # Batches
+
+    def encrypt_batch(
+        self,
+        values: Sequence[bytes] | Any,
+        contexts: Sequence[bytes | str] | bytes | str | None = None,
+        *,
+        errors: Errors = "raise",
+        threads: int | None = None,
+    ) -> Any:
+        return self._batch("encrypt", values, contexts, "auto", errors, threads, self._keys)
+
+    def decrypt_batch(
+        self,
+        messages: Sequence[bytes | str] | Any,
+        contexts: Sequence[bytes | str] | bytes | str | None = None,
+        *,
+        errors: Errors = "raise",
+        threads: int | None = None,
+    ) -> Any:
+        return self._batch("decrypt", messages, contexts, "auto", errors, threads, self._keys)
+
+    def rotate_batch(
+        self,
+        messages: Sequence[bytes | str] | Any,
+        contexts: Sequence[bytes | str] | bytes | str | None = None,
+        mode: Literal["auto", "reencrypt"] = "auto",
+        *,
+        errors: Errors = "raise",
+        threads: int | None = None,
+    ) -> Any:
+        """Re-wrap every data key under the active KEK, payloads untouched (``mode="auto"``:
+        through the KMS's re-encrypt or rewrap call where it has one); ``"reencrypt"``
+        decrypts and encrypts each message again under a new data key."""
+        return self._batch("rotate", messages, contexts, mode, errors, threads, self._keys)
+
+    def _batch(self, op: str, items: Any, contexts: Any, mode: str, errors: str, threads: int | None, keys: Any) -> Any:
+        _check_errors(errors)
+        if mode not in ("auto", "reencrypt"):
+            raise ValueError(f"mode must be 'auto' or 'reencrypt', not {mode!r}")
+        fast = self._fast and (op != "encrypt" or self._env.cache is None)
+        if fast:
+            assert self._local is not None
+            local = self._local
+            if op == "encrypt":
+                return local.encrypt_batch(items, contexts, errors=errors, threads=threads)  # type: ignore[arg-type]
+            try:
+                if op == "decrypt":
+                    out = local.decrypt_batch(items, contexts, errors=errors, threads=threads)  # type: ignore[arg-type]
+                else:
+                    out = local.rotate_batch(items, contexts, mode, errors=errors, threads=threads)  # type: ignore[arg-type]
+            except Exception as e:
+                self._audit_decrypt(self._env.kek_id, self._env.kek, None, e, len(items))
+                raise
+            self._audit_decrypt(self._env.kek_id, self._env.kek, None, None, len(items))
+            return out
+        if _is_arrow(items):
+            import pyarrow as pa
+
+            if _is_arrow(contexts):
+                contexts = contexts.to_pylist()
+            result = self._batch(op, items.to_pylist(), contexts, mode, "return", threads, keys)
+            if errors == "raise":
+                for i, (given, r) in enumerate(zip(items.to_pylist(), result, strict=True)):
+                    if r is None and given is not None:
+                        raise DecryptionError(f"item {i} failed to decrypt")
+            return pa.array(result, type=self._arrow_type(op, items.type))
+        items = list(items)
+        if any(x is None for x in items):
+            nulls = [i for i, x in enumerate(items) if x is None]
+            present = [x for x in items if x is not None]
+            ctx = _context_list(contexts, len(items))
+            ctx_present = [c for x, c in zip(items, ctx, strict=True) if x is not None]
+            sub = iter(self._batch(op, present, ctx_present, mode, errors, threads, keys))
+            null_set = set(nulls)
+            return [None if i in null_set else next(sub) for i in range(len(items))]
+        if op == "encrypt":
+            return self._encrypt_list(items, contexts, threads, keys)
+        if op == "decrypt":
+            out = self._decrypt_list(items, contexts, threads, keys)
+        elif mode == "reencrypt":
+            plain = self._decrypt_list(items, contexts, threads, keys)
+            ctx = _context_list(contexts, len(items))
+            ok = [i for i, p in enumerate(plain) if p is not None]
+            sealed = self._encrypt_list([plain[i] for i in ok], [ctx[i] for i in ok], threads, keys) if ok else []
+            out = [None] * len(items)
+            for i, s in zip(ok, sealed, strict=True):
+                out[i] = s
+        else:
+            out = self._rewrap_list(items, contexts, threads, keys)
+        _raise_failures(out, errors)
+        return out
+
+    def _encrypt_list(self, values: list[Any], contexts: Any, threads: int | None, keys: Any) -> list[Any]:
+        n = len(values)
+        if n == 0:
+            return []
+        cache = self._env.cache
+        if cache is None:
+            ctx = _context_list(contexts, n)
+            data_keys = [keys.new_key(c, True) for c in ctx]
+            return _native.envelope_seal_batch(data_keys, 1, values, ctx, self._text(), threads)
+        per = cache.max_messages
+        count = -(-n // per)
+        data_keys = [keys.new_key(b"", False) for _ in range(count)]
+        out = _native.envelope_seal_batch(data_keys, per, values, contexts, self._text(), threads)
+        dk, kek_id, _, wrapped = data_keys[-1]
+        cache._offer(dk, kek_id, wrapped, n - (count - 1) * per)
+        return out
+
+    def _decrypt_list(self, messages: list[Any], contexts: Any, threads: int | None, keys: Any) -> list[Any]:
+        from sealbox._keyring import Keyring
+
+        n = len(messages)
+        ctx = _context_list(contexts, n)
+        index, unique = _native.envelope_scan(messages, ctx)
+        data_keys: list[bytes | None] = []
+        local_items: list[int] = [i for i, s in enumerate(index) if s < 0]
+        local_keys: set[int] = set()
+        for slot, (kek_id, bound, wrapped, first) in enumerate(unique):
+            kek = self._env.find(kek_id)
+            if isinstance(kek, Keyring):
+                local_keys.add(slot)
+                data_keys.append(None)
+                continue
+            try:
+                data_keys.append(keys.unwrap(kek_id, bound, wrapped, ctx[first]))
+            except DecryptionError:
+                data_keys.append(None)
+        out: list[Any] = _native.envelope_open_batch(data_keys, index, messages, ctx, threads)
+        local_items += [i for i, s in enumerate(index) if s in local_keys]
+        if local_items and self._local is not None:
+            local_items.sort()
+            opened = self._local.decrypt_batch(
+                [messages[i] for i in local_items], [ctx[i] for i in local_items], errors="return", threads=threads
+            )
+            for i, p in zip(local_items, opened, strict=True):
+                out[i] = p
+        failed = sum(1 for r in out if r is None)
+        self._audit_decrypt(self._env.kek_id, self._env.kek, None, None if not failed else DecryptionError(), n)
+        return out
+
+    def _rewrap_list(self, messages: list[Any], contexts: Any, threads: int | None, keys: Any) -> list[Any]:
+        from sealbox._keyring import Keyring
+
+        n = len(messages)
+        ctx = _context_list(contexts, n)
+        index, unique = _native.envelope_scan(messages, ctx)
+        env = self._env
+        active = env.kek
+        headers: list[tuple[int, bytes] | None] = [None] * len(unique)
+        failed: set[int] = set()
+        in_kms: list[int] = []
+        for slot, (kek_id, bound, wrapped, first) in enumerate(unique):
+            if not keys.needs_rewrap(kek_id, wrapped):
+                continue
+            if kek_id == env.kek_id and not isinstance(active, Keyring):
+                in_kms.append(slot)
+                continue
+            try:
+                dk = keys.unwrap(kek_id, bound, wrapped, ctx[first])
+                headers[slot] = keys.wrap_active(dk, bound, ctx[first])
+            except DecryptionError:
+                failed.add(slot)
+        if in_kms:
+            new = keys.rewrap(
+                [unique[s][2] for s in in_kms],
+                [env.wrap_context(ctx[unique[s][3]], unique[s][1]) for s in in_kms],
+            )
+            for s, w in zip(in_kms, new, strict=True):
+                headers[s] = (env.kek_id, w)
+        # Messages that are not envelopes (direct messages under a local key) are re-encrypted.
+        direct = [i for i, s in enumerate(index) if s < 0]
+        index = [-1 if s in failed else s for s in index]
+        out: list[Any] = _native.envelope_rewrite_batch(headers, index, messages, self._text())
+        if direct and self._local is not None:
+            plain = self._local.decrypt_batch(
+                [messages[i] for i in direct], [ctx[i] for i in direct], errors="return", threads=threads
+            )
+            ok = [(i, p) for i, p in zip(direct, plain, strict=True) if p is not None]
+            sealed = self._encrypt_list([p for _, p in ok], [ctx[i] for i, _ in ok], threads, keys) if ok else []
+            for (i, _), s in zip(ok, sealed, strict=True):
+                out[i] = s
+        return out
+
+    # asyncio forms: the same operations, awaiting an AsyncKeyProvider (or running
+    # a blocking provider and the native work in a worker thread).
+
+    async def encrypt_async(self, data: Buffer, *, context: Buffer | str | None = None) -> _M:
+        import asyncio
+
+        keys = self._keys_for(asyncio.get_running_loop())
+        result: _M = await asyncio.to_thread(self._encrypt, data, context, keys)
+        return result
+
+    async def decrypt_async(self, message: Buffer | str, *, context: Buffer | str | None = None) -> bytes:
+        import asyncio
+
+        keys = self._keys_for(asyncio.get_running_loop())
+        return await asyncio.to_thread(self._decrypt, message, context, keys)
+
+    async def encrypt_batch_async(
+        self, values: Any, contexts: Any = None, *, errors: Errors = "raise", threads: int | None = None
+    ) -> Any:
+        import asyncio
+
+        keys = self._keys_for(asyncio.get_running_loop())
+        return await asyncio.to_thread(self._batch, "encrypt", values, contexts, "auto", errors, threads, keys)
+
+    async def decrypt_batch_async(
+        self, messages: Any, contexts: Any = None, *, errors: Errors = "raise", threads: int | None = None
+    ) -> Any:
+        import asyncio
+
+        keys = self._keys_for(asyncio.get_running_loop())
+        return await asyncio.to_thread(self._batch, "decrypt", messages, contexts, "auto", errors, threads, keys)
+
+    async def rotate_batch_async(
+        self,
+        messages: Any,
+        contexts: Any = None,
+        mode: Literal["auto", "reencrypt"] = "auto",
+        *,
+        errors: Errors = "raise",
+        threads: int | None = None,
+    ) -> Any:
+        import asyncio
+
+        keys = self._keys_for(asyncio.get_running_loop())
+        return await asyncio.to_thread(self._batch, "rotate", messages, contexts, mode, errors, threads, keys)

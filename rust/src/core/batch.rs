@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 use zeroize::Zeroizing;
 
+use crate::core::envelope;
 use crate::core::error::{Error, Result};
-use crate::core::message::{self, Encoding, Message};
+use crate::core::message::{self, Encoding};
 use crate::core::seal::Sealer;
 
 /// Items of a batch: any indexable collection of byte strings.
@@ -83,7 +84,7 @@ pub enum Contexts<'a> {
 }
 
 impl Contexts<'_> {
-    fn get(&self, i: usize) -> &[u8] {
+    pub fn get(&self, i: usize) -> &[u8] {
         match self {
             Contexts::None => &[],
             Contexts::One(c) => c,
@@ -184,7 +185,7 @@ enum Op {
 }
 
 /// The parallel pool, rebuilt in a forked child (whose parent's threads are gone).
-fn pool(threads: Option<usize>) -> Result<Arc<rayon::ThreadPool>> {
+pub(crate) fn pool(threads: Option<usize>) -> Result<Arc<rayon::ThreadPool>> {
     static POOLS: Mutex<Vec<(u32, usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
     let pid = std::process::id();
     let want = threads.unwrap_or(0);
@@ -215,8 +216,7 @@ struct Plan<'a> {
     status: Status,
 }
 
-fn sealed_output_len(sealer: &Sealer, encoding: Encoding, plaintext_len: usize) -> usize {
-    let binary = plaintext_len + sealer.suite().overhead();
+fn encoded_len(encoding: Encoding, binary: usize) -> usize {
     match encoding {
         Encoding::Binary => binary,
         Encoding::Text => message::text_len(binary),
@@ -233,49 +233,71 @@ fn plan<'a>(op: &Op, sealer: &Sealer, encoding: Encoding, raw: &'a [u8]) -> (Pla
             0,
         )
     };
-    match op {
-        Op::Seal => (
+    let done = |input, len| {
+        (
             Plan {
-                input: Cow::Borrowed(raw),
+                input,
                 status: Status::Done,
             },
-            sealed_output_len(sealer, encoding, raw.len()),
-        ),
+            len,
+        )
+    };
+    let sealed_len = |len: usize| sealer.sealed_len(len).map(|b| encoded_len(encoding, b));
+    match op {
+        Op::Seal => match sealed_len(raw.len()) {
+            Ok(len) => done(Cow::Borrowed(raw), len),
+            Err(_) => failed(Cow::Borrowed(raw)),
+        },
         Op::Open | Op::Rotate(_) => {
             let Ok(binary) = message::decode(raw) else {
                 return failed(Cow::Borrowed(raw));
             };
-            let Ok(msg) = Message::parse(&binary) else {
+            let Ok(info) = sealer.inspect(&binary) else {
                 return failed(Cow::Borrowed(raw));
             };
-            let plaintext_len = msg.ciphertext.len();
-            let current = msg.key_id == sealer.keyring().active_id() && msg.suite == sealer.suite();
-            if sealer.keyring().get(msg.key_id).is_none() {
-                return failed(Cow::Borrowed(raw));
-            }
             match op {
-                Op::Open => (
-                    Plan {
-                        input: binary,
-                        status: Status::Done,
-                    },
-                    plaintext_len,
-                ),
-                Op::Rotate(RotateMode::Auto) if current => (
+                Op::Open => done(binary, info.plaintext_len),
+                Op::Rotate(RotateMode::Auto) if info.current => (
                     Plan {
                         input: Cow::Borrowed(raw),
                         status: Status::Unchanged,
                     },
                     raw.len(),
                 ),
-                _ => (
-                    Plan {
-                        input: binary,
-                        status: Status::Done,
-                    },
-                    sealed_output_len(sealer, encoding, plaintext_len),
-                ),
+                Op::Rotate(RotateMode::Auto) if info.envelope && sealer.is_envelope() => {
+                    done(binary, encoded_len(encoding, info.rewrapped_len))
+                }
+                _ => match sealed_len(info.plaintext_len) {
+                    Ok(len) => done(binary, len),
+                    Err(_) => failed(Cow::Borrowed(raw)),
+                },
             }
+        }
+    }
+}
+
+/// Write a binary result in `encoding`: directly for binary, through a
+/// stack (or heap) buffer for text.
+fn write_encoded(
+    encoding: Encoding,
+    binary_len: usize,
+    out: &mut [u8],
+    write: impl FnOnce(&mut [u8]) -> Result<()>,
+) -> Result<()> {
+    match encoding {
+        Encoding::Binary => write(out),
+        Encoding::Text => {
+            let mut small = [0u8; 512];
+            let mut large = Vec::new();
+            let buf = match small.get_mut(..binary_len) {
+                Some(buf) => buf,
+                None => {
+                    large.resize(binary_len, 0);
+                    large.as_mut_slice()
+                }
+            };
+            write(buf)?;
+            message::encode_text_into(buf, out)
         }
     }
 }
@@ -287,10 +309,10 @@ fn seal_encoded(
     ctx: &[u8],
     out: &mut [u8],
 ) -> Result<()> {
-    match encoding {
-        Encoding::Binary => sealer.seal_into(plaintext, ctx, out),
-        Encoding::Text => message::encode_text_into(&sealer.seal(plaintext, ctx)?, out),
-    }
+    let len = sealer.sealed_len(plaintext.len())?;
+    write_encoded(encoding, len, out, |buf| {
+        sealer.seal_into(plaintext, ctx, buf)
+    })
 }
 
 fn process(
@@ -303,13 +325,15 @@ fn process(
 ) -> Result<()> {
     match op {
         Op::Seal => seal_encoded(sealer, encoding, input, ctx, out),
-        Op::Open => {
-            let (msg, key) = sealer.locate(input)?;
-            sealer.open_into(&msg, key, ctx, out)
-        }
-        Op::Rotate(_) => {
-            let (msg, key) = sealer.locate(input)?;
-            let len = msg.ciphertext.len();
+        Op::Open => sealer.open_binary_into(input, ctx, out),
+        Op::Rotate(mode) => {
+            if *mode == RotateMode::Auto && sealer.is_envelope() && envelope::is_envelope(input) {
+                let len = sealer.inspect(input)?.rewrapped_len;
+                return write_encoded(encoding, len, out, |buf| {
+                    sealer.rewrap_into(input, ctx, buf)
+                });
+            }
+            let len = sealer.inspect(input)?.plaintext_len;
             // Small plaintexts stay on the stack; either buffer is wiped on drop.
             let mut small = Zeroizing::new([0u8; 256]);
             let mut large = Zeroizing::new(Vec::new());
@@ -320,7 +344,7 @@ fn process(
                     large.as_mut_slice()
                 }
             };
-            sealer.open_into(&msg, key, ctx, plain)?;
+            sealer.open_binary_into(input, ctx, plain)?;
             seal_encoded(sealer, encoding, plain, ctx, out)
         }
     }

@@ -1,8 +1,10 @@
 //! Randomness for nonces and salts, drawn from the OS in bulk.
 //!
-//! A `getrandom` call costs about as much as sealing a small value, so public
-//! randomness (salts and nonces, never keys) is drawn 4 KiB at a time into a
-//! per-thread pool. After `fork()` the child would inherit the parent's pool and
+//! A `getrandom` call costs about as much as sealing a small value, so
+//! randomness is drawn 4 KiB at a time into per-thread pools: one for public
+//! values (salts, nonces) and one for envelope data keys, kept apart so that
+//! no byte near a key is ever written into a message. Bytes are wiped from a
+//! pool as they are handed out, and the key pool is zeroized on drop. After `fork()` the child would inherit the parent's pool and
 //! repeat its nonces, so every fork must call [`note_fork`] in the child, which
 //! invalidates every pool with one atomic counter. The Python package registers
 //! it with `os.register_at_fork`; C code that forks and goes on running Python
@@ -32,8 +34,17 @@ struct Pool {
     generation: u64,
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.buf);
+    }
+}
+
 thread_local! {
     static POOL: RefCell<Pool> = const {
+        RefCell::new(Pool { buf: [0; POOL_LEN], pos: POOL_LEN, generation: u64::MAX })
+    };
+    static KEY_POOL: RefCell<Pool> = const {
         RefCell::new(Pool { buf: [0; POOL_LEN], pos: POOL_LEN, generation: u64::MAX })
     };
 }
@@ -45,10 +56,19 @@ pub fn fill_secret(out: &mut [u8]) -> Result<()> {
 
 /// Fill `out` with random bytes for public values (nonces, salts).
 pub fn fill_public(out: &mut [u8]) -> Result<()> {
+    draw(&POOL, out)
+}
+
+/// Fill `out` with a random data key (envelope encryption: one per message).
+pub fn fill_data_key(out: &mut [u8]) -> Result<()> {
+    draw(&KEY_POOL, out)
+}
+
+fn draw(pool: &'static std::thread::LocalKey<RefCell<Pool>>, out: &mut [u8]) -> Result<()> {
     if out.len() > POOL_MAX_DRAW {
         return fill_secret(out);
     }
-    POOL.with(|cell| {
+    pool.with(|cell| {
         let mut pool = cell.borrow_mut();
         let generation = FORK_GENERATION.load(Ordering::Relaxed);
         let need = out.len();

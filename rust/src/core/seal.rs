@@ -6,6 +6,7 @@ use aws_lc_rs::aead::Nonce;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::core::envelope::{self, EnvelopeMessage};
 use crate::core::error::{Error, Result};
 use crate::core::keys::{KeyMaterial, Keyring};
 use crate::core::message::{self, header, Message, Suite, COMMIT_LEN, HEADER_LEN};
@@ -18,14 +19,14 @@ use crate::core::rng;
 const ZERO_NONCE: [u8; 12] = [0u8; 12];
 
 /// Associated data `prefix || context`, on the stack when it is small.
-struct Aad {
+pub(crate) struct Aad {
     inline: [u8; 256],
     heap: Vec<u8>,
     len: usize,
 }
 
 impl Aad {
-    fn new(prefix: &[u8], context: &[u8]) -> Self {
+    pub(crate) fn new(prefix: &[u8], context: &[u8]) -> Self {
         let len = prefix.len() + context.len();
         let mut aad = Aad {
             inline: [0u8; 256],
@@ -44,7 +45,7 @@ impl Aad {
         aad
     }
 
-    fn as_slice(&self) -> &[u8] {
+    pub(crate) fn as_slice(&self) -> &[u8] {
         if self.heap.is_empty() {
             self.inline.get(..self.len).unwrap_or(&[])
         } else {
@@ -55,19 +56,93 @@ impl Aad {
 
 /// Seals under the active key of a keyring with one suite; opens messages of
 /// every suite under any key of the ring.
+///
+/// In envelope mode the ring's keys are key-encryption keys: every message gets
+/// a fresh data key wrapped by the active one (docs/format.md, suite 4).
+/// Either mode opens both kinds of message under the ring's keys, so that
+/// `rotate` can move data into or out of envelope encryption.
 #[derive(Clone)]
 pub struct Sealer {
     ring: Arc<Keyring>,
     suite: Suite,
+    envelope: bool,
+}
+
+/// What the header of a message says, for planning a batch.
+pub struct Inspection {
+    pub plaintext_len: usize,
+    /// Already under the active key and this sealer's mode and suite.
+    pub current: bool,
+    /// An envelope message, wrapped by a key of this ring.
+    pub envelope: bool,
+    /// For envelope messages: the length of the message re-wrapped by the active key.
+    pub rewrapped_len: usize,
 }
 
 impl Sealer {
     pub fn new(ring: Arc<Keyring>, suite: Suite) -> Self {
-        Self { ring, suite }
+        Self {
+            ring,
+            suite,
+            envelope: false,
+        }
+    }
+
+    /// A sealer whose keys wrap a fresh data key per message.
+    pub fn envelope(ring: Arc<Keyring>) -> Self {
+        Self {
+            ring,
+            suite: Suite::Aes256Gcm,
+            envelope: true,
+        }
     }
 
     pub fn suite(&self) -> Suite {
         self.suite
+    }
+
+    pub fn is_envelope(&self) -> bool {
+        self.envelope
+    }
+
+    /// Parse a binary message of either kind and check that its key is in the ring.
+    pub fn inspect(&self, binary: &[u8]) -> Result<Inspection> {
+        let active = self.ring.active_id();
+        if envelope::is_envelope(binary) {
+            let msg = EnvelopeMessage::parse(binary)?;
+            self.ring.get(msg.kek_id).ok_or(Error::Decrypt)?;
+            return Ok(Inspection {
+                plaintext_len: msg.ciphertext.len(),
+                current: self.envelope && msg.kek_id == active,
+                envelope: true,
+                rewrapped_len: msg.payload.len() + envelope::overhead(envelope::LOCAL_WRAPPED_LEN)
+                    - envelope::PAYLOAD_OVERHEAD,
+            });
+        }
+        let msg = Message::parse(binary)?;
+        self.ring.get(msg.key_id).ok_or(Error::Decrypt)?;
+        Ok(Inspection {
+            plaintext_len: msg.ciphertext.len(),
+            current: !self.envelope && msg.key_id == active && msg.suite == self.suite,
+            envelope: false,
+            rewrapped_len: 0,
+        })
+    }
+
+    /// Open a binary message of either kind into `out` (exactly its plaintext length).
+    pub fn open_binary_into(&self, binary: &[u8], context: &[u8], out: &mut [u8]) -> Result<()> {
+        if envelope::is_envelope(binary) {
+            let msg = EnvelopeMessage::parse(binary)?;
+            return envelope::open_local(&self.ring, &msg, context, out);
+        }
+        let (msg, key) = self.locate(binary)?;
+        open_with(key, &msg, context, out)
+    }
+
+    /// Re-wrap an envelope message's data key under the active key (payload copied).
+    pub fn rewrap_into(&self, binary: &[u8], context: &[u8], out: &mut [u8]) -> Result<()> {
+        let msg = EnvelopeMessage::parse(binary)?;
+        envelope::rewrap_local(&self.ring, &msg, context, out)
     }
 
     pub fn keyring(&self) -> &Arc<Keyring> {
@@ -76,12 +151,18 @@ impl Sealer {
 
     /// Length of the binary message for a plaintext of `len` bytes.
     pub fn sealed_len(&self, len: usize) -> Result<usize> {
+        if self.envelope {
+            return envelope::local_sealed_len(len);
+        }
         len.checked_add(self.suite.overhead())
             .ok_or_else(|| Error::Invalid("data is too large".into()))
     }
 
     /// Seal `plaintext` under the active key into `out` (exactly `sealed_len` bytes).
     pub fn seal_into(&self, plaintext: &[u8], context: &[u8], out: &mut [u8]) -> Result<()> {
+        if self.envelope {
+            return envelope::seal_local(self.ring.active(), plaintext, context, out);
+        }
         seal_with(self.ring.active(), self.suite, plaintext, context, out)
     }
 
@@ -94,7 +175,7 @@ impl Sealer {
     /// The deterministic message under every key of the ring (for `IN (...)` lookups),
     /// active key first.
     pub fn lookup_values(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<Vec<u8>>> {
-        if !self.suite.is_deterministic() {
+        if self.envelope || !self.suite.is_deterministic() {
             return Err(Error::Invalid(
                 "lookup_values needs a deterministic Box (deterministic=True)".into(),
             ));
@@ -131,9 +212,9 @@ impl Sealer {
     /// Open a message in either encoding.
     pub fn open(&self, message: &[u8], context: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let binary = message::decode(message)?;
-        let (msg, key) = self.locate(&binary)?;
-        let mut out = Zeroizing::new(vec![0u8; msg.ciphertext.len()]);
-        open_with(key, &msg, context, &mut out)?;
+        let len = self.inspect(&binary)?.plaintext_len;
+        let mut out = Zeroizing::new(vec![0u8; len]);
+        self.open_binary_into(&binary, context, &mut out)?;
         Ok(out)
     }
 
@@ -141,9 +222,54 @@ impl Sealer {
     /// judged from the header alone.
     pub fn needs_rotation(&self, message: &[u8]) -> Result<bool> {
         let binary = message::decode(message)?;
+        let active = self.ring.active_id();
+        if envelope::is_envelope(&binary) {
+            let msg = EnvelopeMessage::parse(&binary)?;
+            return Ok(!self.envelope || msg.kek_id != active);
+        }
         let msg = Message::parse(&binary)?;
-        Ok(msg.key_id != self.ring.active_id() || msg.suite != self.suite)
+        Ok(self.envelope || msg.key_id != active || msg.suite != self.suite)
     }
+}
+
+/// AES-256-GCM under a one-time subkey (zero nonce): RustCrypto for small
+/// values, whose key setup is cheaper, aws-lc-rs above (docs/backends.md).
+pub(crate) fn gcm_seal(
+    subkey: &[u8; 32],
+    aad: &[u8],
+    plaintext: &[u8],
+    ct: &mut [u8],
+    tag: &mut [u8],
+) -> Result<()> {
+    if plaintext.len() <= SMALL_GCM_MAX {
+        return gcm256_seal_small(subkey, &ZERO_NONCE, aad, plaintext, ct, tag);
+    }
+    LcAead::aes_gcm(subkey)?.seal_detached(
+        Nonce::assume_unique_for_key(ZERO_NONCE),
+        aad,
+        plaintext,
+        ct,
+        tag,
+    )
+}
+
+pub(crate) fn gcm_open(
+    subkey: &[u8; 32],
+    aad: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    if ciphertext.len() <= SMALL_GCM_MAX {
+        return gcm256_open_small(subkey, &ZERO_NONCE, aad, ciphertext, tag, out);
+    }
+    LcAead::aes_gcm(subkey)?.open_detached(
+        Nonce::assume_unique_for_key(ZERO_NONCE),
+        aad,
+        ciphertext,
+        tag,
+        out,
+    )
 }
 
 fn seal_with(
@@ -169,17 +295,7 @@ fn seal_with(
             let subkey = key.gcm_subkey(&head, nonce);
             let aad = Aad::new(prefix, context);
             let (ct, tag) = body.split_at_mut(plaintext.len());
-            if plaintext.len() <= SMALL_GCM_MAX {
-                return gcm256_seal_small(&subkey, &ZERO_NONCE, aad.as_slice(), plaintext, ct, tag);
-            }
-            let aead = LcAead::aes_gcm(subkey.as_ref())?;
-            aead.seal_detached(
-                Nonce::assume_unique_for_key(ZERO_NONCE),
-                aad.as_slice(),
-                plaintext,
-                ct,
-                tag,
-            )
+            gcm_seal(&subkey, aad.as_slice(), plaintext, ct, tag)
         }
         Suite::XChaCha20Poly1305 => {
             let aad = Aad::new(prefix, context);
@@ -218,24 +334,7 @@ fn open_with(key: &KeyMaterial, msg: &Message<'_>, context: &[u8], out: &mut [u8
         Suite::Aes256Gcm => {
             let subkey = key.gcm_subkey(&msg.header, msg.nonce);
             let aad = Aad::new(msg.prefix, context);
-            if msg.ciphertext.len() <= SMALL_GCM_MAX {
-                return gcm256_open_small(
-                    &subkey,
-                    &ZERO_NONCE,
-                    aad.as_slice(),
-                    msg.ciphertext,
-                    msg.tag,
-                    out,
-                );
-            }
-            let aead = LcAead::aes_gcm(subkey.as_ref())?;
-            aead.open_detached(
-                Nonce::assume_unique_for_key(ZERO_NONCE),
-                aad.as_slice(),
-                msg.ciphertext,
-                msg.tag,
-                out,
-            )
+            gcm_open(&subkey, aad.as_slice(), msg.ciphertext, msg.tag, out)
         }
         Suite::XChaCha20Poly1305 => {
             let aad = Aad::new(msg.prefix, context);

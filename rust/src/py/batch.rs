@@ -45,7 +45,7 @@ fn item(obj: &Bound<'_, PyAny>, allow_str: bool, what: &str, index: usize) -> Py
     )))
 }
 
-fn items(seq: &Bound<'_, PyAny>, allow_str: bool, what: &str) -> PyResult<Vec<Item>> {
+pub fn items(seq: &Bound<'_, PyAny>, allow_str: bool, what: &str) -> PyResult<Vec<Item>> {
     if seq.is_instance_of::<PyBytes>() || seq.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(format!(
             "{what} must be a sequence of values, not a single {}",

@@ -2,6 +2,7 @@
 
 mod args;
 mod batch;
+mod envelope;
 mod errors;
 mod hazmat;
 mod sealbox;
@@ -17,6 +18,12 @@ mod _native {
 
     #[pymodule_export]
     use super::sealbox::{generate_key, reseed_after_fork};
+
+    #[pymodule_export]
+    use super::envelope::{
+        envelope_local_unwrap, envelope_local_wrap, envelope_open, envelope_open_batch,
+        envelope_rewrite_batch, envelope_scan, envelope_seal, envelope_seal_batch,
+    };
 
     #[pymodule_export]
     use super::hazmat::{

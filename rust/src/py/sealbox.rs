@@ -6,6 +6,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
+use crate::core::envelope::{self, EnvelopeMessage};
 use crate::core::message::{self, text_len};
 use crate::core::{Encoding, Keyring as CoreKeyring, Sealer, SecretKey, Suite};
 
@@ -129,11 +130,19 @@ impl Keyring {
 /// Encrypts and decrypts values with a key or keyring. Immutable and thread-safe.
 #[pyclass(frozen, subclass, module = "sealbox._native", name = "Box")]
 pub struct SealBox {
-    sealer: Sealer,
+    /// None for an envelope Box whose key-encryption key is remote (a KMS):
+    /// the Python layer then supplies the data keys.
+    sealer: Option<Sealer>,
     encoding: Encoding,
 }
 
 impl SealBox {
+    fn sealer(&self) -> PyResult<&Sealer> {
+        self.sealer.as_ref().ok_or_else(|| {
+            PyTypeError::new_err("this Box's key-encryption key is remote; use sealbox.Box(EnvelopeKeyProvider(...))")
+        })
+    }
+
     fn list_batch<'py>(
         &self,
         py: Python<'py>,
@@ -146,7 +155,7 @@ impl SealBox {
         let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
         batch::list_batch(
             py,
-            &self.sealer,
+            self.sealer()?,
             self.encoding,
             op,
             items,
@@ -167,13 +176,30 @@ impl SealBox {
 #[pymethods]
 impl SealBox {
     #[new]
-    #[pyo3(signature = (key, *, algorithm = None, deterministic = false, encoding = "binary"))]
+    #[pyo3(signature = (key, *, algorithm = None, deterministic = false, encoding = "binary", envelope = false))]
     fn new(
         key: &Bound<'_, PyAny>,
         algorithm: Option<&str>,
         deterministic: bool,
         encoding: &str,
+        envelope: bool,
     ) -> PyResult<Self> {
+        let encoding = Encoding::from_name(encoding).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "encoding must be 'binary' or 'text', not {encoding:?}"
+            ))
+        })?;
+        if envelope && (algorithm.is_some() || deterministic) {
+            return Err(PyValueError::new_err(
+                "envelope messages use aes-256-gcm under each data key; algorithm and deterministic do not apply",
+            ));
+        }
+        if envelope && key.is_none() {
+            return Ok(Self {
+                sealer: None,
+                encoding,
+            });
+        }
         let ring = if let Ok(ring) = key.cast::<Keyring>() {
             Arc::clone(&ring.get().inner)
         } else if key.is_instance_of::<PyString>() {
@@ -210,13 +236,13 @@ impl SealBox {
                 }
             },
         };
-        let encoding = Encoding::from_name(encoding).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "encoding must be 'binary' or 'text', not {encoding:?}"
-            ))
-        })?;
+        let sealer = if envelope {
+            Sealer::envelope(ring)
+        } else {
+            Sealer::new(ring, suite)
+        };
         Ok(Self {
-            sealer: Sealer::new(ring, suite),
+            sealer: Some(sealer),
             encoding,
         })
     }
@@ -231,8 +257,8 @@ impl SealBox {
     ) -> PyResult<Bound<'py, PyAny>> {
         let data = args::bytes_like(data, "data")?;
         let context = args::context(context)?;
-        let len = self.sealer.sealed_len(data.len())?;
-        let sealer = &self.sealer;
+        let sealer = self.sealer()?;
+        let len = sealer.sealed_len(data.len())?;
         let (data, context) = (data.as_ref(), context.as_ref());
         match self.encoding {
             Encoding::Binary => {
@@ -269,14 +295,14 @@ impl SealBox {
         let raw = args::message(message)?;
         let context = args::context(context)?;
         let binary = message::decode(&raw)?;
-        let (msg, key) = self.sealer.locate(&binary)?;
-        let sealer = &self.sealer;
+        let sealer = self.sealer()?;
+        let len = sealer.inspect(&binary)?.plaintext_len;
         let context = context.as_ref();
-        PyBytes::new_with(py, msg.ciphertext.len(), |out| {
+        PyBytes::new_with(py, len, |out| {
             if out.len() >= DETACH_THRESHOLD {
-                py.detach(|| sealer.open_into(&msg, key, context, out))?;
+                py.detach(|| sealer.open_binary_into(&binary, context, out))?;
             } else {
-                sealer.open_into(&msg, key, context, out)?;
+                sealer.open_binary_into(&binary, context, out)?;
             }
             Ok(())
         })
@@ -361,7 +387,7 @@ impl SealBox {
         };
         batch::column_batch(
             py,
-            &self.sealer,
+            self.sealer()?,
             self.encoding,
             op,
             &offsets,
@@ -385,7 +411,7 @@ impl SealBox {
     ) -> PyResult<Bound<'py, PyList>> {
         let data = args::bytes_like(data, "data")?;
         let context = args::context(context)?;
-        let values = self.sealer.lookup_values(&data, &context)?;
+        let values = self.sealer()?.lookup_values(&data, &context)?;
         PyList::new(py, values.into_iter().map(|v| self.output(py, v)))
     }
 
@@ -393,17 +419,22 @@ impl SealBox {
     /// encrypts with. Reads the header only.
     fn needs_rotation(&self, message: &Bound<'_, PyAny>) -> PyResult<bool> {
         let raw = args::message(message)?;
-        Ok(self.sealer.needs_rotation(&raw)?)
+        Ok(self.sealer()?.needs_rotation(&raw)?)
     }
 
     #[getter]
     fn algorithm(&self) -> &'static str {
-        self.sealer.suite().name()
+        match &self.sealer {
+            Some(s) if !s.is_envelope() => s.suite().name(),
+            _ => envelope::NAME,
+        }
     }
 
     #[getter]
     fn deterministic(&self) -> bool {
-        self.sealer.suite().is_deterministic()
+        self.sealer
+            .as_ref()
+            .is_some_and(|s| !s.is_envelope() && s.suite().is_deterministic())
     }
 
     #[getter]
@@ -412,23 +443,23 @@ impl SealBox {
     }
 
     #[getter]
-    fn active_key_id(&self) -> u32 {
-        self.sealer.keyring().active_id()
+    fn active_key_id(&self) -> PyResult<u32> {
+        Ok(self.sealer()?.keyring().active_id())
     }
 
     #[getter]
-    fn key_ids(&self) -> Vec<u32> {
-        self.sealer.keyring().ids().collect()
+    fn key_ids(&self) -> PyResult<Vec<u32>> {
+        Ok(self.sealer()?.keyring().ids().collect())
     }
 
-    fn __repr__(&self) -> String {
-        format!(
+    fn __repr__(&self) -> PyResult<String> {
+        Ok(format!(
             "Box(algorithm={:?}, encoding={:?}, key_ids={:?}, active_key_id={})",
-            self.sealer.suite().name(),
+            self.algorithm(),
             self.encoding.name(),
-            self.key_ids(),
-            self.active_key_id()
-        )
+            self.key_ids()?,
+            self.active_key_id()?
+        ))
     }
 
     fn __reduce__(&self) -> PyResult<()> {
@@ -447,8 +478,12 @@ impl SealBox {
 /// The header of a message, read without decrypting.
 #[pyclass(frozen, module = "sealbox._native", name = "Message")]
 pub struct Message {
-    suite: Suite,
+    suite_name: &'static str,
+    suite_id: u8,
+    deterministic: bool,
     key_id: u32,
+    wrapped_key: Option<Vec<u8>>,
+    context_bound: bool,
     encoding: Encoding,
     nonce: Vec<u8>,
     commitment: Vec<u8>,
@@ -468,10 +503,30 @@ impl Message {
         } else {
             Encoding::Text
         };
+        if envelope::is_envelope(&binary) {
+            let m = EnvelopeMessage::parse(&binary)?;
+            return Ok(Self {
+                suite_name: envelope::NAME,
+                suite_id: envelope::SUITE_ID,
+                deterministic: false,
+                key_id: m.kek_id,
+                wrapped_key: Some(m.wrapped.to_vec()),
+                context_bound: m.context_bound(),
+                encoding,
+                nonce: m.salt.to_vec(),
+                commitment: m.commitment.to_vec(),
+                ciphertext_length: m.ciphertext.len(),
+                length: binary.len(),
+            });
+        }
         let m = crate::core::Message::parse(&binary)?;
         Ok(Self {
-            suite: m.suite,
+            suite_name: m.suite.name(),
+            suite_id: m.suite.id(),
+            deterministic: m.suite.is_deterministic(),
             key_id: m.key_id,
+            wrapped_key: None,
+            context_bound: false,
             encoding,
             nonce: m.nonce.to_vec(),
             commitment: m.commitment.to_vec(),
@@ -486,17 +541,18 @@ impl Message {
         crate::core::Message::VERSION
     }
 
-    /// Suite name: 'aes-256-gcm', 'xchacha20-poly1305' or 'aes-256-siv'.
+    /// Suite name: 'aes-256-gcm', 'xchacha20-poly1305', 'aes-256-siv' or 'envelope'.
     #[getter]
     fn suite(&self) -> &'static str {
-        self.suite.name()
+        self.suite_name
     }
 
     #[getter]
     fn suite_id(&self) -> u8 {
-        self.suite.id()
+        self.suite_id
     }
 
+    /// The key id; for an envelope message, the id of the key-encryption key.
     #[getter]
     fn key_id(&self) -> u32 {
         self.key_id
@@ -504,7 +560,20 @@ impl Message {
 
     #[getter]
     fn deterministic(&self) -> bool {
-        self.suite.is_deterministic()
+        self.deterministic
+    }
+
+    /// An envelope message's wrapped data key (None for other suites).
+    #[getter]
+    fn wrapped_key<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.wrapped_key.as_ref().map(|w| PyBytes::new(py, w))
+    }
+
+    /// Whether an envelope message's data key is bound to its context (one key per message)
+    /// rather than shared through a data-key cache.
+    #[getter]
+    fn context_bound(&self) -> bool {
+        self.context_bound
     }
 
     /// 'binary' or 'text': the form the message was given in.
@@ -533,7 +602,7 @@ impl Message {
     /// Bytes the format adds to the plaintext (binary form).
     #[getter]
     fn overhead(&self) -> usize {
-        self.suite.overhead()
+        self.length - self.ciphertext_length
     }
 
     fn __len__(&self) -> usize {
@@ -543,7 +612,7 @@ impl Message {
     fn __repr__(&self) -> String {
         format!(
             "Message(version=1, suite={:?}, key_id={}, encoding={:?}, plaintext_length={})",
-            self.suite.name(),
+            self.suite_name,
             self.key_id,
             self.encoding.name(),
             self.ciphertext_length

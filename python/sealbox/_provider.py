@@ -1,0 +1,102 @@
+"""The key-provider protocol: what a key-encryption key (KEK) must do.
+
+A provider holds a KEK that never leaves it (a KMS, an HSM, Vault's transit
+engine, or a local keyring) and wraps, unwraps and re-wraps 32-byte data keys.
+`sealbox.EnvelopeKeyProvider` uses one to give every message (or every batch,
+with a `DataKeyCache`) its own data key.
+
+Every call carries an *encryption context*: a small ``str -> str`` mapping
+that the provider must bind to the wrapped key (AWS KMS ``EncryptionContext``,
+Vault ``associated_data``, AES-GCM associated data in an HSM), so that a
+wrapped key only unwraps under the same context, and the provider's own audit
+log shows what was decrypted.
+
+Two forms: `KeyProvider` (blocking) and `AsyncKeyProvider` (coroutines).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+__all__ = ["AsyncKeyProvider", "KeyProvider", "encode_context"]
+
+DATA_KEY_BYTES = 32
+
+
+@runtime_checkable
+class KeyProvider(Protocol):
+    """A key-encryption key that wraps and unwraps data keys (blocking form).
+
+    Errors: a wrapped key that does not unwrap (wrong context, tampered, another
+    KEK's) raises `sealbox.DecryptionError`; a provider that cannot answer raises
+    a `sealbox.ProviderError` subclass.
+    """
+
+    @property
+    def name(self) -> str:
+        """A short, stable name for audit events, such as ``"aws-kms"``."""
+        ...
+
+    @property
+    def kek_id(self) -> int:
+        """The 32-bit id written in message headers for keys this provider wraps."""
+        ...
+
+    def generate_data_key(self, context: Mapping[str, str]) -> tuple[bytes, bytes]:
+        """A fresh random 32-byte data key and its wrapped form: ``(plaintext, wrapped)``."""
+        ...
+
+    def wrap(self, data_key: bytes, context: Mapping[str, str]) -> bytes:
+        """Wrap a data key obtained elsewhere (used when migrating between KEKs)."""
+        ...
+
+    def unwrap(self, wrapped: bytes, context: Mapping[str, str]) -> bytes:
+        """The 32-byte data key inside ``wrapped``."""
+        ...
+
+    def rewrap(self, wrapped: Sequence[bytes], contexts: Sequence[Mapping[str, str]]) -> list[bytes]:
+        """Re-wrap under the newest version of this KEK, the data keys never leaving the provider
+        where it allows (KMS ReEncrypt, Vault rewrap); batched where the provider allows."""
+        ...
+
+    def needs_rewrap(self, wrapped: bytes) -> bool:
+        """Whether ``wrapped`` is under an older version of this KEK, from its bytes alone."""
+        ...
+
+
+@runtime_checkable
+class AsyncKeyProvider(Protocol):
+    """The asyncio form of `KeyProvider`: the same calls, as coroutines."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kek_id(self) -> int: ...
+
+    async def generate_data_key(self, context: Mapping[str, str]) -> tuple[bytes, bytes]: ...
+
+    async def wrap(self, data_key: bytes, context: Mapping[str, str]) -> bytes: ...
+
+    async def unwrap(self, wrapped: bytes, context: Mapping[str, str]) -> bytes: ...
+
+    async def rewrap(
+        self, wrapped: Sequence[bytes], contexts: Sequence[Mapping[str, str]]
+    ) -> list[bytes]: ...
+
+    def needs_rewrap(self, wrapped: bytes) -> bool: ...
+
+
+def encode_context(context: Mapping[str, str]) -> bytes:
+    """The canonical bytes of an encryption context, for providers that bind bytes (AAD).
+
+    Keys sorted by their UTF-8 bytes; each key and value as a 4-byte big-endian
+    length then its UTF-8 bytes. Injective: two different mappings never encode
+    alike.
+    """
+    out = bytearray()
+    items = sorted((k.encode(), v.encode()) for k, v in context.items())
+    for key, value in items:
+        out += len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value
+    return bytes(out)

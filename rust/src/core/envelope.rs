@@ -1,0 +1,492 @@
+//! Envelope messages (suite 4): every message, or every few messages with a
+//! data-key cache, is sealed under a random data key, and the data key is
+//! stored in the message wrapped by a key-encryption key (KEK). docs/format.md
+//! is the specification.
+//!
+//! ```text
+//! header   = 0x01 | 0x04 | KEK id (4, BE) | flags (1) | wrapped length (2, BE) | wrapped data key
+//! payload  = salt (16) | commitment (24) | ciphertext | tag (16)
+//! ```
+//!
+//! The payload is the default suite's construction under the data key, with
+//! the fixed payload header `01 04 00 00 00 00`: it authenticates the salt,
+//! the commitment and the caller's context but not the KEK id, flags or
+//! wrapped key, so re-wrapping a data key under another KEK rewrites the
+//! header and copies the payload untouched. Those header fields are
+//! authenticated by the wrap instead (a local KEK's AES-SIV associated data,
+//! a KMS's encryption context), and the commitment to the data key makes the
+//! whole message open under at most one data key.
+//!
+//! Flags: bit 0 set means the data key serves this one message and its wrap
+//! is bound to the message's context as well; clear means a data key shared
+//! by several messages (a data-key cache). Other bits must be zero.
+
+use hmac::Mac;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::core::error::{Error, Result};
+use crate::core::keys::{label, prf_out, KeyMaterial, Keyring, KEY_LEN};
+use crate::core::message::{COMMIT_LEN, SALT_LEN, TAG_LEN, VERSION};
+use crate::core::primitives::{AesSiv, HmacSha256, SIV_LEN};
+use crate::core::rng;
+use crate::core::seal::{gcm_open, gcm_seal, Aad};
+
+pub const SUITE_ID: u8 = 4;
+pub const NAME: &str = "envelope";
+/// Bit 0 of the flags: the data key is bound to this message's context.
+pub const FLAG_CONTEXT_BOUND: u8 = 1;
+/// Version, suite, KEK id, flags, wrapped length.
+pub const FIXED_HEADER_LEN: usize = 9;
+/// The part of the header a local wrap authenticates: version, suite, KEK id, flags.
+pub const WRAP_AD_LEN: usize = 7;
+/// Wrapped data keys longer than this are refused (a KMS blob is a few hundred bytes).
+pub const MAX_WRAPPED_LEN: usize = 4096;
+/// A data key wrapped by a local KEK: the AES-SIV synthetic IV and the encrypted key.
+pub const LOCAL_WRAPPED_LEN: usize = SIV_LEN + KEY_LEN;
+/// Salt, commitment and tag.
+pub const PAYLOAD_OVERHEAD: usize = SALT_LEN + COMMIT_LEN + TAG_LEN;
+/// The payload's own header, fixed so that re-wrapping leaves the payload valid.
+const PAYLOAD_HEADER: [u8; 6] = [VERSION, SUITE_ID, 0, 0, 0, 0];
+
+/// The header an envelope KEK id derives its wrap key from.
+pub fn kek_header(kek_id: u32) -> [u8; 6] {
+    let id = kek_id.to_be_bytes();
+    [VERSION, SUITE_ID, id[0], id[1], id[2], id[3]]
+}
+
+/// Bytes a message adds to its plaintext when its wrapped data key is `wrapped_len` bytes.
+pub const fn overhead(wrapped_len: usize) -> usize {
+    FIXED_HEADER_LEN + wrapped_len + PAYLOAD_OVERHEAD
+}
+
+/// A data key, expanded once: its keyed HMAC state and its commitment.
+pub struct DataKey {
+    prf: HmacSha256,
+    commit: [u8; COMMIT_LEN],
+}
+
+impl DataKey {
+    pub fn new(key: &[u8]) -> Result<Self> {
+        if key.len() != KEY_LEN {
+            return Err(Error::KeyLength {
+                expected: "32 bytes",
+                got: key.len(),
+            });
+        }
+        let prf = <HmacSha256 as hmac::KeyInit>::new_from_slice(key)
+            .map_err(|_| Error::Invalid("invalid data key".into()))?;
+        let full = prf_out(&prf, label::DATA_KEY_COMMIT, &[&PAYLOAD_HEADER]);
+        let mut commit = [0u8; COMMIT_LEN];
+        commit.copy_from_slice(full.get(..COMMIT_LEN).ok_or(Error::Decrypt)?);
+        Ok(Self { prf, commit })
+    }
+
+    /// A fresh random data key and its bytes (to be wrapped).
+    pub fn generate() -> Result<(Self, Zeroizing<[u8; KEY_LEN]>)> {
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        rng::fill_data_key(bytes.as_mut())?;
+        Ok((Self::new(bytes.as_ref())?, bytes))
+    }
+
+    fn subkey(&self, salt: &[u8]) -> Zeroizing<[u8; 32]> {
+        let mut mac = self.prf.clone();
+        mac.update(label::DATA_KEY_SUBKEY);
+        mac.update(&PAYLOAD_HEADER);
+        mac.update(salt);
+        Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+}
+
+/// A parsed envelope message (binary form): borrowed views of its fields.
+#[derive(Clone, Copy, Debug)]
+pub struct EnvelopeMessage<'a> {
+    pub kek_id: u32,
+    pub flags: u8,
+    pub wrapped: &'a [u8],
+    /// Version, suite, KEK id and flags: the associated data of a local wrap.
+    pub wrap_ad: &'a [u8],
+    /// Everything from the salt on: what re-wrapping copies.
+    pub payload: &'a [u8],
+    pub salt: &'a [u8],
+    pub commitment: &'a [u8],
+    pub ciphertext: &'a [u8],
+    pub tag: &'a [u8],
+}
+
+impl<'a> EnvelopeMessage<'a> {
+    /// Parse a binary envelope message; anything malformed is `Error::Decrypt`.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        let (fixed, rest) = bytes
+            .split_first_chunk::<FIXED_HEADER_LEN>()
+            .ok_or(Error::Decrypt)?;
+        let [version, suite, a, b, c, d, flags, l0, l1] = *fixed;
+        if version != VERSION || suite != SUITE_ID || flags & !FLAG_CONTEXT_BOUND != 0 {
+            return Err(Error::Decrypt);
+        }
+        let wrapped_len = usize::from(u16::from_be_bytes([l0, l1]));
+        if wrapped_len == 0 || wrapped_len > MAX_WRAPPED_LEN {
+            return Err(Error::Decrypt);
+        }
+        let (wrapped, payload) = rest.split_at_checked(wrapped_len).ok_or(Error::Decrypt)?;
+        if payload.len() < PAYLOAD_OVERHEAD {
+            return Err(Error::Decrypt);
+        }
+        let (salt, rest) = payload.split_at_checked(SALT_LEN).ok_or(Error::Decrypt)?;
+        let (commitment, rest) = rest.split_at_checked(COMMIT_LEN).ok_or(Error::Decrypt)?;
+        let (ciphertext, tag) = rest
+            .split_at_checked(rest.len() - TAG_LEN)
+            .ok_or(Error::Decrypt)?;
+        Ok(Self {
+            kek_id: u32::from_be_bytes([a, b, c, d]),
+            flags,
+            wrapped,
+            wrap_ad: fixed.get(..WRAP_AD_LEN).ok_or(Error::Decrypt)?,
+            payload,
+            salt,
+            commitment,
+            ciphertext,
+            tag,
+        })
+    }
+
+    pub fn context_bound(&self) -> bool {
+        self.flags & FLAG_CONTEXT_BOUND != 0
+    }
+}
+
+/// Whether a binary message is an envelope message (from its suite byte).
+pub fn is_envelope(binary: &[u8]) -> bool {
+    binary.get(1) == Some(&SUITE_ID)
+}
+
+/// Write the header into the start of `out`; returns the rest of `out` (the payload).
+pub fn write_header<'o>(
+    out: &'o mut [u8],
+    kek_id: u32,
+    flags: u8,
+    wrapped: &[u8],
+) -> Result<&'o mut [u8]> {
+    if flags & !FLAG_CONTEXT_BOUND != 0 {
+        return Err(Error::Invalid(format!(
+            "unknown envelope flags {flags:#04x}"
+        )));
+    }
+    let len = u16::try_from(wrapped.len())
+        .ok()
+        .filter(|&l| l > 0 && usize::from(l) <= MAX_WRAPPED_LEN)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "a wrapped data key must be 1 to {MAX_WRAPPED_LEN} bytes, got {}",
+                wrapped.len()
+            ))
+        })?;
+    let (fixed, rest) = out
+        .split_first_chunk_mut::<FIXED_HEADER_LEN>()
+        .ok_or_else(|| Error::Invalid("output buffer is too short".into()))?;
+    let id = kek_id.to_be_bytes();
+    let l = len.to_be_bytes();
+    *fixed = [
+        VERSION, SUITE_ID, id[0], id[1], id[2], id[3], flags, l[0], l[1],
+    ];
+    let (w, payload) = rest
+        .split_at_mut_checked(wrapped.len())
+        .ok_or_else(|| Error::Invalid("output buffer is too short".into()))?;
+    w.copy_from_slice(wrapped);
+    Ok(payload)
+}
+
+/// Seal `plaintext` under a data key into `payload` (exactly `plaintext.len() + PAYLOAD_OVERHEAD`).
+pub fn seal_payload(
+    dk: &DataKey,
+    plaintext: &[u8],
+    context: &[u8],
+    payload: &mut [u8],
+) -> Result<()> {
+    if payload.len() != plaintext.len() + PAYLOAD_OVERHEAD {
+        return Err(Error::Invalid("output buffer has the wrong length".into()));
+    }
+    let (prefix, body) = payload.split_at_mut(SALT_LEN + COMMIT_LEN);
+    let (salt, commit) = prefix.split_at_mut(SALT_LEN);
+    rng::fill_public(salt)?;
+    commit.copy_from_slice(&dk.commit);
+    let subkey = dk.subkey(salt);
+    let aad = Aad::new(&PAYLOAD_HEADER, prefix);
+    let aad = Aad::new(aad.as_slice(), context);
+    let (ct, tag) = body.split_at_mut(plaintext.len());
+    gcm_seal(&subkey, aad.as_slice(), plaintext, ct, tag)
+}
+
+/// Open the payload of `msg` under a data key into `out` (`msg.ciphertext.len()` bytes).
+pub fn open_payload(
+    dk: &DataKey,
+    msg: &EnvelopeMessage<'_>,
+    context: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    if out.len() != msg.ciphertext.len() || !bool::from(msg.commitment.ct_eq(&dk.commit)) {
+        return Err(Error::Decrypt);
+    }
+    let subkey = dk.subkey(msg.salt);
+    let prefix = msg
+        .payload
+        .get(..SALT_LEN + COMMIT_LEN)
+        .ok_or(Error::Decrypt)?;
+    let aad = Aad::new(&PAYLOAD_HEADER, prefix);
+    let aad = Aad::new(aad.as_slice(), context);
+    gcm_open(&subkey, aad.as_slice(), msg.ciphertext, msg.tag, out)
+}
+
+/// Seal a whole message under a data key wrapped elsewhere (a KMS): `out` is
+/// exactly `plaintext.len() + overhead(wrapped.len())` bytes.
+pub fn seal_with_data_key(
+    dk: &DataKey,
+    kek_id: u32,
+    flags: u8,
+    wrapped: &[u8],
+    plaintext: &[u8],
+    context: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    if out.len() != plaintext.len() + overhead(wrapped.len()) {
+        return Err(Error::Invalid("output buffer has the wrong length".into()));
+    }
+    let payload = write_header(out, kek_id, flags, wrapped)?;
+    seal_payload(dk, plaintext, context, payload)
+}
+
+fn wrap_headers<'h>(wrap_ad: &'h [u8], flags: u8, context: &'h [u8]) -> ([&'h [u8]; 2], usize) {
+    let n = if flags & FLAG_CONTEXT_BOUND != 0 {
+        2
+    } else {
+        1
+    };
+    ([wrap_ad, context], n)
+}
+
+/// Wrap a data key under a local KEK: AES-SIV with associated data the
+/// header's version, suite, KEK id and flags, and the context when bound.
+pub fn local_wrap(
+    kek: &KeyMaterial,
+    flags: u8,
+    context: &[u8],
+    data_key: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    let ad = wrap_ad(kek.id(), flags);
+    let (headers, n) = wrap_headers(&ad, flags, context);
+    AesSiv::new(kek.wrap_key())?.encrypt_into(headers.get(..n).unwrap_or(&[]), data_key, out)
+}
+
+/// Unwrap a data key wrapped by a local KEK.
+pub fn local_unwrap(
+    kek: &KeyMaterial,
+    flags: u8,
+    context: &[u8],
+    wrapped: &[u8],
+) -> Result<Zeroizing<[u8; KEY_LEN]>> {
+    if wrapped.len() != LOCAL_WRAPPED_LEN {
+        return Err(Error::Decrypt);
+    }
+    let ad = wrap_ad(kek.id(), flags);
+    let (headers, n) = wrap_headers(&ad, flags, context);
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    AesSiv::new(kek.wrap_key())?.decrypt_into(
+        headers.get(..n).unwrap_or(&[]),
+        wrapped,
+        key.as_mut(),
+    )?;
+    Ok(key)
+}
+
+fn wrap_ad(kek_id: u32, flags: u8) -> [u8; WRAP_AD_LEN] {
+    let h = kek_header(kek_id);
+    [h[0], h[1], h[2], h[3], h[4], h[5], flags]
+}
+
+/// The binary length of a message sealed with a fresh data key under a local KEK.
+pub fn local_sealed_len(plaintext_len: usize) -> Result<usize> {
+    plaintext_len
+        .checked_add(overhead(LOCAL_WRAPPED_LEN))
+        .ok_or_else(|| Error::Invalid("data is too large".into()))
+}
+
+/// Seal under a fresh data key wrapped by a local KEK and bound to `context`.
+pub fn seal_local(
+    kek: &KeyMaterial,
+    plaintext: &[u8],
+    context: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    if out.len() != local_sealed_len(plaintext.len())? {
+        return Err(Error::Invalid("output buffer has the wrong length".into()));
+    }
+    let (dk, bytes) = DataKey::generate()?;
+    let mut wrapped = [0u8; LOCAL_WRAPPED_LEN];
+    local_wrap(
+        kek,
+        FLAG_CONTEXT_BOUND,
+        context,
+        bytes.as_ref(),
+        &mut wrapped,
+    )?;
+    let payload = write_header(out, kek.id(), FLAG_CONTEXT_BOUND, &wrapped)?;
+    seal_payload(&dk, plaintext, context, payload)
+}
+
+/// The data key of a message whose KEK is in `ring`.
+pub fn unwrap_local(ring: &Keyring, msg: &EnvelopeMessage<'_>, context: &[u8]) -> Result<DataKey> {
+    let kek = ring.get(msg.kek_id).ok_or(Error::Decrypt)?;
+    let bound: &[u8] = if msg.context_bound() { context } else { &[] };
+    let key = local_unwrap(kek, msg.flags, bound, msg.wrapped)?;
+    DataKey::new(key.as_ref())
+}
+
+/// Open a message whose KEK is in `ring` into `out` (`msg.ciphertext.len()` bytes).
+pub fn open_local(
+    ring: &Keyring,
+    msg: &EnvelopeMessage<'_>,
+    context: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    let dk = unwrap_local(ring, msg, context)?;
+    open_payload(&dk, msg, context, out)
+}
+
+/// Re-wrap a message's data key under the ring's active KEK into `out` (binary,
+/// as long as the input), copying the payload. The payload is not opened:
+/// its tag is checked when it is next decrypted, as the data key's wrap is now.
+pub fn rewrap_local(
+    ring: &Keyring,
+    msg: &EnvelopeMessage<'_>,
+    context: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    let old = ring.get(msg.kek_id).ok_or(Error::Decrypt)?;
+    let bound: &[u8] = if msg.context_bound() { context } else { &[] };
+    let key = local_unwrap(old, msg.flags, bound, msg.wrapped)?;
+    let mut wrapped = [0u8; LOCAL_WRAPPED_LEN];
+    local_wrap(ring.active(), msg.flags, bound, key.as_ref(), &mut wrapped)?;
+    rewrite(msg, ring.active_id(), &wrapped, out)
+}
+
+/// Write `msg` with a new KEK id and wrapped key, the payload copied.
+pub fn rewrite(
+    msg: &EnvelopeMessage<'_>,
+    kek_id: u32,
+    wrapped: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    if out.len() != msg.payload.len() + FIXED_HEADER_LEN + wrapped.len() {
+        return Err(Error::Invalid("output buffer has the wrong length".into()));
+    }
+    let payload = write_header(out, kek_id, msg.flags, wrapped)?;
+    payload.copy_from_slice(msg.payload);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::keys::SecretKey;
+
+    fn ring(ids: &[u32], active: u32) -> Keyring {
+        let keys = ids
+            .iter()
+            .map(|&id| (id, SecretKey::from_slice(&[id as u8 + 1; 32]).unwrap()));
+        Keyring::new(keys, active).unwrap()
+    }
+
+    fn seal(ring: &Keyring, pt: &[u8], ctx: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; local_sealed_len(pt.len()).unwrap()];
+        seal_local(ring.active(), pt, ctx, &mut out).unwrap();
+        out
+    }
+
+    fn open(ring: &Keyring, m: &[u8], ctx: &[u8]) -> Result<Vec<u8>> {
+        let msg = EnvelopeMessage::parse(m)?;
+        let mut out = vec![0u8; msg.ciphertext.len()];
+        open_local(ring, &msg, ctx, &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn local_round_trip_overhead_and_every_bit() {
+        let r = ring(&[1, 2], 2);
+        let m = seal(&r, b"alice@example.org", b"users/1/email");
+        assert_eq!(m.len(), 17 + 113);
+        assert!(overhead(LOCAL_WRAPPED_LEN) <= 128);
+        assert_eq!(
+            open(&r, &m, b"users/1/email").unwrap(),
+            b"alice@example.org"
+        );
+        assert_eq!(open(&r, &m, b"users/2/email"), Err(Error::Decrypt));
+        for i in 0..m.len() * 8 {
+            let mut bad = m.clone();
+            bad[i / 8] ^= 1 << (i % 8);
+            assert!(open(&r, &bad, b"users/1/email").is_err(), "bit {i}");
+        }
+        assert!(open(&r, &m[..m.len() - 1], b"users/1/email").is_err());
+        let mut longer = m.clone();
+        longer.push(0);
+        assert!(open(&r, &longer, b"users/1/email").is_err());
+    }
+
+    #[test]
+    fn rewrap_keeps_payload_and_opens_under_new_kek_only() {
+        let old = ring(&[1], 1);
+        let both = ring(&[1, 2], 2);
+        let only_new = ring(&[2], 2);
+        let m = seal(&old, b"v", b"ctx");
+        let msg = EnvelopeMessage::parse(&m).unwrap();
+        let mut out = vec![0u8; m.len()];
+        rewrap_local(&both, &msg, b"ctx", &mut out).unwrap();
+        let new = EnvelopeMessage::parse(&out).unwrap();
+        assert_eq!(new.kek_id, 2);
+        assert_eq!(new.payload, msg.payload);
+        assert_eq!(open(&only_new, &out, b"ctx").unwrap(), b"v");
+        assert!(open(&old, &out, b"ctx").is_err());
+        // The wrong context fails the re-wrap itself (the wrap is bound to it).
+        assert!(rewrap_local(&both, &msg, b"other", &mut out).is_err());
+    }
+
+    #[test]
+    fn shared_data_key_messages() {
+        let r = ring(&[7], 7);
+        let (dk, bytes) = DataKey::generate().unwrap();
+        let mut wrapped = [0u8; LOCAL_WRAPPED_LEN];
+        local_wrap(r.active(), 0, b"", bytes.as_ref(), &mut wrapped).unwrap();
+        let mut a = vec![0u8; 1 + overhead(wrapped.len())];
+        let mut b = a.clone();
+        seal_with_data_key(&dk, 7, 0, &wrapped, b"a", b"row/1", &mut a).unwrap();
+        seal_with_data_key(&dk, 7, 0, &wrapped, b"b", b"row/2", &mut b).unwrap();
+        assert_eq!(open(&r, &a, b"row/1").unwrap(), b"a");
+        assert_eq!(open(&r, &b, b"row/2").unwrap(), b"b");
+        assert!(open(&r, &a, b"row/2").is_err());
+        // Claiming the key is context-bound breaks its wrap.
+        let mut flagged = a.clone();
+        flagged[6] = FLAG_CONTEXT_BOUND;
+        assert!(open(&r, &flagged, b"row/1").is_err());
+        flagged[6] = 2;
+        assert!(EnvelopeMessage::parse(&flagged).is_err());
+    }
+
+    #[test]
+    fn parse_bounds() {
+        assert!(EnvelopeMessage::parse(&[1, 4, 0, 0, 0, 1, 0, 0]).is_err());
+        let mut m = vec![1u8, 4, 0, 0, 0, 1, 0, 0, 0];
+        m.resize(200, 0);
+        assert!(
+            EnvelopeMessage::parse(&m).is_err(),
+            "zero-length wrapped key"
+        );
+        m[8] = 1;
+        let p = EnvelopeMessage::parse(&m).unwrap();
+        assert_eq!(p.wrapped.len(), 1);
+        m[7] = 0xff;
+        assert!(
+            EnvelopeMessage::parse(&m).is_err(),
+            "wrapped key past the end"
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! Envelope messages whose data keys the Python layer supplies (a KMS or HSM
+//! holds the key-encryption key): seal and open one message, and the batch
+//! forms, parallel with the GIL released. Locally wrapped envelopes go through
+//! `Box` itself (see `sealbox.rs`).
+
+use std::collections::HashMap;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use rayon::prelude::*;
+use zeroize::Zeroizing;
+
+use crate::core::batch::{pool, Contexts};
+use crate::core::envelope::{self, DataKey, EnvelopeMessage};
+use crate::core::error::{Error, Result};
+use crate::core::message;
+
+use super::args;
+use super::batch::{items, parse_threads, BatchContexts, Item};
+
+fn data_key(obj: &Bound<'_, PyAny>) -> PyResult<DataKey> {
+    let bytes = Zeroizing::new(args::bytes_like(obj, "data key")?.into_owned());
+    Ok(DataKey::new(&bytes)?)
+}
+
+fn output<'py>(py: Python<'py>, binary: &[u8], text: bool) -> Bound<'py, PyAny> {
+    if text {
+        PyString::new(py, &message::encode_text(binary)).into_any()
+    } else {
+        PyBytes::new(py, binary).into_any()
+    }
+}
+
+fn seal_one(
+    dk: &DataKey,
+    kek_id: u32,
+    flags: u8,
+    wrapped: &[u8],
+    data: &[u8],
+    ctx: &[u8],
+) -> Result<Vec<u8>> {
+    let len = data
+        .len()
+        .checked_add(envelope::overhead(wrapped.len()))
+        .ok_or_else(|| Error::Invalid("data is too large".into()))?;
+    let mut out = vec![0u8; len];
+    envelope::seal_with_data_key(dk, kek_id, flags, wrapped, data, ctx, &mut out)?;
+    Ok(out)
+}
+
+fn open_one(dk: &DataKey, raw: &[u8], ctx: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let binary = message::decode(raw)?;
+    let msg = EnvelopeMessage::parse(&binary)?;
+    let mut out = Zeroizing::new(vec![0u8; msg.ciphertext.len()]);
+    envelope::open_payload(dk, &msg, ctx, &mut out)?;
+    Ok(out)
+}
+
+/// Seal one message under a data key wrapped elsewhere.
+#[pyfunction]
+#[pyo3(signature = (data_key, kek_id, flags, wrapped, data, context, text))]
+#[allow(clippy::too_many_arguments)]
+pub fn envelope_seal<'py>(
+    py: Python<'py>,
+    data_key: &Bound<'py, PyAny>,
+    kek_id: u32,
+    flags: u8,
+    wrapped: &[u8],
+    data: &Bound<'py, PyAny>,
+    context: Option<&Bound<'py, PyAny>>,
+    text: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let dk = self::data_key(data_key)?;
+    let data = args::bytes_like(data, "data")?;
+    let ctx = args::context(context)?;
+    let binary = seal_one(&dk, kek_id, flags, wrapped, &data, &ctx)?;
+    Ok(output(py, &binary, text))
+}
+
+/// Open one envelope message with its (unwrapped) data key.
+#[pyfunction]
+#[pyo3(signature = (data_key, message, context))]
+pub fn envelope_open<'py>(
+    py: Python<'py>,
+    data_key: &Bound<'py, PyAny>,
+    message: &Bound<'py, PyAny>,
+    context: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let dk = self::data_key(data_key)?;
+    let raw = args::message(message)?;
+    let ctx = args::context(context)?;
+    let plain = open_one(&dk, &raw, &ctx)?;
+    Ok(PyBytes::new(py, &plain))
+}
+
+/// The distinct wrapped data keys of a batch of messages, for unwrapping each once.
+///
+/// Returns `(index, keys)`: `index[i]` is the position in `keys` of message
+/// `i`'s data key, or -1 if message `i` is not an envelope message; each key
+/// is `(kek_id, context_bound, wrapped, first_item)`. Keys bound to their
+/// message's context are told apart by context too.
+#[pyfunction]
+#[pyo3(signature = (messages, contexts))]
+pub fn envelope_scan<'py>(
+    py: Python<'py>,
+    messages: &Bound<'py, PyAny>,
+    contexts: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let items = items(messages, true, "messages")?;
+    let contexts = BatchContexts::extract(contexts, items.len())?;
+    let ctx = contexts.view();
+    let mut seen: HashMap<(u32, u8, Vec<u8>, Vec<u8>), i64> = HashMap::new();
+    let mut index = Vec::with_capacity(items.len());
+    let mut keys = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Ok(binary) = message::decode(item.as_ref()) else {
+            index.push(-1i64);
+            continue;
+        };
+        let Ok(msg) = EnvelopeMessage::parse(&binary) else {
+            index.push(-1);
+            continue;
+        };
+        let bound_ctx = if msg.context_bound() {
+            ctx.get(i).to_vec()
+        } else {
+            Vec::new()
+        };
+        let key = (msg.kek_id, msg.flags, msg.wrapped.to_vec(), bound_ctx);
+        let next = keys.len() as i64;
+        let slot = *seen.entry(key).or_insert_with(|| {
+            keys.push((msg.kek_id, msg.context_bound(), msg.wrapped.to_vec(), i));
+            next
+        });
+        index.push(slot);
+    }
+    let keys = PyList::new(
+        py,
+        keys.into_iter()
+            .map(|(id, bound, wrapped, first)| (id, bound, PyBytes::new(py, &wrapped), first)),
+    )?;
+    PyTuple::new(py, [PyList::new(py, index)?.into_any(), keys.into_any()])
+}
+
+fn run_parallel<T: Send>(
+    py: Python<'_>,
+    n: usize,
+    threads: Option<usize>,
+    work: impl Fn(usize) -> T + Sync + Send,
+) -> PyResult<Vec<T>> {
+    let pool = pool(threads)?;
+    Ok(py.detach(|| pool.install(|| (0..n).into_par_iter().with_min_len(64).map(work).collect())))
+}
+
+/// Seal `values[i]` under `keys[i / per]`: `keys` are `(data_key, kek_id, flags, wrapped)`.
+#[pyfunction]
+#[pyo3(signature = (keys, per, values, contexts, text, threads = None))]
+pub fn envelope_seal_batch<'py>(
+    py: Python<'py>,
+    keys: &Bound<'py, PyList>,
+    per: usize,
+    values: &Bound<'py, PyAny>,
+    contexts: Option<&Bound<'py, PyAny>>,
+    text: bool,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyList>> {
+    let threads = parse_threads(threads)?;
+    if per == 0 {
+        return Err(PyValueError::new_err("per must be at least 1"));
+    }
+    let values: Vec<Item> = items(values, false, "values")?;
+    let contexts = BatchContexts::extract(contexts, values.len())?;
+    if keys.len() * per < values.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} data keys for {} values at {per} per key",
+            keys.len(),
+            values.len()
+        )));
+    }
+    let mut dks = Vec::with_capacity(keys.len());
+    for k in keys.iter() {
+        let (dk, kek_id, flags, wrapped): (Bound<'_, PyAny>, u32, u8, Vec<u8>) = k.extract()?;
+        dks.push((data_key(&dk)?, kek_id, flags, wrapped));
+    }
+    let ctx: Contexts<'_> = contexts.view();
+    let sealed = run_parallel(py, values.len(), threads, |i| {
+        let (dk, kek_id, flags, wrapped) = dks.get(i / per).ok_or(Error::Decrypt)?;
+        let v = values.get(i).map(|v| v.as_ref()).unwrap_or(&[]);
+        seal_one(dk, *kek_id, *flags, wrapped, v, ctx.get(i))
+    })?;
+    let mut out = Vec::with_capacity(sealed.len());
+    for (i, s) in sealed.into_iter().enumerate() {
+        match s {
+            Ok(binary) => out.push(output(py, &binary, text)),
+            Err(e) => {
+                return Err(PyValueError::new_err(format!(
+                    "item {i} could not be encrypted: {e}"
+                )))
+            }
+        }
+    }
+    PyList::new(py, out)
+}
+
+/// Open `messages[i]` under `keys[index[i]]` (None, or index -1: fails).
+/// Returns the plaintexts, None where an item failed.
+#[pyfunction]
+#[pyo3(signature = (keys, index, messages, contexts, threads = None))]
+pub fn envelope_open_batch<'py>(
+    py: Python<'py>,
+    keys: &Bound<'py, PyList>,
+    index: Vec<i64>,
+    messages: &Bound<'py, PyAny>,
+    contexts: Option<&Bound<'py, PyAny>>,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyList>> {
+    let threads = parse_threads(threads)?;
+    let messages = items(messages, true, "messages")?;
+    if index.len() != messages.len() {
+        return Err(PyValueError::new_err(
+            "index must have one entry per message",
+        ));
+    }
+    let contexts = BatchContexts::extract(contexts, messages.len())?;
+    let mut dks = Vec::with_capacity(keys.len());
+    for k in keys.iter() {
+        dks.push(if k.is_none() {
+            None
+        } else {
+            Some(data_key(&k)?)
+        });
+    }
+    let ctx = contexts.view();
+    let opened = run_parallel(py, messages.len(), threads, |i| {
+        let slot = index.get(i).and_then(|&s| usize::try_from(s).ok());
+        let dk = slot.and_then(|s| dks.get(s)).and_then(|d| d.as_ref());
+        let raw = messages.get(i).map(|m| m.as_ref()).unwrap_or(&[]);
+        dk.ok_or(Error::Decrypt)
+            .and_then(|dk| open_one(dk, raw, ctx.get(i)))
+            .ok()
+    })?;
+    PyList::new(
+        py,
+        opened.into_iter().map(|o| o.map(|p| PyBytes::new(py, &p))),
+    )
+}
+
+/// Give `messages[i]` the header `headers[index[i]]` = `(kek_id, wrapped)`,
+/// copying the payload; a None header (or index -1) leaves the message as it
+/// is. Returns the messages (rewritten ones in the `text` or binary form),
+/// None where an item is not an envelope message (index -1).
+#[pyfunction]
+#[pyo3(signature = (headers, index, messages, text))]
+pub fn envelope_rewrite_batch<'py>(
+    py: Python<'py>,
+    headers: &Bound<'py, PyList>,
+    index: Vec<i64>,
+    messages: &Bound<'py, PyAny>,
+    text: bool,
+) -> PyResult<Bound<'py, PyList>> {
+    let list = items(messages, true, "messages")?;
+    if index.len() != list.len() {
+        return Err(PyValueError::new_err(
+            "index must have one entry per message",
+        ));
+    }
+    let mut new_headers: Vec<Option<(u32, Vec<u8>)>> = Vec::with_capacity(headers.len());
+    for h in headers.iter() {
+        new_headers.push(if h.is_none() {
+            None
+        } else {
+            Some(h.extract()?)
+        });
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let raw = item.as_ref();
+        let header = index
+            .get(i)
+            .and_then(|&s| usize::try_from(s).ok())
+            .and_then(|s| new_headers.get(s))
+            .and_then(|h| h.as_ref());
+        let unscanned = index.get(i).is_none_or(|&s| s < 0);
+        let Some((kek_id, wrapped)) = header else {
+            out.push(if unscanned {
+                py.None().into_bound(py)
+            } else {
+                messages.get_item(i)?
+            });
+            continue;
+        };
+        let rewritten = message::decode(raw).and_then(|binary| {
+            let msg = EnvelopeMessage::parse(&binary)?;
+            let mut buf = vec![0u8; msg.payload.len() + envelope::FIXED_HEADER_LEN + wrapped.len()];
+            envelope::rewrite(&msg, *kek_id, wrapped, &mut buf)?;
+            Ok(buf)
+        });
+        out.push(match rewritten {
+            Ok(binary) => output(py, &binary, text),
+            Err(_) => py.None().into_bound(py),
+        });
+    }
+    PyList::new(py, out)
+}
+
+/// Wrap a data key under a keyring's active key (or `kek_id`), AES-SIV, for a
+/// locally wrapped envelope; returns `(kek_id, wrapped)`.
+#[pyfunction]
+#[pyo3(signature = (keyring, data_key, flags, context, kek_id = None))]
+pub fn envelope_local_wrap<'py>(
+    py: Python<'py>,
+    keyring: &Bound<'py, super::sealbox::Keyring>,
+    data_key: &Bound<'py, PyAny>,
+    flags: u8,
+    context: Option<&Bound<'py, PyAny>>,
+    kek_id: Option<u32>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let ring = &keyring.get().inner;
+    let kek = match kek_id {
+        Some(id) => ring
+            .get(id)
+            .ok_or_else(|| PyValueError::new_err(format!("key id {id} is not in the keyring")))?,
+        None => ring.active(),
+    };
+    let key = Zeroizing::new(args::bytes_like(data_key, "data key")?.into_owned());
+    if key.len() != crate::core::KEY_LEN {
+        return Err(PyTypeError::new_err("a data key must be 32 bytes"));
+    }
+    let ctx = args::context(context)?;
+    let bound: &[u8] = if flags & envelope::FLAG_CONTEXT_BOUND != 0 {
+        &ctx
+    } else {
+        &[]
+    };
+    let mut wrapped = [0u8; envelope::LOCAL_WRAPPED_LEN];
+    envelope::local_wrap(kek, flags, bound, &key, &mut wrapped)?;
+    PyTuple::new(
+        py,
+        [
+            kek.id().into_pyobject(py)?.into_any(),
+            PyBytes::new(py, &wrapped).into_any(),
+        ],
+    )
+}
+
+/// Unwrap a locally wrapped data key (for moving it to another key-encryption key).
+#[pyfunction]
+#[pyo3(signature = (keyring, kek_id, flags, wrapped, context))]
+pub fn envelope_local_unwrap<'py>(
+    py: Python<'py>,
+    keyring: &Bound<'py, super::sealbox::Keyring>,
+    kek_id: u32,
+    flags: u8,
+    wrapped: &[u8],
+    context: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let ring = &keyring.get().inner;
+    let kek = ring.get(kek_id).ok_or(Error::Decrypt)?;
+    let ctx = args::context(context)?;
+    let bound: &[u8] = if flags & envelope::FLAG_CONTEXT_BOUND != 0 {
+        &ctx
+    } else {
+        &[]
+    };
+    let key = envelope::local_unwrap(kek, flags, bound, wrapped)?;
+    Ok(PyBytes::new(py, key.as_ref()))
+}

@@ -1,0 +1,407 @@
+"""Envelope encryption: local KEKs, provider protocol, cache bounds, re-wrap, audit, derivation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping, Sequence
+
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+import sealbox
+from sealbox import DataKeyCache, DecryptionError, EnvelopeKeyProvider, Keyring, Message
+from sealbox._provider import encode_context
+
+
+class CountingKek:
+    """A complete in-process KeyProvider (AES-GCM over the canonical context) that counts its calls."""
+
+    name = "counting"
+
+    def __init__(self, kek_id: int = 9, version: int = 1) -> None:
+        self.kek_id = kek_id
+        self.keys = {1: AESGCM.generate_key(256)}
+        self.version = version
+        self.calls: dict[str, int] = {"generate": 0, "wrap": 0, "unwrap": 0, "rewrap": 0}
+        self.contexts: list[Mapping[str, str]] = []
+
+    def rotate(self) -> None:
+        self.version += 1
+        self.keys[self.version] = AESGCM.generate_key(256)
+
+    def _wrap(self, data_key: bytes, context: Mapping[str, str]) -> bytes:
+        nonce = os.urandom(12)
+        ct = AESGCM(self.keys[self.version]).encrypt(nonce, data_key, encode_context(context))
+        return bytes([self.version]) + nonce + ct
+
+    def generate_data_key(self, context: Mapping[str, str]) -> tuple[bytes, bytes]:
+        self.calls["generate"] += 1
+        self.contexts.append(dict(context))
+        dk = os.urandom(32)
+        return dk, self._wrap(dk, context)
+
+    def wrap(self, data_key: bytes, context: Mapping[str, str]) -> bytes:
+        self.calls["wrap"] += 1
+        return self._wrap(data_key, context)
+
+    def unwrap(self, wrapped: bytes, context: Mapping[str, str]) -> bytes:
+        self.calls["unwrap"] += 1
+        self.contexts.append(dict(context))
+        key = self.keys.get(wrapped[0])
+        if key is None:
+            raise DecryptionError("unknown version")
+        try:
+            return AESGCM(key).decrypt(wrapped[1:13], wrapped[13:], encode_context(context))
+        except Exception as e:
+            raise DecryptionError("does not unwrap") from e
+
+    def rewrap(self, wrapped: Sequence[bytes], contexts: Sequence[Mapping[str, str]]) -> list[bytes]:
+        self.calls["rewrap"] += 1
+        return [self._wrap(CountingKek.unwrap(self, w, c), c) for w, c in zip(wrapped, contexts, strict=True)]
+
+    def needs_rewrap(self, wrapped: bytes) -> bool:
+        return wrapped[0] != self.version
+
+
+class AsyncCountingKek(CountingKek):
+    name = "async-counting"
+
+    async def generate_data_key(self, context):  # type: ignore[override]
+        await asyncio.sleep(0)
+        return CountingKek.generate_data_key(self, context)
+
+    async def wrap(self, data_key, context):  # type: ignore[override]
+        return CountingKek.wrap(self, data_key, context)
+
+    async def unwrap(self, wrapped, context):  # type: ignore[override]
+        await asyncio.sleep(0)
+        return CountingKek.unwrap(self, wrapped, context)
+
+    async def rewrap(self, wrapped, contexts):  # type: ignore[override]
+        return CountingKek.rewrap(self, wrapped, contexts)
+
+
+@pytest.fixture
+def ring() -> Keyring:
+    return Keyring({1: sealbox.generate_key(), 2: sealbox.generate_key()}, active=1)
+
+
+def flip_every_bit(message: bytes):
+    for i in range(len(message) * 8):
+        bad = bytearray(message)
+        bad[i // 8] ^= 1 << (i % 8)
+        yield bytes(bad)
+
+
+# Local KEK
+
+
+def test_local_round_trip_overhead_and_header(ring: Keyring) -> None:
+    box = sealbox.Box(EnvelopeKeyProvider(ring))
+    assert isinstance(box, sealbox.Box)
+    m = box.encrypt(b"alice@example.org", context=b"users/1/email")
+    assert len(m) - 17 <= 128
+    info = Message.parse(m)
+    assert (info.suite, info.key_id, info.context_bound, len(info.wrapped_key)) == ("envelope", 1, True, 48)
+    assert box.decrypt(m, context=b"users/1/email") == b"alice@example.org"
+    assert box.algorithm == "envelope" and box.active_key_id == 1
+    text = sealbox.Box(EnvelopeKeyProvider(ring), encoding="text")
+    t = text.encrypt(b"x", context="c")
+    assert isinstance(t, str) and box.decrypt(t, context="c") == b"x"
+
+
+def test_local_wrong_context_tamper_and_wrong_kek(ring: Keyring) -> None:
+    box = sealbox.Box(EnvelopeKeyProvider(ring))
+    m = box.encrypt(b"secret", context=b"users/1/ssn")
+    with pytest.raises(DecryptionError):
+        box.decrypt(m, context=b"users/2/ssn")
+    for bad in flip_every_bit(m):
+        with pytest.raises(DecryptionError):
+            box.decrypt(bad, context=b"users/1/ssn")
+    other = sealbox.Box(EnvelopeKeyProvider(Keyring({1: sealbox.generate_key()})))
+    with pytest.raises(DecryptionError):
+        other.decrypt(m, context=b"users/1/ssn")
+    # A direct Box of another key never opens it; a plain Box never confuses the formats.
+    with pytest.raises(DecryptionError):
+        sealbox.Box(sealbox.generate_key()).decrypt(m, context=b"users/1/ssn")
+
+
+def test_local_rotate_rewraps_without_touching_payload() -> None:
+    k1, k2 = sealbox.generate_key(), sealbox.generate_key()
+    old = sealbox.Box(EnvelopeKeyProvider(Keyring({1: k1, 2: k2}, active=1)))
+    ctx = [b"r%d" % i for i in range(300)]
+    msgs = old.encrypt_batch([b"v%d" % i for i in range(300)], ctx)
+    new = sealbox.Box(EnvelopeKeyProvider(Keyring({1: k1, 2: k2}, active=2)))
+    assert all(new.needs_rotation(m) for m in msgs)
+    out = new.rotate_batch(msgs, ctx)
+    for before, after in zip(msgs, out, strict=True):
+        a, b = Message.parse(before), Message.parse(after)
+        assert (a.key_id, b.key_id) == (1, 2)
+        assert before[-58:] == after[-58:]  # salt, commitment, ciphertext, tag: untouched
+        assert a.nonce == b.nonce and a.commitment == b.commitment
+    only_new = sealbox.Box(EnvelopeKeyProvider(Keyring({2: k2})))
+    assert only_new.decrypt_batch(out, ctx)[7] == b"v7"
+    with pytest.raises(DecryptionError):
+        sealbox.Box(EnvelopeKeyProvider(Keyring({1: k1}))).decrypt(out[7], context=ctx[7])
+    assert not any(new.needs_rotation(m) for m in out)
+    assert new.rotate_batch(out, ctx) == out  # already current: unchanged
+    moved = list(ctx)
+    moved[5] = b"moved"
+    res = new.rotate_batch(msgs, moved, errors="return")
+    assert res[5] is None and res[6] is not None
+    with pytest.raises(DecryptionError, match="item 5"):
+        new.rotate_batch(msgs, moved)
+    pa = pytest.importorskip("pyarrow")
+    arrow = new.rotate_batch(pa.array(msgs, type=pa.binary()), ctx)
+    assert arrow.to_pylist()[:3] == out[:3]
+
+
+def test_migrate_direct_messages_into_envelopes(ring: Keyring) -> None:
+    direct = sealbox.Box(ring)
+    msgs = direct.encrypt_batch([b"a", b"b"], [b"1", b"2"])
+    env = sealbox.Box(EnvelopeKeyProvider(ring))
+    assert env.needs_rotation(msgs[0])
+    assert env.decrypt(msgs[0], context=b"1") == b"a"
+    out = env.rotate_batch(msgs, [b"1", b"2"])
+    assert [Message.parse(m).suite for m in out] == ["envelope", "envelope"]
+    assert env.decrypt_batch(out, [b"1", b"2"]) == [b"a", b"b"]
+
+
+def test_batches_match_single_and_arrow(ring: Keyring) -> None:
+    pa = pytest.importorskip("pyarrow")
+    box = sealbox.Box(EnvelopeKeyProvider(ring))
+    values = [os.urandom(i % 70) for i in range(1000)]
+    ctx = [b"row/%d" % i for i in range(1000)]
+    msgs = box.encrypt_batch(values, ctx)
+    assert [box.decrypt(m, context=c) for m, c in zip(msgs, ctx, strict=True)] == values
+    arr = pa.array(values, type=pa.binary())
+    enc = box.encrypt_batch(arr, ctx)
+    assert box.decrypt_batch(enc, ctx).to_pylist() == values
+
+
+# Provider protocol and cache
+
+
+def test_provider_round_trip_context_reaches_provider() -> None:
+    kek = CountingKek()
+    box = sealbox.Box(EnvelopeKeyProvider(kek, encryption_context={"app": "billing"}))
+    m = box.encrypt(b"card", context=b"payments/7/card")
+    assert kek.contexts[-1] == {"sealbox:format": "v1", "app": "billing", "sealbox:context": "payments/7/card"}
+    assert box.decrypt(m, context=b"payments/7/card") == b"card"
+    with pytest.raises(DecryptionError):
+        box.decrypt(m, context=b"payments/8/card")
+    binary_ctx = box.encrypt(b"x", context=b"\xff\x00")
+    assert "sealbox:context-b64" in kek.contexts[-1]
+    assert box.decrypt(binary_ctx, context=b"\xff\x00") == b"x"
+    # Another provider context: the provider refuses to unwrap.
+    other = sealbox.Box(EnvelopeKeyProvider(kek, encryption_context={"app": "crm"}))
+    with pytest.raises(DecryptionError):
+        other.decrypt(m, context=b"payments/7/card")
+
+
+def test_cache_bounds_count_provider_calls() -> None:
+    kek = CountingKek()
+    cache = DataKeyCache(max_messages=100, max_age=60)
+    box = sealbox.Box(EnvelopeKeyProvider(kek, cache))
+    msgs = [box.encrypt(b"v", context=b"r%d" % i) for i in range(1000)]
+    assert kek.calls["generate"] == 10
+    assert len({Message.parse(m).wrapped_key for m in msgs}) == 10
+    assert not Message.parse(msgs[0]).context_bound
+    batch = box.encrypt_batch([b"w"] * 1000, [b"b%d" % i for i in range(1000)])
+    assert kek.calls["generate"] == 20
+    fresh = sealbox.Box(EnvelopeKeyProvider(kek, DataKeyCache(max_messages=100, max_age=60)))
+    assert fresh.decrypt_batch(batch, [b"b%d" % i for i in range(1000)]) == [b"w"] * 1000
+    assert kek.calls["unwrap"] == 10
+    for i, m in enumerate(msgs[:250]):
+        assert fresh.decrypt(m, context=b"r%d" % i) == b"v"
+    assert kek.calls["unwrap"] == 13
+    # A message under a cached key still checks its own context.
+    with pytest.raises(DecryptionError):
+        fresh.decrypt(msgs[0], context=b"r1")
+
+
+def test_cache_max_age(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sealbox._envelope as envelope
+
+    now = [1000.0]
+    monkeypatch.setattr(envelope.time, "monotonic", lambda: now[0])
+    kek = CountingKek()
+    box = sealbox.Box(EnvelopeKeyProvider(kek, DataKeyCache(max_messages=10**6, max_age=5)))
+    box.encrypt(b"a")
+    box.encrypt(b"b")
+    assert kek.calls["generate"] == 1
+    now[0] += 6
+    box.encrypt(b"c")
+    assert kek.calls["generate"] == 2
+    with pytest.raises(ValueError):
+        DataKeyCache(max_messages=0)
+    with pytest.raises(ValueError):
+        DataKeyCache(max_age=0)
+
+
+def test_rotation_inside_provider_and_rewrap() -> None:
+    kek = CountingKek()
+    box = sealbox.Box(EnvelopeKeyProvider(kek, DataKeyCache(max_messages=50)))
+    ctx = [b"r%d" % i for i in range(200)]
+    msgs = box.encrypt_batch([b"v%d" % i for i in range(200)], ctx)
+    kek.rotate()
+    assert box.needs_rotation(msgs[0])
+    assert box.decrypt(msgs[3], context=ctx[3]) == b"v3"  # old versions still open
+    out = box.rotate_batch(msgs, ctx)
+    assert kek.calls["rewrap"] == 1  # one batched call for the 4 distinct data keys
+    assert not any(box.needs_rotation(m) for m in out)
+    assert box.decrypt_batch(out, ctx)[199] == b"v199"
+    for before, after in zip(msgs, out, strict=True):
+        assert before[-58:] == after[-58:]
+
+
+def test_migrate_local_kek_to_provider(ring: Keyring) -> None:
+    local = sealbox.Box(EnvelopeKeyProvider(ring))
+    msgs = local.encrypt_batch([b"a", b"b", b"c"], [b"1", b"2", b"3"])
+    kek = CountingKek(kek_id=50)
+    moved = sealbox.Box(EnvelopeKeyProvider(kek, previous=[ring]))
+    assert moved.decrypt(msgs[0], context=b"1") == b"a"
+    out = moved.rotate_batch(msgs, [b"1", b"2", b"3"])
+    assert {Message.parse(m).key_id for m in out} == {50}
+    assert kek.calls["wrap"] == 3
+    only_kms = sealbox.Box(EnvelopeKeyProvider(kek))
+    assert only_kms.decrypt_batch(out, [b"1", b"2", b"3"]) == [b"a", b"b", b"c"]
+    assert moved.key_ids == [1, 2, 50]
+
+
+def test_async_forms() -> None:
+    kek = AsyncCountingKek()
+    box = sealbox.Box(EnvelopeKeyProvider(kek, DataKeyCache(max_messages=10)))
+    with pytest.raises(TypeError, match="asynchronous"):
+        box.encrypt(b"x")
+
+    async def main() -> None:
+        m = await box.encrypt_async(b"hello", context=b"c")
+        assert await box.decrypt_async(m, context=b"c") == b"hello"
+        ms = await box.encrypt_batch_async([b"x"] * 25, [b"c%d" % i for i in range(25)])
+        assert await box.decrypt_batch_async(ms, [b"c%d" % i for i in range(25)]) == [b"x"] * 25
+        kek.rotate()
+        out = await box.rotate_batch_async(ms, [b"c%d" % i for i in range(25)])
+        assert not any(box.needs_rotation(o) for o in out)
+        with pytest.raises(DecryptionError):
+            await box.decrypt_async(m, context=b"other")
+
+    asyncio.run(main())
+    sync_kek = CountingKek()
+    sync_box = sealbox.Box(EnvelopeKeyProvider(sync_kek))
+    assert asyncio.run(sync_box.decrypt_async(asyncio.run(sync_box.encrypt_async(b"s")))) == b"s"
+
+
+def test_provider_errors_propagate_and_bad_providers() -> None:
+    class Down(CountingKek):
+        def generate_data_key(self, context):  # type: ignore[no-untyped-def]
+            raise sealbox.ProviderUnavailableError("kms unreachable")
+
+    box = sealbox.Box(EnvelopeKeyProvider(Down()))
+    with pytest.raises(sealbox.ProviderUnavailableError) as info:
+        box.encrypt(b"x")
+    assert not isinstance(info.value, DecryptionError)
+    with pytest.raises(TypeError, match="KeyProvider"):
+        EnvelopeKeyProvider(object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="reserved"):
+        EnvelopeKeyProvider(CountingKek(), encryption_context={"sealbox:context": "x"})
+    with pytest.raises(ValueError):
+        sealbox.Box(EnvelopeKeyProvider(CountingKek()), deterministic=True)
+
+
+def test_secrets_stay_out_of_repr_and_pickle(ring: Keyring) -> None:
+    import pickle
+
+    kek = CountingKek()
+    cache = DataKeyCache()
+    box = sealbox.Box(EnvelopeKeyProvider(kek, cache))
+    box.encrypt(b"x")
+    dk = cache._current[0]  # type: ignore[index]
+    for obj in (box, cache, box.provider):
+        assert dk.hex() not in repr(obj) and repr(dk) not in repr(obj)
+        with pytest.raises(TypeError):
+            pickle.dumps(obj)
+
+
+# Audit
+
+
+def test_audit_events_have_no_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    events: list[sealbox.audit.AuditEvent] = []
+    sealbox.audit.subscribe(events.append)
+    try:
+        kek = CountingKek()
+        box = sealbox.Box(EnvelopeKeyProvider(kek))
+        m = box.encrypt(b"plaintext-value", context=b"users/1/email")
+        with caplog.at_level(logging.INFO, logger="sealbox.audit"):
+            assert box.decrypt(m, context=b"users/1/email") == b"plaintext-value"
+            with pytest.raises(DecryptionError):
+                box.decrypt(m, context=b"users/2/email")
+            box.decrypt_batch([m, m], [b"users/1/email"] * 2)
+        ops = [(e.operation, e.provider, e.key_id, e.outcome, e.count) for e in events]
+        assert ("unwrap", "counting", 9, "ok", 1) in ops
+        assert ("decrypt", "counting", 9, "ok", 1) in ops
+        assert ("decrypt", "counting", 9, "DecryptionError", 1) in ops
+        assert ("decrypt", "counting", 9, "ok", 2) in ops
+        import hashlib
+
+        digest = "sha256:" + hashlib.sha256(b"users/1/email").hexdigest()
+        assert any(e.context == digest for e in events)
+        wrapped = Message.parse(m).wrapped_key
+        blob = repr([e.as_dict() for e in events]) + caplog.text
+        for secret in (b"plaintext-value", wrapped):
+            assert secret.hex() not in blob and repr(secret) not in blob
+        assert "users/1/email" not in blob
+        assert any(getattr(r, "sealbox_event", None) is not None for r in caplog.records)
+        sealbox.audit.configure(context="plain")
+        box.decrypt(m, context=b"users/1/email")
+        assert events[-1].context == "users/1/email"
+    finally:
+        sealbox.audit.configure(context="digest")
+        sealbox.audit.unsubscribe(events.append)
+    n = len(events)
+    box.decrypt(m, context=b"users/1/email")
+    assert len(events) == n
+
+
+# Derivation
+
+
+def test_derive_key_separates_columns() -> None:
+    master = sealbox.generate_key()
+    a = sealbox.derive_key(master, table="users", column="email")
+    assert a == sealbox.derive_key(master, table="users", column="email")
+    assert a != sealbox.derive_key(master, table="users", column="phone")
+    assert a != sealbox.derive_key(master, table="user", column="semail")
+    assert a != sealbox.derive_key(master, table="users", column="email", purpose="blind-index")
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    info = b"".join(len(p).to_bytes(4, "big") + p for p in (b"encryption", b"users", b"email"))
+    expected = HKDF(hashes.SHA256(), 32, b"sealbox/v1/derive", info).derive(master)
+    assert a == expected
+    with pytest.raises(ValueError):
+        sealbox.derive_key(b"short", table="t", column="c")
+
+
+def test_rails_password_keys_match_rails_vector() -> None:
+    # Rails' encryptable_record_test "deterministic ciphertexts remain constant" (SHA-1 PBKDF2).
+    import base64
+    import hmac
+
+    key = sealbox.key_from_password("test deterministic key", salt="testing key derivation salt", digest="sha1")
+    iv = hmac.digest(key, b"Dune", "sha256")[:12]
+    ct = AESGCM(key).encrypt(iv, b"Dune", b"")
+    assert base64.b64encode(ct[:-16]) == b"DIohhw=="
+    assert base64.b64encode(iv) == b"wEPaDcJP3VNIxaiz"
+    assert base64.b64encode(ct[-16:]) == b"X7+2xvvcu1k1if6Dy28Esw=="
+    # With SHA-256 the IV would be kfbFGCd8hLihylB4 (the same upstream note).
+    key256 = sealbox.key_from_password("test deterministic key", salt="testing key derivation salt")
+    assert base64.b64encode(hmac.digest(key256, b"Dune", "sha256")[:12]) == b"kfbFGCd8hLihylB4"
+    import hashlib
+
+    assert key256 == hashlib.pbkdf2_hmac("sha256", b"test deterministic key", b"testing key derivation salt", 65536, 32)
+    ring = sealbox.keyring_from_passwords(["old", "new"], salt="s", iterations=1000)
+    assert ring.active_id == 2 and ring.ids == [1, 2]
