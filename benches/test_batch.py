@@ -22,9 +22,9 @@ import pytest
 import sealbox
 
 try:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV
 except ImportError:  # pragma: no cover - the anchor rows are skipped
-    AESGCM = None
+    AESGCM = AESGCMSIV = None
 
 try:
     import pyarrow as pa
@@ -96,6 +96,86 @@ def loop_rotate(messages: list[bytes]) -> list[bytes]:
     return out
 
 
+# Envelope messages (suite 4) under local key-encryption keys: docs/format.md.
+ENV_OLD = sealbox.Box(sealbox.EnvelopeKeyProvider(sealbox.Keyring({1: K_OLD, 2: K_NEW}, active=1)))
+ENV_NEW = sealbox.Box(sealbox.EnvelopeKeyProvider(sealbox.Keyring({1: K_OLD, 2: K_NEW}, active=2)))
+PAYLOAD_HEADER = bytes([1, 4, 0, 0, 0, 0])
+
+
+def _wrap_key(key: bytes, kek_id: int) -> bytes:
+    head = bytes([1, 4]) + kek_id.to_bytes(4, "big")
+    return hmac.digest(key, b"sealbox/v1/envelope/wrap\x00" + head, hashlib.sha256)
+
+
+def loop_envelope_encrypt(values: list[bytes]) -> list[bytes]:
+    """Envelope encryption, one value at a time, with cryptography: a fresh data
+    key per value, wrapped by AES-GCM-SIV under the KEK, the payload AES-256-GCM."""
+    assert AESGCM is not None and AESGCMSIV is not None
+    kek = AESGCMSIV(_wrap_key(K_NEW, 2))
+    ad = bytes([1, 4]) + (2).to_bytes(4, "big") + b"\x01"
+    out = []
+    for v in values:
+        dk = os.urandom(32)
+        nonce = os.urandom(12)
+        wrapped = nonce + kek.encrypt(nonce, dk, ad)
+        salt = os.urandom(16)
+        commit = hmac.digest(dk, b"sealbox/v1/envelope/commit\x00" + PAYLOAD_HEADER, hashlib.sha256)[:24]
+        subkey = hmac.digest(dk, b"sealbox/v1/envelope/aes-256-gcm\x00" + PAYLOAD_HEADER + salt, hashlib.sha256)
+        sealed = AESGCM(subkey).encrypt(bytes(12), v, PAYLOAD_HEADER + salt + commit)
+        out.append(ad + len(wrapped).to_bytes(2, "big") + wrapped + salt + commit + sealed)
+    return out
+
+
+def loop_rewrap(messages: list[bytes]) -> list[bytes]:
+    """Re-wrap each data key from KEK 1 to KEK 2, copying the payload: rotate_batch's work."""
+    assert AESGCMSIV is not None
+    old, new = AESGCMSIV(_wrap_key(K_OLD, 1)), AESGCMSIV(_wrap_key(K_NEW, 2))
+    new_ad = bytes([1, 4]) + (2).to_bytes(4, "big")
+    out = []
+    for m in messages:
+        n = int.from_bytes(m[7:9], "big")
+        dk = old.decrypt(m[9:21], m[21 : 9 + n], m[:7])
+        ad = new_ad + m[6:7]
+        nonce = os.urandom(12)
+        wrapped = nonce + new.encrypt(nonce, dk, ad)
+        out.append(ad + len(wrapped).to_bytes(2, "big") + wrapped + m[9 + n :])
+    return out
+
+
+def _check_rewrapped(out: Any, n: int) -> None:
+    out = out.to_pylist() if hasattr(out, "to_pylist") else out
+    assert len(out) == n and ENV_NEW.decrypt(out[0]) and sealbox.Message.parse(out[-1]).key_id == 2
+
+
+def sb_rewrap(arrow: bool = False) -> Callable[[Sizes], tuple[Callable[[], Any], int]]:
+    def build(s: Sizes) -> tuple[Callable[[], Any], int]:
+        messages = ENV_OLD.encrypt_batch(_values(s.batch))
+        data: Any = pa.array(messages, type=pa.binary()) if arrow else messages
+        _check_rewrapped(ENV_NEW.rotate_batch(data), s.batch)
+        return (lambda: ENV_NEW.rotate_batch(data)), s.batch
+
+    return build
+
+
+def loop_rewrap_case(s: Sizes) -> tuple[Callable[[], Any], int]:
+    messages = ENV_OLD.encrypt_batch(_values(s.loop))
+    _check_rewrapped(loop_rewrap(messages[:10]), 10)
+    return (lambda: loop_rewrap(messages)), s.loop
+
+
+def sb_envelope_encrypt(s: Sizes) -> tuple[Callable[[], Any], int]:
+    values = _values(s.batch)
+    out = ENV_NEW.encrypt_batch(values)
+    assert ENV_NEW.decrypt(out[-1]) == values[-1]
+    return (lambda: ENV_NEW.encrypt_batch(values)), s.batch
+
+
+def loop_envelope_encrypt_case(s: Sizes) -> tuple[Callable[[], Any], int]:
+    values = _values(s.loop)
+    assert ENV_NEW.decrypt(loop_envelope_encrypt(values[:1])[0]) == values[0]
+    return (lambda: loop_envelope_encrypt(values)), s.loop
+
+
 @dataclasses.dataclass(frozen=True)
 class Case:
     group: str
@@ -158,6 +238,10 @@ G_T2 = "T2 rotate_batch re-encrypt, 64 B rows, lists"
 G_T2A = "T2 rotate_batch re-encrypt, 64 B rows, Arrow"
 G_T4 = "T4 encrypt_batch, 64 B rows, lists"
 G_DEC = "decrypt_batch, 64 B rows, lists"
+G_T3 = "T3 rotate_batch re-wrap (envelope, local KEK), 64 B rows, lists"
+G_T3A = "T3 rotate_batch re-wrap (envelope, local KEK), 64 B rows, Arrow"
+G_T4E = "T4 encrypt_batch envelope (local KEK), 64 B rows, lists"
+LOOP_SIV = "Python loop with cryptography AESGCMSIV (+AESGCM)"
 G_THREADS = "rotate_batch: 2 worker threads vs 1"
 SB, AN = "sealbox", "anchor"
 LOOP = "Python loop with cryptography AESGCM"
@@ -170,6 +254,12 @@ CASES = [
     Case(G_T4, "sealbox encrypt_batch(list)", SB, sb_encrypt),
     Case(G_T4, LOOP, AN, loop_encrypt_case, 10.0, "T4", "cryptography"),
     Case(G_DEC, "sealbox decrypt_batch(list)", SB, sb_decrypt),
+    Case(G_T3, "sealbox rotate_batch(list)", SB, sb_rewrap()),
+    Case(G_T3, LOOP_SIV, AN, loop_rewrap_case, 8.0, "T3", "cryptography"),
+    Case(G_T3A, "sealbox rotate_batch(pyarrow)", SB, sb_rewrap(arrow=True), needs="pyarrow"),
+    Case(G_T3A, LOOP_SIV, AN, loop_rewrap_case, 8.0, "T3", "cryptography"),
+    Case(G_T4E, "sealbox encrypt_batch(list)", SB, sb_envelope_encrypt),
+    Case(G_T4E, LOOP_SIV, AN, loop_envelope_encrypt_case, 10.0, "T4", "cryptography"),
     Case(G_THREADS, "rotate_batch, threads=2", SB, sb_rotate(threads=2)),
     Case(G_THREADS, "rotate_batch, threads=1", AN, sb_rotate(threads=1), 1.7, "threads"),
 ]

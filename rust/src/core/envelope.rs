@@ -13,7 +13,7 @@
 //! the commitment and the caller's context but not the KEK id, flags or
 //! wrapped key, so re-wrapping a data key under another KEK rewrites the
 //! header and copies the payload untouched. Those header fields are
-//! authenticated by the wrap instead (a local KEK's AES-SIV associated data,
+//! authenticated by the wrap instead (a local KEK's AES-GCM-SIV associated data,
 //! a KMS's encryption context), and the commitment to the data key makes the
 //! whole message open under at most one data key.
 //!
@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 use crate::core::error::{Error, Result};
 use crate::core::keys::{label, prf_out, KeyMaterial, Keyring, KEY_LEN};
 use crate::core::message::{COMMIT_LEN, SALT_LEN, TAG_LEN, VERSION};
-use crate::core::primitives::{AesSiv, HmacSha256, SIV_LEN};
+use crate::core::primitives::HmacSha256;
 use crate::core::rng;
 use crate::core::seal::{gcm_open, gcm_seal, Aad};
 
@@ -42,8 +42,10 @@ pub const FIXED_HEADER_LEN: usize = 9;
 pub const WRAP_AD_LEN: usize = 7;
 /// Wrapped data keys longer than this are refused (a KMS blob is a few hundred bytes).
 pub const MAX_WRAPPED_LEN: usize = 4096;
-/// A data key wrapped by a local KEK: the AES-SIV synthetic IV and the encrypted key.
-pub const LOCAL_WRAPPED_LEN: usize = SIV_LEN + KEY_LEN;
+/// The nonce of a local wrap (AES-256-GCM-SIV).
+pub const WRAP_NONCE_LEN: usize = 12;
+/// A data key wrapped by a local KEK: nonce, encrypted key, tag.
+pub const LOCAL_WRAPPED_LEN: usize = WRAP_NONCE_LEN + KEY_LEN + TAG_LEN;
 /// Salt, commitment and tag.
 pub const PAYLOAD_OVERHEAD: usize = SALT_LEN + COMMIT_LEN + TAG_LEN;
 /// The payload's own header, fixed so that re-wrapping leaves the payload valid.
@@ -264,8 +266,10 @@ fn wrap_headers<'h>(wrap_ad: &'h [u8], flags: u8, context: &'h [u8]) -> ([&'h [u
     ([wrap_ad, context], n)
 }
 
-/// Wrap a data key under a local KEK: AES-SIV with associated data the
-/// header's version, suite, KEK id and flags, and the context when bound.
+/// Wrap a data key under a local KEK: AES-256-GCM-SIV (RFC 8452) under a key
+/// derived from the KEK, a random 96-bit nonce, and associated data the
+/// header's version, suite, KEK id and flags, then the context when bound.
+/// `out` is `nonce (12) | encrypted key (32) | tag (16)`.
 pub fn local_wrap(
     kek: &KeyMaterial,
     flags: u8,
@@ -273,9 +277,14 @@ pub fn local_wrap(
     data_key: &[u8],
     out: &mut [u8],
 ) -> Result<()> {
-    let ad = wrap_ad(kek.id(), flags);
-    let (headers, n) = wrap_headers(&ad, flags, context);
-    AesSiv::new(kek.wrap_key())?.encrypt_into(headers.get(..n).unwrap_or(&[]), data_key, out)
+    if out.len() != LOCAL_WRAPPED_LEN || data_key.len() != KEY_LEN {
+        return Err(Error::Invalid("a data key is 32 bytes, wrapped 60".into()));
+    }
+    let (nonce, sealed) = out.split_at_mut(WRAP_NONCE_LEN);
+    rng::fill_public(nonce)?;
+    let ad = wrap_aad(kek.id(), flags, context);
+    kek.wrapper()
+        .seal_into(nonce, ad.as_slice(), data_key, sealed)
 }
 
 /// Unwrap a data key wrapped by a local KEK.
@@ -288,15 +297,21 @@ pub fn local_unwrap(
     if wrapped.len() != LOCAL_WRAPPED_LEN {
         return Err(Error::Decrypt);
     }
-    let ad = wrap_ad(kek.id(), flags);
-    let (headers, n) = wrap_headers(&ad, flags, context);
+    let (nonce, sealed) = wrapped.split_at(WRAP_NONCE_LEN);
+    let ad = wrap_aad(kek.id(), flags, context);
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    AesSiv::new(kek.wrap_key())?.decrypt_into(
-        headers.get(..n).unwrap_or(&[]),
-        wrapped,
-        key.as_mut(),
-    )?;
+    kek.wrapper()
+        .open_into(nonce, ad.as_slice(), sealed, key.as_mut())?;
     Ok(key)
+}
+
+fn wrap_aad(kek_id: u32, flags: u8, context: &[u8]) -> Aad {
+    let bound: &[u8] = if flags & FLAG_CONTEXT_BOUND != 0 {
+        context
+    } else {
+        &[]
+    };
+    Aad::new(&wrap_ad(kek_id, flags), bound)
 }
 
 fn wrap_ad(kek_id: u32, flags: u8) -> [u8; WRAP_AD_LEN] {
@@ -414,7 +429,7 @@ mod tests {
     fn local_round_trip_overhead_and_every_bit() {
         let r = ring(&[1, 2], 2);
         let m = seal(&r, b"alice@example.org", b"users/1/email");
-        assert_eq!(m.len(), 17 + 113);
+        assert_eq!(m.len(), 17 + 125);
         assert!(overhead(LOCAL_WRAPPED_LEN) <= 128);
         assert_eq!(
             open(&r, &m, b"users/1/email").unwrap(),
@@ -456,6 +471,9 @@ mod tests {
         let (dk, bytes) = DataKey::generate().unwrap();
         let mut wrapped = [0u8; LOCAL_WRAPPED_LEN];
         local_wrap(r.active(), 0, b"", bytes.as_ref(), &mut wrapped).unwrap();
+        let mut again = [0u8; LOCAL_WRAPPED_LEN];
+        local_wrap(r.active(), 0, b"", bytes.as_ref(), &mut again).unwrap();
+        assert_ne!(wrapped, again, "a fresh nonce per wrap");
         let mut a = vec![0u8; 1 + overhead(wrapped.len())];
         let mut b = a.clone();
         seal_with_data_key(&dk, 7, 0, &wrapped, b"a", b"row/1", &mut a).unwrap();

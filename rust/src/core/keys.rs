@@ -13,7 +13,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::core::error::{Error, Result};
 use crate::core::message::{header, Suite, COMMIT_LEN, HEADER_LEN};
-use crate::core::primitives::{HmacSha256, XChaCha};
+use crate::core::primitives::{HmacSha256, LcAead, XChaCha};
 use crate::core::rng;
 
 pub const KEY_LEN: usize = 32;
@@ -85,8 +85,7 @@ pub(crate) mod label {
     pub const XCHACHA_KEY: &[u8] = b"sealbox/v1/xchacha20-poly1305\0";
     pub const SIV_MAC_KEY: &[u8] = b"sealbox/v1/aes-256-siv/mac\0";
     pub const SIV_ENC_KEY: &[u8] = b"sealbox/v1/aes-256-siv/enc\0";
-    pub const WRAP_MAC_KEY: &[u8] = b"sealbox/v1/envelope/wrap/mac\0";
-    pub const WRAP_ENC_KEY: &[u8] = b"sealbox/v1/envelope/wrap/enc\0";
+    pub const WRAP_KEY: &[u8] = b"sealbox/v1/envelope/wrap\0";
     pub const DATA_KEY_COMMIT: &[u8] = b"sealbox/v1/envelope/commit\0";
     pub const DATA_KEY_SUBKEY: &[u8] = b"sealbox/v1/envelope/aes-256-gcm\0";
 }
@@ -108,7 +107,7 @@ pub struct KeyMaterial {
     commits: [[u8; COMMIT_LEN]; Suite::COUNT],
     xchacha: XChaCha,
     siv_key: Zeroizing<[u8; 64]>,
-    wrap_key: Zeroizing<[u8; 64]>,
+    wrapper: LcAead,
 }
 
 impl Drop for KeyMaterial {
@@ -132,19 +131,17 @@ impl KeyMaterial {
         let (mac, enc) = siv_key.split_at_mut(32);
         mac.copy_from_slice(derive(label::SIV_MAC_KEY, Suite::Aes256Siv).as_ref());
         enc.copy_from_slice(derive(label::SIV_ENC_KEY, Suite::Aes256Siv).as_ref());
-        // The key as a key-encryption key: AES-SIV over data keys (docs/format.md).
+        // The key as a key-encryption key: AES-256-GCM-SIV over data keys (docs/format.md).
         let kek_header = crate::core::envelope::kek_header(id);
-        let mut wrap_key = Zeroizing::new([0u8; 64]);
-        let (mac, enc) = wrap_key.split_at_mut(32);
-        mac.copy_from_slice(prf_out(&prf, label::WRAP_MAC_KEY, &[&kek_header]).as_ref());
-        enc.copy_from_slice(prf_out(&prf, label::WRAP_ENC_KEY, &[&kek_header]).as_ref());
+        let wrapper =
+            LcAead::aes_256_gcm_siv(prf_out(&prf, label::WRAP_KEY, &[&kek_header]).as_ref())?;
         Ok(Self {
             id,
             prf,
             commits,
             xchacha,
             siv_key,
-            wrap_key,
+            wrapper,
         })
     }
 
@@ -168,9 +165,9 @@ impl KeyMaterial {
         &self.siv_key
     }
 
-    /// The AES-SIV key that wraps envelope data keys under this key.
-    pub(crate) fn wrap_key(&self) -> &[u8; 64] {
-        &self.wrap_key
+    /// The AES-256-GCM-SIV key that wraps envelope data keys under this key.
+    pub(crate) fn wrapper(&self) -> &LcAead {
+        &self.wrapper
     }
 
     /// The per-message AES-256-GCM key of the default suite.

@@ -51,7 +51,7 @@ fn gcm_nonce(nonce: &[u8]) -> Result<Nonce> {
     })
 }
 
-/// An aws-lc-rs AEAD key (AES-GCM or ChaCha20-Poly1305), 12-byte nonces.
+/// An aws-lc-rs AEAD key (AES-GCM, AES-GCM-SIV or ChaCha20-Poly1305), 12-byte nonces.
 pub struct LcAead {
     key: LessSafeKey,
 }
@@ -71,6 +71,17 @@ impl LcAead {
             }
         };
         Self::new(alg, key)
+    }
+
+    /// AES-256-GCM-SIV (RFC 8452) with a 32-byte key: nonce-misuse resistant.
+    pub fn aes_256_gcm_siv(key: &[u8]) -> Result<Self> {
+        if key.len() != 32 {
+            return Err(Error::KeyLength {
+                expected: "32 bytes",
+                got: key.len(),
+            });
+        }
+        Self::new(&aws_lc_rs::aead::AES_256_GCM_SIV, key)
     }
 
     /// ChaCha20-Poly1305 (RFC 8439) with a 32-byte key.
