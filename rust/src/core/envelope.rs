@@ -257,15 +257,6 @@ pub fn seal_with_data_key(
     seal_payload(dk, plaintext, context, payload)
 }
 
-fn wrap_headers<'h>(wrap_ad: &'h [u8], flags: u8, context: &'h [u8]) -> ([&'h [u8]; 2], usize) {
-    let n = if flags & FLAG_CONTEXT_BOUND != 0 {
-        2
-    } else {
-        1
-    };
-    ([wrap_ad, context], n)
-}
-
 /// Wrap a data key under a local KEK: AES-256-GCM-SIV (RFC 8452) under a key
 /// derived from the KEK, a random 96-bit nonce, and associated data the
 /// header's version, suite, KEK id and flags, then the context when bound.
