@@ -120,7 +120,9 @@ def loop_envelope_encrypt(values: list[bytes]) -> list[bytes]:
         wrapped = nonce + kek.encrypt(nonce, dk, ad)
         salt = os.urandom(16)
         commit = hmac.digest(dk, b"sealbox/v1/envelope/commit\x00" + PAYLOAD_HEADER, hashlib.sha256)[:24]
-        subkey = hmac.digest(dk, b"sealbox/v1/envelope/aes-256-gcm\x00" + PAYLOAD_HEADER + salt, hashlib.sha256)
+        subkey = hmac.digest(
+            dk, b"sealbox/v1/envelope/aes-256-gcm\x00" + PAYLOAD_HEADER + salt, hashlib.sha256
+        )
         sealed = AESGCM(subkey).encrypt(bytes(12), v, PAYLOAD_HEADER + salt + commit)
         out.append(ad + len(wrapped).to_bytes(2, "big") + wrapped + salt + commit + sealed)
     return out

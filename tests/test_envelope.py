@@ -8,9 +8,8 @@ import os
 from collections.abc import Mapping, Sequence
 
 import pytest
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 import sealbox
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sealbox import DataKeyCache, DecryptionError, EnvelopeKeyProvider, Keyring, Message
 from sealbox._provider import encode_context
 
@@ -189,7 +188,11 @@ def test_provider_round_trip_context_reaches_provider() -> None:
     kek = CountingKek()
     box = sealbox.Box(EnvelopeKeyProvider(kek, encryption_context={"app": "billing"}))
     m = box.encrypt(b"card", context=b"payments/7/card")
-    assert kek.contexts[-1] == {"sealbox:format": "v1", "app": "billing", "sealbox:context": "payments/7/card"}
+    assert kek.contexts[-1] == {
+        "sealbox:format": "v1",
+        "app": "billing",
+        "sealbox:context": "payments/7/card",
+    }
     assert box.decrypt(m, context=b"payments/7/card") == b"card"
     with pytest.raises(DecryptionError):
         box.decrypt(m, context=b"payments/8/card")
@@ -392,7 +395,9 @@ def test_rails_password_keys_match_rails_vector() -> None:
     import base64
     import hmac
 
-    key = sealbox.key_from_password("test deterministic key", salt="testing key derivation salt", digest="sha1")
+    key = sealbox.key_from_password(
+        "test deterministic key", salt="testing key derivation salt", digest="sha1"
+    )
     iv = hmac.digest(key, b"Dune", "sha256")[:12]
     ct = AESGCM(key).encrypt(iv, b"Dune", b"")
     assert base64.b64encode(ct[:-16]) == b"DIohhw=="
@@ -403,6 +408,8 @@ def test_rails_password_keys_match_rails_vector() -> None:
     assert base64.b64encode(hmac.digest(key256, b"Dune", "sha256")[:12]) == b"kfbFGCd8hLihylB4"
     import hashlib
 
-    assert key256 == hashlib.pbkdf2_hmac("sha256", b"test deterministic key", b"testing key derivation salt", 65536, 32)
+    assert key256 == hashlib.pbkdf2_hmac(
+        "sha256", b"test deterministic key", b"testing key derivation salt", 65536, 32
+    )
     ring = sealbox.keyring_from_passwords(["old", "new"], salt="s", iterations=1000)
     assert ring.active_id == 2 and ring.ids == [1, 2]

@@ -107,3 +107,63 @@ def test_both_gcm_backends_follow_the_spec(size: int) -> None:
     box = box_for(key, 5, 1)
     assert spec_open(key, 5, box.encrypt(data, context=b"c"), b"c") == data
     assert box.decrypt(spec_seal(key, 5, 1, data, b"c"), context=b"c") == data
+
+
+# Suite 4, envelope messages under a local key-encryption key (docs/format.md).
+
+PAYLOAD_HEADER = bytes([1, 4, 0, 0, 0, 0])
+
+
+def spec_envelope_seal(kek: bytes, kek_id: int, data: bytes, context: bytes, bound: bool = True) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
+
+    flags = 1 if bound else 0
+    wrap_ad = bytes([1, 4]) + kek_id.to_bytes(4, "big") + bytes([flags])
+    dk = os.urandom(32)
+    nonce = os.urandom(12)
+    wrap_key = prf(kek, "sealbox/v1/envelope/wrap", header(4, kek_id))
+    wrapped = nonce + AESGCMSIV(wrap_key).encrypt(nonce, dk, wrap_ad + (context if bound else b""))
+    salt = os.urandom(16)
+    commit = prf(dk, "sealbox/v1/envelope/commit", PAYLOAD_HEADER)[:24]
+    subkey = prf(dk, "sealbox/v1/envelope/aes-256-gcm", PAYLOAD_HEADER, salt)
+    payload = AESGCM(subkey).encrypt(bytes(12), data, PAYLOAD_HEADER + salt + commit + context)
+    return wrap_ad + len(wrapped).to_bytes(2, "big") + wrapped + salt + commit + payload
+
+
+def spec_envelope_open(kek: bytes, kek_id: int, message: bytes, context: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
+
+    assert message[:2] == b"\x01\x04" and int.from_bytes(message[2:6], "big") == kek_id
+    flags, n = message[6], int.from_bytes(message[7:9], "big")
+    assert flags in (0, 1) and n == 60
+    wrapped, rest = message[9 : 9 + n], message[9 + n :]
+    wrap_key = prf(kek, "sealbox/v1/envelope/wrap", header(4, kek_id))
+    dk = AESGCMSIV(wrap_key).decrypt(wrapped[:12], wrapped[12:], message[:7] + (context if flags else b""))
+    salt, commit, body = rest[:16], rest[16:40], rest[40:]
+    assert hmac.compare_digest(commit, prf(dk, "sealbox/v1/envelope/commit", PAYLOAD_HEADER)[:24])
+    subkey = prf(dk, "sealbox/v1/envelope/aes-256-gcm", PAYLOAD_HEADER, salt)
+    return AESGCM(subkey).decrypt(bytes(12), body, PAYLOAD_HEADER + salt + commit + context)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    key=st.binary(min_size=32, max_size=32),
+    kek_id=st.integers(0, 2**32 - 1),
+    data=st.binary(max_size=300),
+    context=st.binary(max_size=40),
+    bound=st.booleans(),
+)
+def test_envelope_spec_and_core_agree(
+    key: bytes, kek_id: int, data: bytes, context: bytes, bound: bool
+) -> None:
+    from sealbox import EnvelopeKeyProvider, Message
+
+    box = Box(EnvelopeKeyProvider(Keyring({kek_id: key})))
+    ours = box.encrypt(data, context=context)
+    assert len(ours) == len(data) + 125
+    assert spec_envelope_open(key, kek_id, ours, context) == data
+    theirs = spec_envelope_seal(key, kek_id, data, context, bound)
+    assert Message.parse(theirs).context_bound is bound
+    assert box.decrypt(theirs, context=context) == data
+    with pytest.raises(DecryptionError):
+        box.decrypt(theirs, context=context + b"x")

@@ -23,9 +23,9 @@ from sealbox._errors import (
     SealboxError,
 )
 from sealbox._keyring import Keyring, generate_key
-from sealbox._provider import AsyncKeyProvider, KeyProvider
 from sealbox._native import Message
 from sealbox._native import reseed_after_fork as _reseed_after_fork
+from sealbox._provider import AsyncKeyProvider, KeyProvider
 
 __all__ = [
     "AccessDeniedError",

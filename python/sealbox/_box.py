@@ -238,10 +238,8 @@ class EnvelopeBox(Box[_M]):
     __slots__ = ("_env", "_keys", "_local")
 
     if TYPE_CHECKING:
-        from sealbox._envelope import EnvelopeKeyProvider, _Keys
-
         _env: EnvelopeKeyProvider
-        _keys: _Keys
+        _keys: Any
         _local: Box[Any] | None
 
     def _init_envelope(self, env: Any, keys: Any, local: Box[Any] | None) -> None:
@@ -254,11 +252,11 @@ class EnvelopeBox(Box[_M]):
         return self._env
 
     @property
-    def active_key_id(self) -> int:  # type: ignore[override]
+    def active_key_id(self) -> int:
         return self._env.kek_id
 
     @property
-    def key_ids(self) -> list[int]:  # type: ignore[override]
+    def key_ids(self) -> list[int]:
         from sealbox._keyring import Keyring
 
         ids: set[int] = set()
@@ -274,7 +272,7 @@ class EnvelopeBox(Box[_M]):
         """Local KEKs only and no cache: the whole operation runs in Rust."""
         from sealbox._keyring import Keyring
 
-        env = self._env
+        env: EnvelopeKeyProvider = self._env
         return self._local is not None and all(isinstance(k, Keyring) for k in (env.kek, *env.previous))
 
     def _keys_for(self, loop: Any) -> Any:
@@ -288,7 +286,8 @@ class EnvelopeBox(Box[_M]):
     # One value
 
     def encrypt(self, data: Buffer, *, context: Buffer | str | None = None) -> _M:
-        return self._encrypt(data, context, self._keys)
+        result: _M = self._encrypt(data, context, self._keys)
+        return result
 
     def _encrypt(self, data: Any, context: Any, keys: Any) -> Any:
         if self._fast and self._env.cache is None:
@@ -323,7 +322,9 @@ class EnvelopeBox(Box[_M]):
         self._audit_decrypt(info.key_id, kek, context, None)
         return out
 
-    def _audit_decrypt(self, key_id: int, kek: Any, context: Any, error: BaseException | None, count: int = 1) -> None:
+    def _audit_decrypt(
+        self, key_id: int, kek: Any, context: Any, error: BaseException | None, count: int = 1
+    ) -> None:
         from sealbox import audit
         from sealbox._envelope import _name
 
@@ -379,7 +380,9 @@ class EnvelopeBox(Box[_M]):
         decrypts and encrypts each message again under a new data key."""
         return self._batch("rotate", messages, contexts, mode, errors, threads, self._keys)
 
-    def _batch(self, op: str, items: Any, contexts: Any, mode: str, errors: str, threads: int | None, keys: Any) -> Any:
+    def _batch(
+        self, op: str, items: Any, contexts: Any, mode: str, errors: str, threads: int | None, keys: Any
+    ) -> Any:
         _check_errors(errors)
         if mode not in ("auto", "reencrypt"):
             raise ValueError(f"mode must be 'auto' or 'reencrypt', not {mode!r}")
@@ -427,7 +430,9 @@ class EnvelopeBox(Box[_M]):
             plain = self._decrypt_list(items, contexts, threads, keys)
             ctx = _context_list(contexts, len(items))
             ok = [i for i, p in enumerate(plain) if p is not None]
-            sealed = self._encrypt_list([plain[i] for i in ok], [ctx[i] for i in ok], threads, keys) if ok else []
+            sealed = (
+                self._encrypt_list([plain[i] for i in ok], [ctx[i] for i in ok], threads, keys) if ok else []
+            )
             out = [None] * len(items)
             for i, s in zip(ok, sealed, strict=True):
                 out[i] = s
@@ -477,12 +482,17 @@ class EnvelopeBox(Box[_M]):
         if local_items and self._local is not None:
             local_items.sort()
             opened = self._local.decrypt_batch(
-                [messages[i] for i in local_items], [ctx[i] for i in local_items], errors="return", threads=threads
+                [messages[i] for i in local_items],
+                [ctx[i] for i in local_items],
+                errors="return",
+                threads=threads,
             )
             for i, p in zip(local_items, opened, strict=True):
                 out[i] = p
         failed = sum(1 for r in out if r is None)
-        self._audit_decrypt(self._env.kek_id, self._env.kek, None, None if not failed else DecryptionError(), n)
+        self._audit_decrypt(
+            self._env.kek_id, self._env.kek, None, None if not failed else DecryptionError(), n
+        )
         return out
 
     def _rewrap_list(self, messages: list[Any], contexts: Any, threads: int | None, keys: Any) -> list[Any]:
@@ -523,7 +533,9 @@ class EnvelopeBox(Box[_M]):
                 [messages[i] for i in direct], [ctx[i] for i in direct], errors="return", threads=threads
             )
             ok = [(i, p) for i, p in zip(direct, plain, strict=True) if p is not None]
-            sealed = self._encrypt_list([p for _, p in ok], [ctx[i] for i, _ in ok], threads, keys) if ok else []
+            sealed = (
+                self._encrypt_list([p for _, p in ok], [ctx[i] for i, _ in ok], threads, keys) if ok else []
+            )
             for (i, _), s in zip(ok, sealed, strict=True):
                 out[i] = s
         return out
@@ -550,7 +562,9 @@ class EnvelopeBox(Box[_M]):
         import asyncio
 
         keys = self._keys_for(asyncio.get_running_loop())
-        return await asyncio.to_thread(self._batch, "encrypt", values, contexts, "auto", errors, threads, keys)
+        return await asyncio.to_thread(
+            self._batch, "encrypt", values, contexts, "auto", errors, threads, keys
+        )
 
     async def decrypt_batch_async(
         self, messages: Any, contexts: Any = None, *, errors: Errors = "raise", threads: int | None = None
@@ -558,7 +572,9 @@ class EnvelopeBox(Box[_M]):
         import asyncio
 
         keys = self._keys_for(asyncio.get_running_loop())
-        return await asyncio.to_thread(self._batch, "decrypt", messages, contexts, "auto", errors, threads, keys)
+        return await asyncio.to_thread(
+            self._batch, "decrypt", messages, contexts, "auto", errors, threads, keys
+        )
 
     async def rotate_batch_async(
         self,

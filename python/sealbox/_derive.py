@@ -22,7 +22,9 @@ def _text(value: str | bytes, what: str) -> bytes:
     raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
 
 
-def derive_key(master: bytes, *, table: str | bytes, column: str | bytes, purpose: str = "encryption") -> bytes:
+def derive_key(
+    master: bytes, *, table: str | bytes, column: str | bytes, purpose: str = "encryption"
+) -> bytes:
     """A 32-byte key for one table and column, derived from a 32-byte master key.
 
     HKDF-SHA256 (RFC 5869), salt ``"sealbox/v1/derive"``, info ``purpose``,
@@ -80,5 +82,8 @@ def keyring_from_passwords(
         passwords = [passwords]
     if not passwords:
         raise ValueError("passwords must not be empty")
-    keys = {i + 1: key_from_password(p, salt=salt, digest=digest, iterations=iterations) for i, p in enumerate(passwords)}
+    keys = {
+        i + 1: key_from_password(p, salt=salt, digest=digest, iterations=iterations)
+        for i, p in enumerate(passwords)
+    }
     return Keyring(keys, active=len(keys))

@@ -92,7 +92,12 @@ class DataKeyCache:
         now = time.monotonic()
         with self._lock:
             cur = self._current
-            if cur is not None and cur[1] == kek_id and cur[4] < self.max_messages and now - cur[3] < self.max_age:
+            if (
+                cur is not None
+                and cur[1] == kek_id
+                and cur[4] < self.max_messages
+                and now - cur[3] < self.max_age
+            ):
                 cur[4] += 1
                 self.hits += 1
                 return cur[0], cur[2]
@@ -146,8 +151,8 @@ class EnvelopeKeyProvider:
     your own :class:`~sealbox.KeyProvider` / :class:`~sealbox.AsyncKeyProvider`).
     ``previous`` lists older KEKs whose messages must still open and which
     ``rotate_batch`` re-wraps under ``kek``. ``encryption_context`` is sent to
-    the provider with every wrap and unwrap (AWS ``EncryptionContext``, Vault
-    associated data), as is, without a cache, each message's own context, so
+    the provider with every wrap and unwrap (AWS ``EncryptionContext``, Vault's
+    derivation context, HSM associated data), as is, without a cache, each message's own context, so
     that the provider's audit log shows exactly what was decrypted.
     """
 
@@ -326,7 +331,9 @@ class _Keys:
     def rewrap(self, wrapped: list[bytes], contexts: list[Mapping[str, str]]) -> list[bytes]:
         kek = self.env.kek
         assert not isinstance(kek, Keyring)
-        out = _audited("rewrap", kek, kek.kek_id, None, len(wrapped), lambda: self.call(kek, "rewrap", wrapped, contexts))
+        out = _audited(
+            "rewrap", kek, kek.kek_id, None, len(wrapped), lambda: self.call(kek, "rewrap", wrapped, contexts)
+        )
         if len(out) != len(wrapped):
             raise SealboxError("the key provider's rewrap returned the wrong number of keys")
         return [bytes(w) for w in out]

@@ -10,6 +10,14 @@ __all__ = [
     "Keyring",
     "Message",
     "XChaCha20Poly1305",
+    "envelope_local_unwrap",
+    "envelope_local_wrap",
+    "envelope_open",
+    "envelope_open_batch",
+    "envelope_rewrite_batch",
+    "envelope_scan",
+    "envelope_seal",
+    "envelope_seal_batch",
     "generate_key",
     "hkdf_sha256",
     "hmac_sha256",
@@ -21,6 +29,45 @@ _Buffer = bytes | bytearray | memoryview
 
 def generate_key() -> bytes: ...
 def reseed_after_fork() -> None: ...
+def envelope_seal(
+    data_key: _Buffer,
+    kek_id: int,
+    flags: int,
+    wrapped: bytes,
+    data: _Buffer,
+    context: _Buffer | str | None,
+    text: bool,
+) -> Any: ...
+def envelope_open(data_key: _Buffer, message: _Buffer | str, context: _Buffer | str | None) -> bytes: ...
+def envelope_scan(messages: Any, contexts: Any) -> tuple[list[int], list[tuple[int, bool, bytes, int]]]: ...
+def envelope_seal_batch(
+    keys: list[tuple[bytes, int, int, bytes]],
+    per: int,
+    values: Any,
+    contexts: Any,
+    text: bool,
+    threads: int | None = None,
+) -> list[Any]: ...
+def envelope_open_batch(
+    keys: list[bytes | None],
+    index: list[int],
+    messages: Any,
+    contexts: Any,
+    threads: int | None = None,
+) -> list[bytes | None]: ...
+def envelope_rewrite_batch(
+    headers: list[tuple[int, bytes] | None], index: list[int], messages: Any, text: bool
+) -> list[Any]: ...
+def envelope_local_wrap(
+    keyring: Keyring,
+    data_key: _Buffer,
+    flags: int,
+    context: _Buffer | str | None,
+    kek_id: int | None = None,
+) -> tuple[int, bytes]: ...
+def envelope_local_unwrap(
+    keyring: Keyring, kek_id: int, flags: int, wrapped: bytes, context: _Buffer | str | None
+) -> bytes: ...
 
 @disjoint_base
 class Keyring:
@@ -41,6 +88,7 @@ class Box:
         algorithm: str | None = None,
         deterministic: bool = False,
         encoding: str = "binary",
+        envelope: bool = False,
     ) -> Self: ...
     def encrypt(self, data: _Buffer, *, context: _Buffer | str | None = None) -> Any: ...
     def decrypt(self, message: _Buffer | str, *, context: _Buffer | str | None = None) -> bytes: ...
@@ -116,6 +164,10 @@ class Message:
     def nonce(self) -> bytes: ...
     @property
     def commitment(self) -> bytes: ...
+    @property
+    def wrapped_key(self) -> bytes | None: ...
+    @property
+    def context_bound(self) -> bool: ...
     @property
     def plaintext_length(self) -> int: ...
     @property
