@@ -20,10 +20,9 @@ from collections import Counter
 from typing import Any
 
 import boto3
+import sealbox
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
-
-import sealbox
 from sealbox.providers import AwsKms
 
 
