@@ -10,7 +10,8 @@ See README.md and docs/ for the guides and docs/format.md for the wire format.
 
 import os as _os
 
-from sealbox import hazmat
+from sealbox import hazmat, normalizers
+from sealbox._blind import BitsPlan, BlindIndex, plan_bits
 from sealbox._box import Box
 from sealbox._errors import DecryptionError, SealboxError
 from sealbox._keyring import Keyring, generate_key
@@ -18,6 +19,8 @@ from sealbox._native import Message
 from sealbox._native import reseed_after_fork as _reseed_after_fork
 
 __all__ = [
+    "BitsPlan",
+    "BlindIndex",
     "Box",
     "DecryptionError",
     "Keyring",
@@ -26,6 +29,8 @@ __all__ = [
     "__version__",
     "generate_key",
     "hazmat",
+    "normalizers",
+    "plan_bits",
 ]
 
 __version__ = "0.1.0"

@@ -5,16 +5,21 @@ from typing_extensions import disjoint_base
 __all__ = [
     "AESGCM",
     "AESSIV",
+    "BlindIndex",
     "Box",
     "ChaCha20Poly1305",
     "Keyring",
     "Message",
     "XChaCha20Poly1305",
+    "argon2i",
+    "argon2id",
+    "gem_index_key",
     "generate_key",
     "hkdf_sha256",
     "hmac_sha256",
     "pbkdf2_hmac_sha256",
     "reseed_after_fork",
+    "scrypt",
 ]
 
 _Buffer = bytes | bytearray | memoryview
@@ -96,6 +101,53 @@ class Box:
     def __copy__(self) -> Box: ...
     def __deepcopy__(self, _memo: Any, /) -> Box: ...
 
+@disjoint_base
+class BlindIndex:
+    def __new__(
+        cls,
+        keys: Any,
+        algorithm: str = "hmac-sha256",
+        *,
+        active: Any,
+        bits: int | None = None,
+        length: int | None = None,
+        encoding: str = "raw",
+        t: int | None = None,
+        m: int | None = None,
+        p: int | None = None,
+        iterations: int | None = None,
+        n: int | None = None,
+        r: int | None = None,
+        prepare: Any = None,
+        fields: int | None = None,
+        derive: tuple[str, ...] | None = None,
+    ) -> Self: ...
+    def compute(self, value: Any, *, version: int | None = None) -> Any: ...
+    def lookup_values(self, value: Any) -> list[Any]: ...
+    def compute_batch(
+        self, values: Any, *, version: int | None = None, threads: int | None = None
+    ) -> list[Any]: ...
+    @property
+    def algorithm(self) -> str: ...
+    @property
+    def params(self) -> dict[str, int]: ...
+    @property
+    def bits(self) -> int: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def fields(self) -> int | None: ...
+    @property
+    def versions(self) -> list[int]: ...
+    @property
+    def active_version(self) -> int: ...
+    def __copy__(self) -> BlindIndex: ...
+    def __deepcopy__(self, _memo: Any, /) -> BlindIndex: ...
+
+def gem_index_key(master_key: _Buffer | str, table: str, bidx_attribute: str) -> bytes: ...
+
 @final
 class Message:
     @staticmethod
@@ -157,3 +209,26 @@ class AESSIV:
 def hmac_sha256(key: _Buffer, data: _Buffer) -> bytes: ...
 def hkdf_sha256(ikm: _Buffer, *, salt: _Buffer | None, info: _Buffer | None, length: int) -> bytes: ...
 def pbkdf2_hmac_sha256(password: _Buffer, salt: _Buffer, iterations: int, length: int) -> bytes: ...
+def argon2id(
+    password: _Buffer,
+    salt: _Buffer,
+    *,
+    t: int,
+    m: int,
+    p: int,
+    length: int = 32,
+    secret: _Buffer | None = None,
+    associated_data: _Buffer | None = None,
+) -> bytes: ...
+def argon2i(
+    password: _Buffer,
+    salt: _Buffer,
+    *,
+    t: int,
+    m: int,
+    p: int,
+    length: int = 32,
+    secret: _Buffer | None = None,
+    associated_data: _Buffer | None = None,
+) -> bytes: ...
+def scrypt(password: _Buffer, salt: _Buffer, *, n: int, r: int, p: int, length: int = 32) -> bytes: ...

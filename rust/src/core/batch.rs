@@ -184,7 +184,7 @@ enum Op {
 }
 
 /// The parallel pool, rebuilt in a forked child (whose parent's threads are gone).
-fn pool(threads: Option<usize>) -> Result<Arc<rayon::ThreadPool>> {
+pub(crate) fn pool(threads: Option<usize>) -> Result<Arc<rayon::ThreadPool>> {
     static POOLS: Mutex<Vec<(u32, usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
     let pid = std::process::id();
     let want = threads.unwrap_or(0);

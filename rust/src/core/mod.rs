@@ -3,6 +3,7 @@
 //! fuzzers run without an interpreter.
 
 pub mod batch;
+pub mod blind;
 pub mod error;
 pub mod keys;
 pub mod message;
