@@ -242,17 +242,21 @@ pub fn gem_index_key(master: &SecretKey, table: &[u8], bidx_attribute: &[u8]) ->
     SecretKey::from_slice(key.as_ref())
 }
 
+type HmacSha256Reset = hmac::HmacReset<Sha256>;
+
 /// One index-key version, expanded once.
 struct VersionKey {
     version: u32,
     key: SecretKey,
-    mac: HmacSha256,
+    mac: HmacSha256Reset,
 }
 
-/// Per-worker memory for Argon2, reused across the values one worker hashes
-/// and wiped when dropped.
+/// Per-worker state, reused across the values one worker hashes: a keyed HMAC
+/// (reset after each value rather than cloned) and Argon2's memory, wiped when
+/// dropped.
 pub struct Scratch {
     blocks: Vec<argon2::Block>,
+    mac: Option<(usize, HmacSha256Reset)>,
 }
 
 impl Drop for Scratch {
@@ -310,7 +314,7 @@ impl BlindIndexer {
         }
         let mut versions = Vec::with_capacity(keys.len());
         for (version, key) in keys {
-            let mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(key.expose())
+            let mac = <HmacSha256Reset as hmac::KeyInit>::new_from_slice(key.expose())
                 .map_err(|_| invalid("invalid key"))?;
             versions.push(VersionKey { version, key, mac });
         }
@@ -440,7 +444,7 @@ impl BlindIndexer {
             .try_reserve_exact(count)
             .map_err(|_| invalid("not enough memory for the argon2 parameters"))?;
         blocks.resize(count, argon2::Block::default());
-        Ok(Scratch { blocks })
+        Ok(Scratch { blocks, mac: None })
     }
 
     /// Hash `value` under the key at `slot` into `out` (`out_len()` bytes).
@@ -455,15 +459,19 @@ impl BlindIndexer {
             .versions
             .get(slot)
             .ok_or_else(|| invalid("no such key version"))?;
-        let mut full = Zeroizing::new([0u8; MAX_LENGTH]);
+        // The hash is the index value itself, stored in the clear: no need to wipe it.
+        let mut full = [0u8; MAX_LENGTH];
         let hash = full
             .get_mut(..self.length)
             .ok_or_else(|| invalid("length out of range"))?;
         match self.algorithm {
             Algorithm::HmacSha256 => {
-                let mut mac = vk.mac.clone();
+                let mac = match &mut scratch.mac {
+                    Some((s, mac)) if *s == slot => mac,
+                    other => &mut other.insert((slot, vk.mac.clone())).1,
+                };
                 mac.update(value);
-                let tag = mac.finalize().into_bytes();
+                let tag = mac.finalize_reset().into_bytes();
                 let src = tag
                     .get(..hash.len())
                     .ok_or_else(|| invalid("length out of range"))?;

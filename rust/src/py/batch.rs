@@ -158,16 +158,15 @@ fn failure(op: Op, index: usize) -> PyErr {
 /// `consume`. While this thread (holding the GIL) consumes chunk k, a scoped
 /// thread already drives the workers through chunk k + 1. Ctrl-C is checked
 /// between chunks; on any error nothing is returned (the chunk in flight is joined).
-pub(crate) fn pipelined<'py, T, F, C>(
+fn pipelined<'py, F, C>(
     py: Python<'py>,
     ranges: &[Range<usize>],
     compute: F,
     mut consume: C,
 ) -> PyResult<()>
 where
-    T: Send,
-    F: Fn(Range<usize>) -> crate::core::error::Result<T> + Sync,
-    C: FnMut(Range<usize>, T) -> PyResult<()>,
+    F: Fn(Range<usize>) -> crate::core::error::Result<ChunkOutput> + Sync,
+    C: FnMut(Range<usize>, ChunkOutput) -> PyResult<()>,
 {
     std::thread::scope(|scope| {
         let compute = &compute;

@@ -2,8 +2,6 @@
 //! `core::blind`. Normalizers are Python callables and run here, with the GIL
 //! held, before the values cross into Rust.
 
-use std::ops::Range;
-
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
@@ -12,9 +10,10 @@ use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString,
 use crate::core::blind::{
     self, chunk_items, Algorithm, Argon2Variant, BlindIndexer, OutputEncoding,
 };
+use crate::core::batch::Items;
 use crate::core::SecretKey;
 
-use super::batch::{parse_threads, pipelined};
+use super::batch::parse_threads;
 use super::sealbox::{key_from_object, key_id, refuse_pickle};
 
 /// A value to hash, borrowed from its Python object where possible.
@@ -205,7 +204,120 @@ fn version_keys(
     Ok(out)
 }
 
+/// Bytes per chunk of a batch, so huge values also come in bounded pieces.
+const CHUNK_BYTES: usize = 64 << 20;
+
+/// One chunk of a batch, its values copied into one buffer: cheaper than a
+/// reference to each Python object, and safe to read with the GIL released.
+struct Chunk {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+    nulls: Vec<bool>,
+    any_null: bool,
+}
+
+impl Chunk {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            data: Vec::new(),
+            ends: Vec::with_capacity(n),
+            nulls: Vec::with_capacity(n),
+            any_null: false,
+        }
+    }
+
+    fn push(&mut self, value: Option<&[u8]>) {
+        if let Some(v) = value {
+            self.data.extend_from_slice(v);
+        }
+        self.ends.push(self.data.len());
+        self.nulls.push(value.is_none());
+        self.any_null |= value.is_none();
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+impl Items for Chunk {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let start = match i.checked_sub(1) {
+            Some(j) => self.ends.get(j).copied().unwrap_or(0),
+            None => 0,
+        };
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.data.get(start..end).unwrap_or(&[])
+    }
+}
+
+/// The values of a batch, read a chunk at a time.
+enum Source<'py> {
+    List(Bound<'py, PyList>, usize),
+    Iter(Bound<'py, pyo3::types::PyIterator>),
+}
+
+impl<'py> Source<'py> {
+    fn new(values: &Bound<'py, PyAny>) -> PyResult<Self> {
+        if values.is_instance_of::<PyBytes>() || values.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err(format!(
+                "values must be a sequence of values, not a single {}",
+                type_name(values)
+            )));
+        }
+        if let Ok(list) = values.cast::<PyList>() {
+            return Ok(Self::List(list.clone(), 0));
+        }
+        let iter = values
+            .try_iter()
+            .map_err(|_| PyTypeError::new_err("values must be a sequence"))?;
+        Ok(Self::Iter(iter))
+    }
+
+    fn next(&mut self) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self {
+            Self::List(list, pos) => {
+                // A list changed by another thread meanwhile is read as it is now.
+                let item = list.get_item(*pos).ok();
+                *pos += 1;
+                Ok(item)
+            }
+            Self::Iter(iter) => iter.next().transpose(),
+        }
+    }
+}
+
 impl BlindIndex {
+    /// Up to `max` values of a batch, the first being item `start`.
+    fn next_chunk(&self, source: &mut Source<'_>, start: usize, max: usize) -> PyResult<Chunk> {
+        let mut chunk = Chunk::with_capacity(max);
+        while chunk.len() < max && chunk.data.len() < CHUNK_BYTES {
+            let Some(obj) = source.next()? else { break };
+            let index = start + chunk.len();
+            // The common case, bytes or str without a normalizer, is copied
+            // straight from the object.
+            if self.prepare.is_none() && self.fields.is_none() {
+                if let Ok(b) = obj.cast::<PyBytes>() {
+                    chunk.push(Some(b.as_bytes()));
+                    continue;
+                }
+                if let Ok(s) = obj.cast::<PyString>() {
+                    chunk.push(Some(s.to_str()?.as_bytes()));
+                    continue;
+                }
+            }
+            match self.value(&obj, Some(index))? {
+                Value::Null => chunk.push(None),
+                v => chunk.push(Some(v.as_ref())),
+            }
+        }
+        Ok(chunk)
+    }
+
     /// One value, ready to hash: None, or its bytes.
     fn value(&self, obj: &Bound<'_, PyAny>, index: Option<usize>) -> PyResult<Value> {
         if obj.is_none() {
@@ -382,59 +494,54 @@ impl BlindIndex {
     ) -> PyResult<Bound<'py, PyList>> {
         let threads = parse_threads(threads)?;
         let slot = self.inner.slot(version)?;
-        if values.is_instance_of::<PyBytes>() || values.is_instance_of::<PyString>() {
-            return Err(PyTypeError::new_err(format!(
-                "values must be a sequence of values, not a single {}",
-                type_name(values)
-            )));
-        }
-        let mut items: Vec<Value> = Vec::with_capacity(values.len().unwrap_or(0));
-        let mut push = |i: usize, obj: &Bound<'py, PyAny>| -> PyResult<()> {
-            items.push(self.value(obj, Some(i))?);
-            Ok(())
-        };
-        if let Ok(list) = values.cast::<PyList>() {
-            for (i, obj) in list.iter().enumerate() {
-                push(i, &obj)?;
-            }
-        } else {
-            let iter = values
-                .try_iter()
-                .map_err(|_| PyTypeError::new_err("values must be a sequence"))?;
-            for (i, obj) in iter.enumerate() {
-                push(i, &obj?)?;
-            }
-        }
-        let nulls: Vec<bool> = items.iter().map(|v| matches!(v, Value::Null)).collect();
-        let any_null = nulls.iter().any(|n| *n);
+        let mut source = Source::new(values)?;
         let per_chunk = chunk_items(self.inner.algorithm());
-        let ranges: Vec<Range<usize>> = (0..items.len())
-            .step_by(per_chunk.max(1))
-            .map(|s| s..(s + per_chunk).min(items.len()))
-            .collect();
         let width = self.inner.out_len();
         let inner = &self.inner;
-        let items_ref = &items;
-        let null_mask = any_null.then_some(nulls.as_slice());
-        let mut results: Vec<Bound<'py, PyAny>> = Vec::with_capacity(items.len());
-        pipelined(
-            py,
-            &ranges,
-            |range| inner.compute_batch(slot, items_ref, null_mask, range, threads),
-            |range, out| {
-                for (k, chunk) in out.chunks_exact(width.max(1)).enumerate() {
-                    let null = null_mask
-                        .and_then(|m| m.get(range.start + k).copied())
-                        .unwrap_or(false);
-                    results.push(if null {
+        let mut results: Vec<Bound<'py, PyAny>> = Vec::with_capacity(values.len().unwrap_or(0));
+        // Three stages overlap: this thread (holding the GIL) reads chunk k + 1
+        // and builds the objects of chunk k - 1 while the workers hash chunk k.
+        std::thread::scope(|scope| -> PyResult<()> {
+            let spawn = |items: Chunk| {
+                scope.spawn(move || {
+                    let mask = items.any_null.then_some(items.nulls.as_slice());
+                    let out = inner.compute_batch(slot, &items, mask, 0..items.len(), threads);
+                    (items, out)
+                })
+            };
+            let mut in_flight = None;
+            loop {
+                py.check_signals()?;
+                let chunk = self.next_chunk(&mut source, results.len(), per_chunk)?;
+                let last = chunk.is_empty();
+                let next = if last { None } else { Some(chunk) };
+                let Some(handle) = in_flight.take() else {
+                    match next {
+                        Some(items) => {
+                            in_flight = Some(spawn(items));
+                            continue;
+                        }
+                        None => break,
+                    }
+                };
+                let (items, out) = py
+                    .detach(|| handle.join())
+                    .map_err(|_| PyValueError::new_err("a batch worker failed"))?;
+                in_flight = next.map(spawn);
+                let out = out?;
+                for (null, hash) in items.nulls.iter().zip(out.chunks_exact(width.max(1))) {
+                    results.push(if *null {
                         py.None().into_bound(py)
                     } else {
-                        self.output(py, chunk)
+                        self.output(py, hash)
                     });
                 }
-                Ok(())
-            },
-        )?;
+                if last {
+                    break;
+                }
+            }
+            Ok(())
+        })?;
         PyList::new(py, results)
     }
 
