@@ -10,5 +10,5 @@ fi
 . .venv/bin/activate
 python -m pip install -q --disable-pip-version-check \
     "maturin>=1.9,<2" "pytest>=8" "hypothesis>=6.100" "cryptography>=44" "pynacl>=1.5" \
-    "miscreant>=0.3" "pyarrow>=14" "pytest-benchmark>=5" "tink>=1.10" "ruff>=0.6" "mypy>=1.11"
+    "miscreant>=0.3" "pyarrow>=14" "argon2-cffi>=23" "pytest-benchmark>=5" "tink>=1.10" "ruff>=0.6" "mypy>=1.11"
 maturin develop --release -q >/dev/null
