@@ -157,6 +157,31 @@ def test_batches_equal_single_values_across_chunks() -> None:
     assert index.compute_batch([]) == []
 
 
+def test_arrow_columns_in_and_out() -> None:
+    pa = pytest.importorskip("pyarrow")
+    values = [b"a", None, b"", os.urandom(50), "é".encode()]
+    raw = BlindIndex(KEY, bits=100)
+    for kind in (pa.binary(), pa.large_binary()):
+        out = raw.compute_batch(pa.array(values, type=kind))
+        assert out.type == pa.binary(13) and out.null_count == 1
+        assert out.to_pylist() == raw.compute_batch(values)
+    texts = ["x", None, "ÿ", ""]
+    for encoding in ("hex", "base64"):
+        idx = BlindIndex(KEY, "pbkdf2-sha256", iterations=10, encoding=encoding)  # type: ignore[call-overload]
+        for kind in (pa.string(), pa.large_string()):
+            out = idx.compute_batch(pa.array(texts, type=kind))
+            assert out.type == (pa.large_string() if kind == pa.large_string() else pa.string())
+            assert out.to_pylist() == idx.compute_batch(texts)
+    chunked = pa.chunked_array([pa.array(["a", "b"]), pa.array([None, "c"])])
+    assert raw.compute_batch(chunked).to_pylist() == raw.compute_batch(["a", "b", None, "c"])
+    sliced = pa.array(["x", None, "y", "z"]).slice(1, 2)
+    assert raw.compute_batch(sliced).to_pylist() == raw.compute_batch([None, "y"])
+    lowered = BlindIndex(KEY, normalize="lower")
+    assert lowered.compute_batch(pa.array(["A", None])).to_pylist() == lowered.compute_batch(["a", None])
+    with pytest.raises(TypeError, match="binary or string"):
+        raw.compute_batch(pa.array([1, 2]))
+
+
 # --- outputs and truncation ----------------------------------------------------------------------
 
 

@@ -23,6 +23,10 @@ NormalizeSpec = Normalizer | str | Sequence[Normalizer | str]
 Errors = Literal["raise", "return"]
 
 
+def _is_arrow(obj: object) -> bool:
+    return type(obj).__module__.startswith("pyarrow")
+
+
 def _versions(key: Any, active: int | None) -> tuple[dict[int, Key], int]:
     if isinstance(key, _native.Keyring):
         raise TypeError(
@@ -268,13 +272,77 @@ class BlindIndex(_native.BlindIndex, Generic[_O]):
         def compute(self, value: object, *, version: int | None = None) -> _O | None:
             """The index value under the active key version (or ``version``)."""
 
-        def compute_batch(
-            self, values: Iterable[object], *, version: int | None = None, threads: int | None = None
-        ) -> list[_O | None]:
-            """The index values of many values: one native call, all cores, GIL released."""
-
         def lookup_values(self, value: object) -> list[_O]:
             """The index value under every key version, active first: for ``IN (...)``."""
+
+    @overload
+    def compute_batch(
+        self, values: list[Any] | tuple[Any, ...], *, version: int | None = None, threads: int | None = None
+    ) -> list[_O | None]: ...
+
+    @overload
+    def compute_batch(
+        self, values: Iterable[object] | Any, *, version: int | None = None, threads: int | None = None
+    ) -> Any: ...
+
+    def compute_batch(
+        self, values: Iterable[object] | Any, *, version: int | None = None, threads: int | None = None
+    ) -> Any:
+        """The index values of many values: one native call, all cores, GIL released.
+
+        A list (or any iterable) in gives a list out, ``None`` for ``None``. A
+        pyarrow ``binary``/``string`` array (or ChunkedArray) in gives an Arrow
+        array out, with no Python object per row: ``fixed_size_binary`` for raw
+        output, ``string`` for base64 and hex; nulls stay null.
+        """
+        if _is_arrow(values):
+            return self._arrow(values, version, threads)
+        return super().compute_batch(values, version=version, threads=threads)
+
+    def _arrow_type(self, large: bool) -> Any:
+        import pyarrow as pa
+
+        if self.encoding == "raw":
+            return pa.binary((self.bits + 7) // 8)
+        return pa.large_string() if large else pa.string()
+
+    def _arrow(self, array: Any, version: int | None, threads: int | None) -> Any:
+        import pyarrow as pa
+
+        if isinstance(array, pa.ChunkedArray):
+            large = array.type in (pa.large_binary(), pa.large_string())
+            return pa.chunked_array(
+                [self._arrow(chunk, version, threads) for chunk in array.chunks], type=self._arrow_type(large)
+            )
+        large = array.type in (pa.large_binary(), pa.large_string())
+        if not large and array.type not in (pa.binary(), pa.string()):
+            raise TypeError(f"expected a binary or string array, not {array.type}")
+        out_type = self._arrow_type(large)
+        if self._prepares:
+            # Normalizers and compound fields take Python values.
+            return pa.array(
+                super().compute_batch(array.to_pylist(), version=version, threads=threads), out_type
+            )
+        if array.offset and array.null_count:
+            array = pa.concat_arrays([array])  # re-base the validity bitmap at bit 0
+        width = 8 if large else 4
+        validity, offsets, data = array.buffers()
+        offsets = offsets.to_pybytes()[array.offset * width : (array.offset + len(array) + 1) * width]
+        out, out_offsets, out_validity, nulls = self._column(
+            offsets,
+            data.to_pybytes() if data is not None else b"",
+            validity.to_pybytes() if array.null_count else None,
+            large,
+            version,
+            threads,
+        )
+        bitmap = pa.py_buffer(out_validity) if out_validity is not None else None
+        buffers = (
+            [bitmap, pa.py_buffer(out)]
+            if out_offsets is None
+            else [bitmap, pa.py_buffer(out_offsets), pa.py_buffer(out)]
+        )
+        return pa.Array.from_buffers(out_type, len(array), buffers, null_count=nulls)
 
     def reindex_batch(
         self,
@@ -294,8 +362,9 @@ class BlindIndex(_native.BlindIndex, Generic[_O]):
         """
         if self.fields is not None:
             raise TypeError("reindex_batch takes one encrypted column; a compound index needs compute_batch")
-        values = box.decrypt_batch(messages, contexts, errors=errors, threads=threads)
-        return self.compute_batch(values, threads=threads)
+        values: list[bytes | None] = box.decrypt_batch(messages, contexts, errors=errors, threads=threads)
+        out: list[_O | None] = self.compute_batch(values, threads=threads)
+        return out
 
 
 @dataclasses.dataclass(frozen=True)

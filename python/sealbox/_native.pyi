@@ -127,6 +127,17 @@ class BlindIndex:
     def compute_batch(
         self, values: Any, *, version: int | None = None, threads: int | None = None
     ) -> list[Any]: ...
+    def _column(
+        self,
+        offsets: Any,
+        data: Any,
+        validity: Any,
+        large: bool,
+        version: int | None,
+        threads: int | None,
+    ) -> tuple[bytes, bytes | None, bytes | None, int]: ...
+    @property
+    def _prepares(self) -> bool: ...
     @property
     def algorithm(self) -> str: ...
     @property
