@@ -123,9 +123,8 @@ def test_argon2_differential_against_argon2_cffi(kind: str) -> None:
         for v in VALUES:
             assert index.compute(v) == cffi(v, KEY, t, m, p, length, ty)
         assert index.compute_batch(VALUES) == [cffi(v, KEY, t, m, p, length, ty) for v in VALUES]
-        assert hazmat.argon2id(b"pw", KEY, t=t, m=m, p=p, length=length) == cffi(
-            b"pw", KEY, t, m, p, length, argon2.Type.ID
-        )
+        hazmat_fn = hazmat.argon2id if kind == "argon2id" else hazmat.argon2i
+        assert hazmat_fn(b"pw", KEY, t=t, m=m, p=p, length=length) == cffi(b"pw", KEY, t, m, p, length, ty)
 
 
 def test_hmac_pbkdf2_scrypt_differential_against_hashlib() -> None:
@@ -518,6 +517,14 @@ def test_misuse_is_refused_with_a_clear_error() -> None:
         BlindIndex(Keyring({1: KEY}))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="threads"):
         BlindIndex(KEY).compute_batch([b"a"], threads=0)
+    with pytest.raises(ValueError, match="salt"):
+        hazmat.argon2id(b"pw", b"short", t=1, m=8, p=1)
+    with pytest.raises(ValueError, match="argon2"):
+        hazmat.argon2i(b"pw", KEY, t=1, m=1 << 30, p=1)
+    with pytest.raises(ValueError, match="power of two"):
+        hazmat.scrypt(b"pw", KEY, n=1000, r=8, p=1)
+    with pytest.raises(ValueError, match="length"):
+        hazmat.scrypt(b"pw", KEY, n=16, r=1, p=1, length=0)
 
 
 def test_no_key_in_repr_no_pickling_immutable() -> None:
