@@ -69,7 +69,8 @@ fn scalar(obj: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<Value> 
     )))
 }
 
-/// Hashes of one key version, written as bytes, or as str for base64 and hex.
+/// A blind index: keyed hashes under one or more key versions, as bytes (or
+/// str for base64 and hex). Immutable; the keys stay here.
 #[pyclass(frozen, subclass, module = "sealbox._native", name = "BlindIndex")]
 pub struct BlindIndex {
     inner: BlindIndexer,
