@@ -10,7 +10,8 @@ See README.md and docs/ for the guides and docs/format.md for the wire format.
 
 import os as _os
 
-from sealbox import audit, hazmat
+from sealbox import audit, hazmat, normalizers
+from sealbox._blind import BitsPlan, BlindIndex, plan_bits
 from sealbox._box import Box
 from sealbox._derive import derive_key, key_from_password, keyring_from_passwords
 from sealbox._envelope import DataKeyCache, EnvelopeKeyProvider
@@ -30,6 +31,8 @@ from sealbox._provider import AsyncKeyProvider, KeyProvider
 __all__ = [
     "AccessDeniedError",
     "AsyncKeyProvider",
+    "BitsPlan",
+    "BlindIndex",
     "Box",
     "DataKeyCache",
     "DecryptionError",
@@ -48,6 +51,8 @@ __all__ = [
     "hazmat",
     "key_from_password",
     "keyring_from_passwords",
+    "normalizers",
+    "plan_bits",
 ]
 
 __version__ = "0.1.0"

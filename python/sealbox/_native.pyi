@@ -5,11 +5,14 @@ from typing_extensions import disjoint_base
 __all__ = [
     "AESGCM",
     "AESSIV",
+    "BlindIndex",
     "Box",
     "ChaCha20Poly1305",
     "Keyring",
     "Message",
     "XChaCha20Poly1305",
+    "argon2i",
+    "argon2id",
     "envelope_local_unwrap",
     "envelope_local_wrap",
     "envelope_open",
@@ -18,11 +21,13 @@ __all__ = [
     "envelope_scan",
     "envelope_seal",
     "envelope_seal_batch",
+    "gem_index_key",
     "generate_key",
     "hkdf_sha256",
     "hmac_sha256",
     "pbkdf2_hmac_sha256",
     "reseed_after_fork",
+    "scrypt",
 ]
 
 _Buffer = bytes | bytearray | memoryview
@@ -144,6 +149,64 @@ class Box:
     def __copy__(self) -> Box: ...
     def __deepcopy__(self, _memo: Any, /) -> Box: ...
 
+@disjoint_base
+class BlindIndex:
+    def __new__(
+        cls,
+        keys: Any,
+        algorithm: str = "hmac-sha256",
+        *,
+        active: Any,
+        bits: int | None = None,
+        length: int | None = None,
+        encoding: str = "raw",
+        t: int | None = None,
+        m: int | None = None,
+        p: int | None = None,
+        iterations: int | None = None,
+        n: int | None = None,
+        r: int | None = None,
+        prepare: Any = None,
+        fields: int | None = None,
+        derive: tuple[str, ...] | None = None,
+    ) -> Self: ...
+    def compute(self, value: Any, *, version: int | None = None) -> Any: ...
+    def lookup_values(self, value: Any) -> list[Any]: ...
+    def compute_batch(
+        self, values: Any, *, version: int | None = None, threads: int | None = None
+    ) -> list[Any]: ...
+    def _column(
+        self,
+        offsets: Any,
+        data: Any,
+        validity: Any,
+        large: bool,
+        version: int | None,
+        threads: int | None,
+    ) -> tuple[bytes, bytes | None, bytes | None, int]: ...
+    @property
+    def _prepares(self) -> bool: ...
+    @property
+    def algorithm(self) -> str: ...
+    @property
+    def params(self) -> dict[str, int]: ...
+    @property
+    def bits(self) -> int: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def fields(self) -> int | None: ...
+    @property
+    def versions(self) -> list[int]: ...
+    @property
+    def active_version(self) -> int: ...
+    def __copy__(self) -> BlindIndex: ...
+    def __deepcopy__(self, _memo: Any, /) -> BlindIndex: ...
+
+def gem_index_key(master_key: _Buffer | str, table: str, bidx_attribute: str) -> bytes: ...
+
 @final
 class Message:
     @staticmethod
@@ -209,3 +272,26 @@ class AESSIV:
 def hmac_sha256(key: _Buffer, data: _Buffer) -> bytes: ...
 def hkdf_sha256(ikm: _Buffer, *, salt: _Buffer | None, info: _Buffer | None, length: int) -> bytes: ...
 def pbkdf2_hmac_sha256(password: _Buffer, salt: _Buffer, iterations: int, length: int) -> bytes: ...
+def argon2id(
+    password: _Buffer,
+    salt: _Buffer,
+    *,
+    t: int,
+    m: int,
+    p: int,
+    length: int = 32,
+    secret: _Buffer | None = None,
+    associated_data: _Buffer | None = None,
+) -> bytes: ...
+def argon2i(
+    password: _Buffer,
+    salt: _Buffer,
+    *,
+    t: int,
+    m: int,
+    p: int,
+    length: int = 32,
+    secret: _Buffer | None = None,
+    associated_data: _Buffer | None = None,
+) -> bytes: ...
+def scrypt(password: _Buffer, salt: _Buffer, *, n: int, r: int, p: int, length: int = 32) -> bytes: ...

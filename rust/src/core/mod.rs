@@ -3,6 +3,7 @@
 //! fuzzers run without an interpreter.
 
 pub mod batch;
+pub mod blind;
 pub mod envelope;
 pub mod error;
 pub mod keys;

@@ -453,6 +453,69 @@ pub fn pbkdf2_hmac_sha256(
     Ok(out)
 }
 
+/// Argon2 (RFC 9106, version 0x13) of `password` and `salt`, with the optional
+/// secret `K` and associated data `X`, into `length` bytes. `m` is in KiB.
+#[allow(clippy::too_many_arguments)]
+pub fn argon2(
+    variant: crate::core::blind::Argon2Variant,
+    password: &[u8],
+    salt: &[u8],
+    secret: &[u8],
+    associated_data: &[u8],
+    t: u32,
+    m: u32,
+    p: u32,
+    length: usize,
+) -> Result<Zeroizing<Vec<u8>>> {
+    use crate::core::blind::{Argon2Variant, MAX_ARGON2_KIB};
+    if m > MAX_ARGON2_KIB {
+        return Err(Error::Invalid(format!(
+            "argon2 m (memory in KiB) must be at most {MAX_ARGON2_KIB}, got {m}"
+        )));
+    }
+    let bad = |e: argon2::Error| Error::Invalid(format!("invalid argon2 input: {e}"));
+    let mut builder = argon2::ParamsBuilder::new();
+    builder.m_cost(m).t_cost(t).p_cost(p).output_len(length);
+    if !associated_data.is_empty() {
+        builder.data(argon2::AssociatedData::new(associated_data).map_err(bad)?);
+    }
+    let params = builder.build().map_err(bad)?;
+    let alg = match variant {
+        Argon2Variant::Argon2id => argon2::Algorithm::Argon2id,
+        Argon2Variant::Argon2i => argon2::Algorithm::Argon2i,
+    };
+    let ctx = if secret.is_empty() {
+        argon2::Argon2::new(alg, argon2::Version::V0x13, params)
+    } else {
+        argon2::Argon2::new_with_secret(secret, alg, argon2::Version::V0x13, params).map_err(bad)?
+    };
+    let mut out = Zeroizing::new(vec![0u8; length]);
+    ctx.hash_password_into(password, salt, &mut out)
+        .map_err(bad)?;
+    Ok(out)
+}
+
+/// scrypt (RFC 7914) with N = 2^`log_n`, into `length` bytes.
+pub fn scrypt(
+    password: &[u8],
+    salt: &[u8],
+    log_n: u8,
+    r: u32,
+    p: u32,
+    length: usize,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let params = crate::core::blind::scrypt_params(log_n, r, p)?;
+    if length == 0 || length > (1 << 20) {
+        return Err(Error::Invalid(format!(
+            "scrypt length must be between 1 and 1048576 bytes, got {length}"
+        )));
+    }
+    let mut out = Zeroizing::new(vec![0u8; length]);
+    ::scrypt::scrypt(password, salt, &params, &mut out)
+        .map_err(|_| Error::Invalid("invalid scrypt output length".into()))?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

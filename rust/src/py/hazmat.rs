@@ -260,3 +260,115 @@ pub fn pbkdf2_hmac_sha256<'py>(
     let dk = py.detach(|| primitives::pbkdf2_hmac_sha256(p, s, iterations, length))?;
     Ok(PyBytes::new(py, &dk))
 }
+
+fn argon2_variant<'py>(
+    py: Python<'py>,
+    variant: crate::core::blind::Argon2Variant,
+    args: Argon2Args<'_, 'py>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let password = args::bytes_like(args.password, "password")?;
+    let salt = args::bytes_like(args.salt, "salt")?;
+    let secret = args::optional_bytes(args.secret, "secret")?;
+    let ad = args::optional_bytes(args.associated_data, "associated_data")?;
+    let (pw, s, k, x) = (
+        password.as_ref(),
+        salt.as_ref(),
+        secret.as_ref(),
+        ad.as_ref(),
+    );
+    let (t, m, p, length) = (args.t, args.m, args.p, args.length);
+    let out = py.detach(|| primitives::argon2(variant, pw, s, k, x, t, m, p, length))?;
+    Ok(PyBytes::new(py, &out))
+}
+
+struct Argon2Args<'a, 'py> {
+    password: &'a Bound<'py, PyAny>,
+    salt: &'a Bound<'py, PyAny>,
+    t: u32,
+    m: u32,
+    p: u32,
+    length: usize,
+    secret: Option<&'a Bound<'py, PyAny>>,
+    associated_data: Option<&'a Bound<'py, PyAny>>,
+}
+
+/// Argon2id (RFC 9106, version 0x13): `t` passes, `m` KiB, `p` lanes.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (password, salt, *, t, m, p, length = 32, secret = None, associated_data = None))]
+pub fn argon2id<'py>(
+    py: Python<'py>,
+    password: &Bound<'py, PyAny>,
+    salt: &Bound<'py, PyAny>,
+    t: u32,
+    m: u32,
+    p: u32,
+    length: usize,
+    secret: Option<&Bound<'py, PyAny>>,
+    associated_data: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let a = Argon2Args {
+        password,
+        salt,
+        t,
+        m,
+        p,
+        length,
+        secret,
+        associated_data,
+    };
+    argon2_variant(py, crate::core::blind::Argon2Variant::Argon2id, a)
+}
+
+/// Argon2i (RFC 9106, version 0x13): `t` passes, `m` KiB, `p` lanes.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (password, salt, *, t, m, p, length = 32, secret = None, associated_data = None))]
+pub fn argon2i<'py>(
+    py: Python<'py>,
+    password: &Bound<'py, PyAny>,
+    salt: &Bound<'py, PyAny>,
+    t: u32,
+    m: u32,
+    p: u32,
+    length: usize,
+    secret: Option<&Bound<'py, PyAny>>,
+    associated_data: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let a = Argon2Args {
+        password,
+        salt,
+        t,
+        m,
+        p,
+        length,
+        secret,
+        associated_data,
+    };
+    argon2_variant(py, crate::core::blind::Argon2Variant::Argon2i, a)
+}
+
+/// scrypt (RFC 7914) with cost `n` (a power of two), block size `r`, parallelism `p`.
+#[pyfunction]
+#[pyo3(signature = (password, salt, *, n, r, p, length = 32))]
+pub fn scrypt<'py>(
+    py: Python<'py>,
+    password: &Bound<'py, PyAny>,
+    salt: &Bound<'py, PyAny>,
+    n: u64,
+    r: u32,
+    p: u32,
+    length: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    if n < 2 || !n.is_power_of_two() {
+        return Err(PyValueError::new_err(format!(
+            "scrypt n must be a power of two of at least 2, got {n}"
+        )));
+    }
+    let password = args::bytes_like(password, "password")?;
+    let salt = args::bytes_like(salt, "salt")?;
+    let (pw, s) = (password.as_ref(), salt.as_ref());
+    let log_n = n.trailing_zeros() as u8;
+    let out = py.detach(|| primitives::scrypt(pw, s, log_n, r, p, length))?;
+    Ok(PyBytes::new(py, &out))
+}

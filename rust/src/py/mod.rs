@@ -2,6 +2,7 @@
 
 mod args;
 mod batch;
+mod blind;
 mod envelope;
 mod errors;
 mod hazmat;
@@ -27,7 +28,10 @@ mod _native {
 
     #[pymodule_export]
     use super::hazmat::{
-        hkdf_sha256, hmac_sha256, pbkdf2_hmac_sha256, AesGcm, AesSiv, ChaCha20Poly1305,
-        XChaCha20Poly1305,
+        argon2i, argon2id, hkdf_sha256, hmac_sha256, pbkdf2_hmac_sha256, scrypt, AesGcm, AesSiv,
+        ChaCha20Poly1305, XChaCha20Poly1305,
     };
+
+    #[pymodule_export]
+    use super::blind::{gem_index_key, BlindIndex};
 }

@@ -15,7 +15,7 @@ use super::{args, batch};
 /// Inputs at least this large are sealed and opened with the GIL released.
 const DETACH_THRESHOLD: usize = 16 * 1024;
 
-fn refuse_pickle(what: &str) -> PyErr {
+pub(crate) fn refuse_pickle(what: &str) -> PyErr {
     PyTypeError::new_err(format!(
         "cannot pickle '{what}' object: it holds key material"
     ))
@@ -34,7 +34,7 @@ pub fn reseed_after_fork() {
     crate::core::rng::note_fork();
 }
 
-fn key_from_object(id: u32, obj: &Bound<'_, PyAny>) -> PyResult<SecretKey> {
+pub(crate) fn key_from_object(id: u32, obj: &Bound<'_, PyAny>) -> PyResult<SecretKey> {
     if let Ok(s) = obj.cast::<PyString>() {
         return SecretKey::from_text(s.to_str()?)
             .map_err(|e| PyValueError::new_err(format!("key {id}: {e}")));
@@ -44,7 +44,7 @@ fn key_from_object(id: u32, obj: &Bound<'_, PyAny>) -> PyResult<SecretKey> {
     SecretKey::from_slice(&bytes).map_err(|e| PyValueError::new_err(format!("key {id}: {e}")))
 }
 
-fn key_id(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
+pub(crate) fn key_id(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
     if obj.is_instance_of::<pyo3::types::PyBool>() {
         return Err(PyTypeError::new_err("key ids must be int, not bool"));
     }

@@ -1,0 +1,128 @@
+"""Compatibility with other libraries' formats.
+
+``blind_index_gem`` reads and writes the blind indexes of the Ruby
+`blind_index` gem (2.x), so a Python service can query the ``*_bidx`` columns
+a Rails application maintains, or take them over.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sealbox import _native
+from sealbox._blind import BlindIndex
+
+__all__ = ["blind_index_gem", "gem_index_key"]
+
+# The gem's names (and aliases) -> sealbox's algorithm. Note that the gem maps
+# `argon2` to Argon2i, not Argon2id (blind_index.rb: `algorithm = :argon2i if
+# algorithm == :argon2`).
+_GEM_ALGORITHMS = {
+    "argon2id": "argon2id",
+    "argon2i": "argon2i",
+    "argon2": "argon2i",
+    "pbkdf2_sha256": "pbkdf2-sha256",
+    "pbkdf2_hmac": "pbkdf2-sha256",
+    "pbkdf2": "pbkdf2-sha256",
+    "scrypt": "scrypt",
+}
+
+_COST_KEYS = {
+    "argon2id": {"t", "m"},
+    "argon2i": {"t", "m"},
+    "pbkdf2-sha256": {"iterations"},
+    "scrypt": {"n", "r", "p"},
+}
+
+
+def _master_key(master_key: bytes | str) -> bytes | str:
+    # The gem takes 64 hex digits, or 32 raw bytes.
+    if isinstance(master_key, str):
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", master_key):
+            raise ValueError("master key must be 32 bytes (64 hex digits)")
+        return master_key
+    if isinstance(master_key, bytes | bytearray | memoryview):
+        if len(master_key) != 32:
+            raise ValueError("master key must be 32 bytes (64 hex digits)")
+        return bytes(master_key)
+    raise TypeError(f"master key must be a hex str or 32 bytes, not {type(master_key).__name__}")
+
+
+def _int_cost(cost: Mapping[str, Any], name: str, default: int) -> int:
+    value = cost.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"cost[{name!r}] must be an int, not {type(value).__name__}")
+    return value
+
+
+def gem_index_key(master_key: bytes | str, *, table: str, bidx_attribute: str) -> str:
+    """The index key the gem derives for one table and column, as 64 hex digits
+    (``BlindIndex.index_key(table:, bidx_attribute:, master_key:)``)."""
+    return _native.gem_index_key(_master_key(master_key), table, bidx_attribute).hex()
+
+
+def blind_index_gem(
+    master_key: bytes | str,
+    *,
+    table: str,
+    bidx_attribute: str,
+    algorithm: str = "argon2id",
+    cost: Mapping[str, int] | None = None,
+    size: int = 32,
+    encode: bool = True,
+    slow: bool = False,
+    expression: Callable[[Any], Any] | None = None,
+) -> BlindIndex[Any]:
+    """A BlindIndex whose ``compute`` equals the gem's ``BlindIndex.generate_bidx``.
+
+    ``master_key`` is the gem's ``BLIND_INDEX_MASTER_KEY`` (64 hex digits or 32
+    bytes); the index key is derived per ``table`` and ``bidx_attribute`` (the
+    column, e.g. ``"email_bidx"``) as the gem does. ``algorithm`` is the gem's:
+    ``argon2id`` (default), ``argon2i`` (alias ``argon2``), ``pbkdf2_sha256``
+    (aliases ``pbkdf2_hmac``, ``pbkdf2``) or ``scrypt``; ``cost`` is in the gem's
+    terms: ``{"t": 3, "m": 12}`` (m is log2 of KiB), ``{"iterations": 10000}``,
+    ``{"n": 4096, "r": 8, "p": 1}``. ``slow=True`` is the gem's ``slow: true``.
+    ``size`` is the output in bytes (1..32); ``encode=True`` gives base64 text
+    (the gem's default), ``False`` raw bytes. ``expression`` is applied to the
+    value first, as the gem's ``expression:`` option (e.g. ``str.lower``).
+    """
+    name = _GEM_ALGORITHMS.get(algorithm.lstrip(":"))
+    if name is None:
+        raise ValueError(
+            f"unknown blind_index algorithm {algorithm!r}: expected one of {sorted(_GEM_ALGORITHMS)}"
+        )
+    cost = dict(cost or {})
+    unknown = set(cost) - _COST_KEYS[name]
+    if unknown:
+        raise ValueError(f"cost for {algorithm} takes {sorted(_COST_KEYS[name])}, not {sorted(unknown)}")
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 32:
+        raise ValueError("size must be between 1 and 32")
+    if not isinstance(encode, bool):
+        raise TypeError("encode must be True (base64) or False (raw bytes)")
+    options: dict[str, Any] = {}
+    if name in ("argon2id", "argon2i"):
+        # The gem's bounds (from rbnacl): 3 <= t <= 10, 3 <= m <= 22, p = 1.
+        t = _int_cost(cost, "t", 4 if slow and name == "argon2id" else 3)
+        m = _int_cost(cost, "m", 15 if slow and name == "argon2id" else 12)
+        if not 3 <= t <= 10:
+            raise ValueError("t must be between 3 and 10")
+        if not 3 <= m <= 22:
+            raise ValueError("m must be between 3 and 22")
+        if size < 4:
+            raise ValueError("argon2 needs a size of at least 4 bytes")
+        options.update(t=t, m=1 << m, p=1)
+    elif name == "pbkdf2-sha256":
+        options["iterations"] = _int_cost(cost, "iterations", 100_000 if slow else 10_000)
+    else:
+        options.update(n=_int_cost(cost, "n", 4096), r=_int_cost(cost, "r", 8), p=_int_cost(cost, "p", 1))
+    return BlindIndex._make(
+        _master_key(master_key),
+        name,
+        ("gem", table, bidx_attribute),
+        normalize=expression,
+        length=size,
+        encoding="base64" if encode else "raw",
+        **options,
+    )

@@ -1,0 +1,828 @@
+//! Blind indexes: keyed hashes of values, kept in their own column, so that rows
+//! can be found by an encrypted value without decrypting the table.
+//!
+//! A `BlindIndexer` holds one or more index-key *versions* (one active) and an
+//! algorithm: HMAC-SHA256 (fast), or a slow one (Argon2id, Argon2i,
+//! PBKDF2-HMAC-SHA256, scrypt) whose salt is the index key, as the blind_index
+//! gem and CipherSweet do. The hash of `length` bytes is truncated to `bits` and
+//! written raw, as base64 or as hex. Several versions at once let lookups match
+//! rows indexed under an old key while a re-index job runs.
+//!
+//! All primitives come from RustCrypto (`hmac`, `sha2`, `hkdf`, `pbkdf2`,
+//! `argon2`, `scrypt`); nothing here implements one.
+
+use std::ops::Range;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hmac::Mac;
+use rayon::prelude::*;
+use sha2::{Sha256, Sha384};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::core::batch::{pool, Items};
+use crate::core::error::{Error, Result};
+use crate::core::keys::{SecretKey, KEY_LEN};
+use crate::core::primitives::HmacSha256;
+
+/// The longest hash an index may keep before truncation.
+pub const MAX_LENGTH: usize = 64;
+/// Argon2 memory above this (4 GiB, the gem's `m = 22`) is refused.
+pub const MAX_ARGON2_KIB: u32 = 1 << 22;
+/// scrypt memory (128 · N · r bytes) above this is refused.
+pub const MAX_SCRYPT_BYTES: u64 = 1 << 30;
+
+/// Domain-separation labels for sealbox's own index keys (see docs/search.md).
+mod label {
+    pub const INDEX_KEY: &[u8] = b"sealbox/v1/blind-index";
+}
+
+/// Check scrypt's cost (N = 2^`log_n`) and bound its memory.
+pub fn scrypt_params(log_n: u8, r: u32, p: u32) -> Result<scrypt::Params> {
+    let bad = || {
+        invalid(format!(
+            "invalid scrypt parameters: N must be a power of two of at least 2, r and p at least 1, and 128 * N * r and 128 * p * r at most {MAX_SCRYPT_BYTES} bytes (got N = 2**{log_n}, r = {r}, p = {p})"
+        ))
+    };
+    if !(1..=40).contains(&log_n) || r < 1 || p < 1 {
+        return Err(bad());
+    }
+    let mem = 128u64
+        .checked_mul(1u64 << log_n)
+        .and_then(|x| x.checked_mul(u64::from(r)))
+        .ok_or_else(bad)?;
+    let pr = u64::from(p) * u64::from(r) * 128;
+    if mem > MAX_SCRYPT_BYTES || pr > MAX_SCRYPT_BYTES {
+        return Err(bad());
+    }
+    scrypt::Params::new(log_n, r, p).map_err(|_| bad())
+}
+
+/// The Argon2 variants a blind index may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Argon2Variant {
+    Argon2id,
+    Argon2i,
+}
+
+/// A blind-index hash function and its cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// HMAC-SHA256 keyed with the index key.
+    HmacSha256,
+    /// Argon2 (version 0x13): `t` passes over `m` KiB in `p` lanes; salt = index key.
+    Argon2 {
+        variant: Argon2Variant,
+        t: u32,
+        m: u32,
+        p: u32,
+    },
+    /// PBKDF2-HMAC-SHA256 with `iterations`; salt = index key.
+    Pbkdf2Sha256 { iterations: u32 },
+    /// scrypt with N = 2^`log_n`, `r`, `p`; salt = index key.
+    Scrypt { log_n: u8, r: u32, p: u32 },
+}
+
+impl Algorithm {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Algorithm::HmacSha256 => "hmac-sha256",
+            Algorithm::Argon2 {
+                variant: Argon2Variant::Argon2id,
+                ..
+            } => "argon2id",
+            Algorithm::Argon2 {
+                variant: Argon2Variant::Argon2i,
+                ..
+            } => "argon2i",
+            Algorithm::Pbkdf2Sha256 { .. } => "pbkdf2-sha256",
+            Algorithm::Scrypt { .. } => "scrypt",
+        }
+    }
+
+    /// Slow algorithms take milliseconds per value: they run with the GIL
+    /// released and in small parallel batches.
+    pub fn is_slow(&self) -> bool {
+        !matches!(self, Algorithm::HmacSha256)
+    }
+
+    /// The shortest hash the algorithm can produce.
+    fn min_length(&self) -> usize {
+        match self {
+            Algorithm::Argon2 { .. } => argon2::Params::MIN_OUTPUT_LEN,
+            _ => 1,
+        }
+    }
+
+    fn max_length(&self) -> usize {
+        match self {
+            Algorithm::HmacSha256 => 32,
+            _ => MAX_LENGTH,
+        }
+    }
+}
+
+/// How index values are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputEncoding {
+    /// The bytes themselves.
+    Raw,
+    /// Standard base64 with padding (as the gem's `strict_encode64`).
+    Base64,
+    /// Lower-case hex.
+    Hex,
+}
+
+impl OutputEncoding {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "raw" => Some(Self::Raw),
+            "base64" => Some(Self::Base64),
+            "hex" => Some(Self::Hex),
+            _ => None,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Base64 => "base64",
+            Self::Hex => "hex",
+        }
+    }
+
+    fn encoded_len(&self, raw: usize) -> usize {
+        match self {
+            Self::Raw => raw,
+            Self::Base64 => raw.div_ceil(3) * 4,
+            Self::Hex => raw * 2,
+        }
+    }
+
+    fn encode_into(&self, raw: &[u8], out: &mut [u8]) -> Result<()> {
+        let wrong = || Error::Invalid("index output buffer has the wrong length".into());
+        if out.len() != self.encoded_len(raw.len()) {
+            return Err(wrong());
+        }
+        match self {
+            Self::Raw => out.copy_from_slice(raw),
+            Self::Base64 => {
+                STANDARD.encode_slice(raw, out).map_err(|_| wrong())?;
+            }
+            Self::Hex => {
+                let digit = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
+                for (pair, b) in out.chunks_exact_mut(2).zip(raw) {
+                    if let [hi, lo] = pair {
+                        *hi = digit(b >> 4);
+                        *lo = digit(b & 0x0f);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `LE32(count) || for each piece: LE64(len) || piece`: an encoding of a list
+/// of byte strings that no other list shares (the gem's and CipherSweet's `pack`).
+pub fn pack(pieces: &[&[u8]]) -> Vec<u8> {
+    let len = 4 + pieces.iter().map(|p| 8 + p.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&(pieces.len() as u32).to_le_bytes());
+    for p in pieces {
+        out.extend_from_slice(&(p.len() as u64).to_le_bytes());
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+fn require_name(what: &str, value: &[u8]) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::Invalid(format!("{what} must not be empty")));
+    }
+    Ok(())
+}
+
+/// sealbox's index key for one (table, column, index):
+/// `HKDF-SHA256(ikm = master, salt = "sealbox/v1/blind-index", info = pack([table, column, index]), 32)`.
+pub fn derive_index_key(
+    master: &SecretKey,
+    table: &[u8],
+    column: &[u8],
+    index: &[u8],
+) -> Result<SecretKey> {
+    require_name("table", table)?;
+    require_name("column", column)?;
+    require_name("index", index)?;
+    let info = pack(&[table, column, index]);
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(label::INDEX_KEY), master.expose());
+    let mut okm = Zeroizing::new([0u8; KEY_LEN]);
+    hk.expand(&info, okm.as_mut())
+        .map_err(|_| Error::Invalid("HKDF output too long".into()))?;
+    SecretKey::from_slice(okm.as_ref())
+}
+
+/// The blind_index gem's index key (`BlindIndex::KeyGenerator#index_key`):
+/// `root = HKDF-SHA384(ikm = master, salt = table, info = "~" * 32 || bidx_attribute, 32)`,
+/// then `HMAC-SHA256(root, pack([table, bidx_attribute, bidx_attribute]))`.
+pub fn gem_index_key(master: &SecretKey, table: &[u8], bidx_attribute: &[u8]) -> Result<SecretKey> {
+    require_name("table", table)?;
+    require_name("bidx_attribute", bidx_attribute)?;
+    let mut info = Vec::with_capacity(32 + bidx_attribute.len());
+    info.extend_from_slice(&[0x7e; 32]);
+    info.extend_from_slice(bidx_attribute);
+    let hk = hkdf::Hkdf::<Sha384>::new(Some(table), master.expose());
+    let mut root = Zeroizing::new([0u8; 32]);
+    hk.expand(&info, root.as_mut())
+        .map_err(|_| Error::Invalid("HKDF output too long".into()))?;
+    let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(root.as_ref())
+        .map_err(|_| Error::Invalid("invalid key".into()))?;
+    mac.update(&pack(&[table, bidx_attribute, bidx_attribute]));
+    let key = Zeroizing::new(<[u8; 32]>::from(mac.finalize().into_bytes()));
+    SecretKey::from_slice(key.as_ref())
+}
+
+type HmacSha256Reset = hmac::HmacReset<Sha256>;
+
+/// One index-key version, expanded once.
+struct VersionKey {
+    version: u32,
+    key: SecretKey,
+    mac: HmacSha256Reset,
+}
+
+/// Per-worker state, reused across the values one worker hashes: a keyed HMAC
+/// (reset after each value rather than cloned) and Argon2's memory, wiped when
+/// dropped.
+pub struct Scratch {
+    blocks: Vec<argon2::Block>,
+    mac: Option<(usize, HmacSha256Reset)>,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // Wipe, then hand the memory back to this thread for its next values:
+        // a fresh 4 MiB costs page faults on every call, as much as 15 % of a hash.
+        let mut blocks = std::mem::take(&mut self.blocks);
+        blocks.iter_mut().for_each(Zeroize::zeroize);
+        if !blocks.is_empty() && blocks.len() <= KEEP_BLOCKS {
+            ARGON2_MEMORY.with(|cell| {
+                if let Ok(mut kept) = cell.try_borrow_mut() {
+                    if kept.len() < blocks.len() {
+                        *kept = blocks;
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Argon2 memory kept per thread between calls (wiped), at most 64 MiB.
+const KEEP_BLOCKS: usize = 64 * 1024;
+
+thread_local! {
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A blind index: algorithm, output shape, and its key versions.
+pub struct BlindIndexer {
+    algorithm: Algorithm,
+    argon2: Option<argon2::Argon2<'static>>,
+    scrypt: Option<scrypt::Params>,
+    length: usize,
+    bits: u32,
+    encoding: OutputEncoding,
+    /// Ascending by version.
+    versions: Vec<VersionKey>,
+    active: usize,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::Invalid(msg.into())
+}
+
+impl BlindIndexer {
+    /// `keys` are (version, key) pairs; `length` is the hash length in bytes
+    /// before truncation (default 32), `bits` the bits kept (default all).
+    pub fn new(
+        algorithm: Algorithm,
+        keys: Vec<(u32, SecretKey)>,
+        active: u32,
+        length: Option<usize>,
+        bits: Option<u32>,
+        encoding: OutputEncoding,
+    ) -> Result<Self> {
+        let length = length.unwrap_or(32);
+        let (lo, hi) = (algorithm.min_length(), algorithm.max_length());
+        if !(lo..=hi).contains(&length) {
+            return Err(invalid(format!(
+                "length must be between {lo} and {hi} bytes for {}, got {length}",
+                algorithm.name()
+            )));
+        }
+        let max_bits = (length * 8) as u32;
+        let bits = bits.unwrap_or(max_bits);
+        if !(1..=max_bits).contains(&bits) {
+            return Err(invalid(format!(
+                "bits must be between 1 and {max_bits} (the hash length in bits), got {bits}"
+            )));
+        }
+        let (argon2, scrypt) = Self::check_cost(algorithm, length)?;
+        if keys.is_empty() {
+            return Err(invalid("a blind index needs at least one key"));
+        }
+        let mut versions = Vec::with_capacity(keys.len());
+        for (version, key) in keys {
+            let mac = <HmacSha256Reset as hmac::KeyInit>::new_from_slice(key.expose())
+                .map_err(|_| invalid("invalid key"))?;
+            versions.push(VersionKey { version, key, mac });
+        }
+        versions.sort_by_key(|v| v.version);
+        if versions
+            .windows(2)
+            .any(|w| matches!(w, [a, b] if a.version == b.version))
+        {
+            return Err(invalid("a key version appears twice"));
+        }
+        let active = versions
+            .iter()
+            .position(|v| v.version == active)
+            .ok_or_else(|| invalid(format!("active version {active} has no key")))?;
+        Ok(Self {
+            algorithm,
+            argon2,
+            scrypt,
+            length,
+            bits,
+            encoding,
+            versions,
+            active,
+        })
+    }
+
+    fn check_cost(
+        algorithm: Algorithm,
+        length: usize,
+    ) -> Result<(Option<argon2::Argon2<'static>>, Option<scrypt::Params>)> {
+        match algorithm {
+            Algorithm::HmacSha256 => Ok((None, None)),
+            Algorithm::Argon2 { variant, t, m, p } => {
+                if t < 1 {
+                    return Err(invalid("argon2 t (passes) must be at least 1"));
+                }
+                if !(1..=argon2::Params::MAX_P_COST).contains(&p) {
+                    return Err(invalid(format!(
+                        "argon2 p (lanes) must be between 1 and {}, got {p}",
+                        argon2::Params::MAX_P_COST
+                    )));
+                }
+                if m < 8 * p || m > MAX_ARGON2_KIB {
+                    return Err(invalid(format!(
+                        "argon2 m (memory in KiB) must be between 8 * p and {MAX_ARGON2_KIB}, got {m}"
+                    )));
+                }
+                let params = argon2::Params::new(m, t, p, Some(length))
+                    .map_err(|e| invalid(format!("invalid argon2 parameters: {e}")))?;
+                let alg = match variant {
+                    Argon2Variant::Argon2id => argon2::Algorithm::Argon2id,
+                    Argon2Variant::Argon2i => argon2::Algorithm::Argon2i,
+                };
+                Ok((
+                    Some(argon2::Argon2::new(alg, argon2::Version::V0x13, params)),
+                    None,
+                ))
+            }
+            Algorithm::Pbkdf2Sha256 { iterations } => {
+                if iterations < 1 {
+                    return Err(invalid("pbkdf2 iterations must be at least 1"));
+                }
+                Ok((None, None))
+            }
+            Algorithm::Scrypt { log_n, r, p } => Ok((None, Some(scrypt_params(log_n, r, p)?))),
+        }
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    pub fn length(&self) -> usize {
+        self.length
+    }
+
+    pub fn encoding(&self) -> OutputEncoding {
+        self.encoding
+    }
+
+    /// Bytes of one truncated hash, before encoding.
+    pub fn raw_len(&self) -> usize {
+        (self.bits as usize).div_ceil(8)
+    }
+
+    /// Bytes of one index value as written (raw, base64 or hex).
+    pub fn out_len(&self) -> usize {
+        self.encoding.encoded_len(self.raw_len())
+    }
+
+    /// Every version, ascending.
+    pub fn versions(&self) -> impl Iterator<Item = u32> + '_ {
+        self.versions.iter().map(|v| v.version)
+    }
+
+    pub fn active_version(&self) -> u32 {
+        self.versions
+            .get(self.active)
+            .map(|v| v.version)
+            .unwrap_or_default()
+    }
+
+    /// The position of `version` (None: the active one).
+    pub fn slot(&self, version: Option<u32>) -> Result<usize> {
+        match version {
+            None => Ok(self.active),
+            Some(want) => self
+                .versions
+                .iter()
+                .position(|v| v.version == want)
+                .ok_or_else(|| invalid(format!("this index has no key version {want}"))),
+        }
+    }
+
+    /// Memory one worker needs (Argon2's blocks; nothing for the others).
+    pub fn scratch(&self) -> Result<Scratch> {
+        let count = match &self.argon2 {
+            Some(a) => a.params().block_count(),
+            None => 0,
+        };
+        if count == 0 {
+            return Ok(Scratch {
+                blocks: Vec::new(),
+                mac: None,
+            });
+        }
+        let mut blocks = ARGON2_MEMORY
+            .with(|cell| {
+                cell.try_borrow_mut()
+                    .map(|mut kept| std::mem::take(&mut *kept))
+            })
+            .unwrap_or_default();
+        if blocks.len() < count {
+            blocks.clear();
+            blocks
+                .try_reserve_exact(count)
+                .map_err(|_| invalid("not enough memory for the argon2 parameters"))?;
+            blocks.resize(count, argon2::Block::default());
+        }
+        Ok(Scratch { blocks, mac: None })
+    }
+
+    /// Hash `value` under the key at `slot` into `out` (`out_len()` bytes).
+    pub fn compute_into(
+        &self,
+        slot: usize,
+        value: &[u8],
+        out: &mut [u8],
+        scratch: &mut Scratch,
+    ) -> Result<()> {
+        let vk = self
+            .versions
+            .get(slot)
+            .ok_or_else(|| invalid("no such key version"))?;
+        if self.algorithm == Algorithm::HmacSha256
+            && self.encoding == OutputEncoding::Raw
+            && self.bits == 256
+            && out.len() == 32
+        {
+            // The common case, straight into the output.
+            let mac = match &mut scratch.mac {
+                Some((s, mac)) if *s == slot => mac,
+                other => &mut other.insert((slot, vk.mac.clone())).1,
+            };
+            mac.update(value);
+            let tag = mac.finalize_reset().into_bytes();
+            out.copy_from_slice(&tag);
+            return Ok(());
+        }
+        // The hash is the index value itself, stored in the clear: no need to wipe it.
+        let mut full = [0u8; MAX_LENGTH];
+        let hash = full
+            .get_mut(..self.length)
+            .ok_or_else(|| invalid("length out of range"))?;
+        match self.algorithm {
+            Algorithm::HmacSha256 => {
+                let mac = match &mut scratch.mac {
+                    Some((s, mac)) if *s == slot => mac,
+                    other => &mut other.insert((slot, vk.mac.clone())).1,
+                };
+                mac.update(value);
+                let tag = mac.finalize_reset().into_bytes();
+                let src = tag
+                    .get(..hash.len())
+                    .ok_or_else(|| invalid("length out of range"))?;
+                hash.copy_from_slice(src);
+            }
+            Algorithm::Argon2 { .. } => {
+                let a = self
+                    .argon2
+                    .as_ref()
+                    .ok_or_else(|| invalid("argon2 parameters missing"))?;
+                a.hash_password_into_with_memory(
+                    value,
+                    vk.key.expose(),
+                    hash,
+                    scratch.blocks.as_mut_slice(),
+                )
+                .map_err(|e| invalid(format!("argon2 failed: {e}")))?;
+            }
+            Algorithm::Pbkdf2Sha256 { iterations } => {
+                pbkdf2::pbkdf2_hmac::<Sha256>(value, vk.key.expose(), iterations, hash);
+            }
+            Algorithm::Scrypt { .. } => {
+                let params = self
+                    .scrypt
+                    .as_ref()
+                    .ok_or_else(|| invalid("scrypt parameters missing"))?;
+                scrypt::scrypt(value, vk.key.expose(), params, hash)
+                    .map_err(|_| invalid("invalid scrypt output length"))?;
+            }
+        }
+        let raw = hash
+            .get_mut(..self.raw_len())
+            .ok_or_else(|| invalid("bits out of range"))?;
+        let partial = self.bits % 8;
+        if partial != 0 {
+            if let Some(last) = raw.last_mut() {
+                *last &= 0xffu8 << (8 - partial);
+            }
+        }
+        self.encoding.encode_into(raw, out)
+    }
+
+    /// One index value under `version` (None: the active version).
+    pub fn compute(&self, version: Option<u32>, value: &[u8]) -> Result<Vec<u8>> {
+        let slot = self.slot(version)?;
+        let mut out = vec![0u8; self.out_len()];
+        self.compute_into(slot, value, &mut out, &mut self.scratch()?)?;
+        Ok(out)
+    }
+
+    /// The index value under every version, the active one first, then the
+    /// others by ascending version: the `IN (...)` list of a lookup.
+    pub fn lookup_values(&self, value: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let mut scratch = self.scratch()?;
+        let order = std::iter::once(self.active)
+            .chain((0..self.versions.len()).filter(|&i| i != self.active));
+        order
+            .map(|slot| {
+                let mut out = vec![0u8; self.out_len()];
+                self.compute_into(slot, value, &mut out, &mut scratch)?;
+                Ok(out)
+            })
+            .collect()
+    }
+
+    /// Hash items `range` under the key at `slot`, in parallel, into one buffer
+    /// of `range.len() * out_len()` bytes. Items marked in `nulls` are skipped
+    /// (their slots stay zero).
+    pub fn compute_batch(
+        &self,
+        slot: usize,
+        items: &dyn Items,
+        nulls: Option<&[bool]>,
+        range: Range<usize>,
+        threads: Option<usize>,
+    ) -> Result<Vec<u8>> {
+        let width = self.out_len();
+        let n = range.len();
+        let total = n
+            .checked_mul(width)
+            .ok_or_else(|| invalid("batch output is too large"))?;
+        let mut out = vec![0u8; total];
+        let start = range.start;
+        let work = |scratch: &mut Scratch, (k, slot_out): (usize, &mut [u8])| -> Result<()> {
+            let i = start + k;
+            if nulls.and_then(|m| m.get(i).copied()).unwrap_or(false) {
+                return Ok(());
+            }
+            self.compute_into(slot, items.get(i), slot_out, scratch)
+        };
+        let (min_parallel, min_len) = if self.algorithm.is_slow() {
+            (2, 1)
+        } else {
+            (PARALLEL_MIN_FAST, 1024)
+        };
+        if n < min_parallel {
+            let mut scratch = self.scratch()?;
+            for pair in out.chunks_exact_mut(width).enumerate() {
+                work(&mut scratch, pair)?;
+            }
+        } else {
+            pool(threads)?.install(|| {
+                out.par_chunks_exact_mut(width)
+                    .enumerate()
+                    .with_min_len(min_len)
+                    .try_for_each_init(
+                        || self.scratch(),
+                        |scratch, pair| {
+                            let scratch = scratch.as_mut().map_err(|e| e.clone())?;
+                            work(scratch, pair)
+                        },
+                    )
+            })?;
+        }
+        Ok(out)
+    }
+}
+
+/// Below this many items a fast (HMAC) batch runs on the calling thread.
+const PARALLEL_MIN_FAST: usize = 4096;
+
+/// Items per chunk of a batch: ~65k HMACs, or enough slow hashes to keep every
+/// core busy for a moment while staying responsive to Ctrl-C.
+pub fn chunk_items(algorithm: Algorithm) -> usize {
+    if algorithm.is_slow() {
+        64
+    } else {
+        65_536
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(b: u8) -> SecretKey {
+        SecretKey::from_slice(&[b; 32]).unwrap()
+    }
+
+    fn hmac_index(bits: Option<u32>, enc: OutputEncoding) -> BlindIndexer {
+        BlindIndexer::new(Algorithm::HmacSha256, vec![(1, key(7))], 1, None, bits, enc).unwrap()
+    }
+
+    #[test]
+    fn hmac_equals_the_primitive_and_truncates() {
+        let full = hmac_index(None, OutputEncoding::Raw);
+        let want = crate::core::primitives::hmac_sha256(&[7u8; 32], b"alice");
+        assert_eq!(full.compute(None, b"alice").unwrap(), want.to_vec());
+        let t = hmac_index(Some(12), OutputEncoding::Raw);
+        let got = t.compute(None, b"alice").unwrap();
+        assert_eq!(got, vec![want[0], want[1] & 0xf0]);
+        let hex = hmac_index(Some(16), OutputEncoding::Hex);
+        assert_eq!(
+            hex.compute(None, b"alice").unwrap(),
+            hex::encode(&want[..2]).into_bytes()
+        );
+        let b64 = hmac_index(None, OutputEncoding::Base64);
+        assert_eq!(
+            b64.compute(None, b"alice").unwrap(),
+            STANDARD.encode(want).into_bytes()
+        );
+    }
+
+    #[test]
+    fn shapes_are_checked() {
+        let mk = |alg, len, bits| {
+            BlindIndexer::new(alg, vec![(1, key(1))], 1, len, bits, OutputEncoding::Raw)
+        };
+        assert!(mk(Algorithm::HmacSha256, Some(33), None).is_err());
+        assert!(mk(Algorithm::HmacSha256, None, Some(0)).is_err());
+        assert!(mk(Algorithm::HmacSha256, None, Some(257)).is_err());
+        let argon = Algorithm::Argon2 {
+            variant: Argon2Variant::Argon2id,
+            t: 1,
+            m: 8,
+            p: 1,
+        };
+        assert!(mk(argon, Some(3), None).is_err());
+        assert!(mk(argon, Some(4), None).is_ok());
+        assert!(mk(
+            Algorithm::Scrypt {
+                log_n: 0,
+                r: 8,
+                p: 1
+            },
+            None,
+            None
+        )
+        .is_err());
+        assert!(mk(
+            Algorithm::Scrypt {
+                log_n: 30,
+                r: 8,
+                p: 1
+            },
+            None,
+            None
+        )
+        .is_err());
+        assert!(mk(Algorithm::Pbkdf2Sha256 { iterations: 0 }, None, None).is_err());
+        assert!(BlindIndexer::new(
+            Algorithm::HmacSha256,
+            vec![(1, key(1)), (1, key(2))],
+            1,
+            None,
+            None,
+            OutputEncoding::Raw
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn versions_and_lookup_values() {
+        let idx = BlindIndexer::new(
+            Algorithm::HmacSha256,
+            vec![(2, key(2)), (1, key(1)), (3, key(3))],
+            2,
+            None,
+            None,
+            OutputEncoding::Raw,
+        )
+        .unwrap();
+        assert_eq!(idx.versions().collect::<Vec<_>>(), vec![1, 2, 3]);
+        let all = idx.lookup_values(b"v").unwrap();
+        let under = |b: u8| crate::core::primitives::hmac_sha256(&[b; 32], b"v").to_vec();
+        assert_eq!(all, vec![under(2), under(1), under(3)]);
+        assert_eq!(idx.compute(Some(3), b"v").unwrap(), under(3));
+        assert!(idx.compute(Some(9), b"v").is_err());
+    }
+
+    #[test]
+    fn batch_equals_one_at_a_time() {
+        let idx = hmac_index(Some(100), OutputEncoding::Base64);
+        let values: Vec<Vec<u8>> = (0..10_000u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let nulls: Vec<bool> = (0..10_000).map(|i| i % 7 == 0).collect();
+        let out = idx
+            .compute_batch(0, &values, Some(&nulls), 100..10_000, Some(2))
+            .unwrap();
+        let w = idx.out_len();
+        for (k, chunk) in out.chunks(w).enumerate() {
+            let i = 100 + k;
+            if nulls[i] {
+                assert!(chunk.iter().all(|b| *b == 0));
+            } else {
+                assert_eq!(chunk, idx.compute(None, &values[i]).unwrap().as_slice());
+            }
+        }
+    }
+
+    #[test]
+    fn slow_batch_equals_one_at_a_time() {
+        let idx = BlindIndexer::new(
+            Algorithm::Argon2 {
+                variant: Argon2Variant::Argon2id,
+                t: 1,
+                m: 64,
+                p: 1,
+            },
+            vec![(1, key(9))],
+            1,
+            None,
+            None,
+            OutputEncoding::Raw,
+        )
+        .unwrap();
+        let values: Vec<Vec<u8>> = (0..40u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let out = idx.compute_batch(0, &values, None, 0..40, Some(2)).unwrap();
+        for (k, chunk) in out.chunks(32).enumerate() {
+            assert_eq!(chunk, idx.compute(None, &values[k]).unwrap().as_slice());
+        }
+    }
+
+    #[test]
+    fn gem_index_key_vector() {
+        // blind_index test/blind_index_test.rb, test_index_key.
+        let master = SecretKey::from_text(&"0".repeat(64)).unwrap();
+        let k = gem_index_key(&master, b"users", b"email_bidx").unwrap();
+        assert_eq!(
+            hex::encode(k.expose()),
+            "289737bab72fa97b1f4b081cef00d7b7d75034bcf3183c363feaf3e6441777bc"
+        );
+        assert!(gem_index_key(&master, b"", b"email_bidx").is_err());
+    }
+
+    #[test]
+    fn sealbox_index_keys_separate_every_name() {
+        let m = key(5);
+        let a = derive_index_key(&m, b"users", b"email", b"exact").unwrap();
+        let b = derive_index_key(&m, b"users", b"email", b"exact2").unwrap();
+        let c = derive_index_key(&m, b"users", b"emailexact", b"").map(|_| ());
+        assert_ne!(a.expose(), b.expose());
+        assert!(c.is_err());
+        assert_eq!(
+            pack(&[b"ab", b"c"]),
+            [
+                &2u32.to_le_bytes()[..],
+                &2u64.to_le_bytes(),
+                b"ab",
+                &1u64.to_le_bytes(),
+                b"c"
+            ]
+            .concat()
+        );
+    }
+}
