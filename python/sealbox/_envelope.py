@@ -135,14 +135,6 @@ def _context_entry(context: bytes) -> tuple[str, str]:
         return "sealbox:context-b64", base64.urlsafe_b64encode(context).decode("ascii")
 
 
-def _as_bytes(context: bytes | str | None) -> bytes:
-    if context is None:
-        return b""
-    if isinstance(context, str):
-        return context.encode("utf-8")
-    return bytes(context)
-
-
 class EnvelopeKeyProvider:
     """Per-message data keys wrapped by a key-encryption key; give it to :class:`~sealbox.Box`.
 

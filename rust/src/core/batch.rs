@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 use zeroize::Zeroizing;
 
-use crate::core::envelope;
 use crate::core::error::{Error, Result};
 use crate::core::message::{self, Encoding};
 use crate::core::seal::Sealer;
@@ -210,10 +209,34 @@ pub(crate) fn pool(threads: Option<usize>) -> Result<Arc<rayon::ThreadPool>> {
 /// Below this many items a chunk is processed on the calling thread.
 const PARALLEL_MIN_ITEMS: usize = 64;
 
-/// Plan for one item: its input in binary form and its output length.
+/// What to do with one item, decided from its header before the parallel pass.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// Seal the input (a plaintext).
+    Seal,
+    /// Open the input into a plaintext of `plain` bytes; re-seal it if rotating.
+    Open { plain: usize },
+    /// Re-wrap an envelope message's data key into `binary` bytes (before encoding).
+    Rewrap { binary: usize },
+    /// Nothing to compute (failed, null or unchanged).
+    None,
+}
+
+/// Plan for one item: its input in binary form, its status and its work.
 struct Plan<'a> {
     input: Cow<'a, [u8]>,
     status: Status,
+    work: Work,
+}
+
+impl<'a> Plan<'a> {
+    fn new(input: Cow<'a, [u8]>, status: Status, work: Work) -> Self {
+        Self {
+            input,
+            status,
+            work,
+        }
+    }
 }
 
 fn encoded_len(encoding: Encoding, binary: usize) -> usize {
@@ -224,28 +247,11 @@ fn encoded_len(encoding: Encoding, binary: usize) -> usize {
 }
 
 fn plan<'a>(op: &Op, sealer: &Sealer, encoding: Encoding, raw: &'a [u8]) -> (Plan<'a>, usize) {
-    let failed = |input| {
-        (
-            Plan {
-                input,
-                status: Status::Failed,
-            },
-            0,
-        )
-    };
-    let done = |input, len| {
-        (
-            Plan {
-                input,
-                status: Status::Done,
-            },
-            len,
-        )
-    };
+    let failed = |input| (Plan::new(input, Status::Failed, Work::None), 0);
     let sealed_len = |len: usize| sealer.sealed_len(len).map(|b| encoded_len(encoding, b));
     match op {
         Op::Seal => match sealed_len(raw.len()) {
-            Ok(len) => done(Cow::Borrowed(raw), len),
+            Ok(len) => (Plan::new(Cow::Borrowed(raw), Status::Done, Work::Seal), len),
             Err(_) => failed(Cow::Borrowed(raw)),
         },
         Op::Open | Op::Rotate(_) => {
@@ -255,20 +261,24 @@ fn plan<'a>(op: &Op, sealer: &Sealer, encoding: Encoding, raw: &'a [u8]) -> (Pla
             let Ok(info) = sealer.inspect(&binary) else {
                 return failed(Cow::Borrowed(raw));
             };
+            let open = Work::Open {
+                plain: info.plaintext_len,
+            };
             match op {
-                Op::Open => done(binary, info.plaintext_len),
+                Op::Open => (Plan::new(binary, Status::Done, open), info.plaintext_len),
                 Op::Rotate(RotateMode::Auto) if info.current => (
-                    Plan {
-                        input: Cow::Borrowed(raw),
-                        status: Status::Unchanged,
-                    },
+                    Plan::new(Cow::Borrowed(raw), Status::Unchanged, Work::None),
                     raw.len(),
                 ),
                 Op::Rotate(RotateMode::Auto) if info.envelope && sealer.is_envelope() => {
-                    done(binary, encoded_len(encoding, info.rewrapped_len))
+                    let work = Work::Rewrap {
+                        binary: info.rewrapped_len,
+                    };
+                    let len = encoded_len(encoding, info.rewrapped_len);
+                    (Plan::new(binary, Status::Done, work), len)
                 }
                 _ => match sealed_len(info.plaintext_len) {
-                    Ok(len) => done(binary, len),
+                    Ok(len) => (Plan::new(binary, Status::Done, open), len),
                     Err(_) => failed(Cow::Borrowed(raw)),
                 },
             }
@@ -319,34 +329,32 @@ fn process(
     op: &Op,
     sealer: &Sealer,
     encoding: Encoding,
-    input: &[u8],
+    plan: &Plan<'_>,
     ctx: &[u8],
     out: &mut [u8],
 ) -> Result<()> {
-    match op {
-        Op::Seal => seal_encoded(sealer, encoding, input, ctx, out),
-        Op::Open => sealer.open_binary_into(input, ctx, out),
-        Op::Rotate(mode) => {
-            if *mode == RotateMode::Auto && sealer.is_envelope() && envelope::is_envelope(input) {
-                let len = sealer.inspect(input)?.rewrapped_len;
-                return write_encoded(encoding, len, out, |buf| {
-                    sealer.rewrap_into(input, ctx, buf)
-                });
-            }
-            let len = sealer.inspect(input)?.plaintext_len;
+    let input: &[u8] = &plan.input;
+    match (op, plan.work) {
+        (_, Work::Seal) => seal_encoded(sealer, encoding, input, ctx, out),
+        (Op::Open, _) => sealer.open_binary_into(input, ctx, out),
+        (_, Work::Rewrap { binary }) => write_encoded(encoding, binary, out, |buf| {
+            sealer.rewrap_into(input, ctx, buf)
+        }),
+        (_, Work::Open { plain }) => {
             // Small plaintexts stay on the stack; either buffer is wiped on drop.
             let mut small = Zeroizing::new([0u8; 256]);
             let mut large = Zeroizing::new(Vec::new());
-            let plain = match small.get_mut(..len) {
+            let buf = match small.get_mut(..plain) {
                 Some(buf) => buf,
                 None => {
-                    large.resize(len, 0);
+                    large.resize(plain, 0);
                     large.as_mut_slice()
                 }
             };
-            sealer.open_binary_into(input, ctx, plain)?;
-            seal_encoded(sealer, encoding, plain, ctx, out)
+            sealer.open_binary_into(input, ctx, buf)?;
+            seal_encoded(sealer, encoding, buf, ctx, out)
         }
+        (_, Work::None) => Err(Error::Decrypt),
     }
 }
 
@@ -367,10 +375,7 @@ fn run(
         let is_null = batch.nulls.and_then(|n| n.get(i).copied()).unwrap_or(false);
         let (p, len) = if is_null {
             (
-                Plan {
-                    input: Cow::Borrowed(&[][..]),
-                    status: Status::Null,
-                },
+                Plan::new(Cow::Borrowed(&[][..]), Status::Null, Work::None),
                 0,
             )
         } else {
@@ -399,7 +404,7 @@ fn run(
         Status::Unchanged => out.copy_from_slice(&plan.input),
         Status::Done => {
             let ctx = contexts.get(range.start + k);
-            if process(&op, sealer, encoding, &plan.input, ctx, out).is_err() {
+            if process(&op, sealer, encoding, plan, ctx, out).is_err() {
                 plan.status = Status::Failed;
                 out.fill(0);
             }

@@ -213,10 +213,21 @@ pub fn seal_payload(
     rng::fill_public(salt)?;
     commit.copy_from_slice(&dk.commit);
     let subkey = dk.subkey(salt);
-    let aad = Aad::new(&PAYLOAD_HEADER, prefix);
-    let aad = Aad::new(aad.as_slice(), context);
+    let aad = Aad::new(&payload_prefix(prefix)?, context);
     let (ct, tag) = body.split_at_mut(plaintext.len());
     gcm_seal(&subkey, aad.as_slice(), plaintext, ct, tag)
+}
+
+/// The payload's associated data before the context: `P || salt || commitment`.
+fn payload_prefix(salt_and_commit: &[u8]) -> Result<[u8; 6 + SALT_LEN + COMMIT_LEN]> {
+    let mut out = [0u8; 6 + SALT_LEN + COMMIT_LEN];
+    let (head, rest) = out.split_at_mut(PAYLOAD_HEADER.len());
+    head.copy_from_slice(&PAYLOAD_HEADER);
+    if rest.len() != salt_and_commit.len() {
+        return Err(Error::Decrypt);
+    }
+    rest.copy_from_slice(salt_and_commit);
+    Ok(out)
 }
 
 /// Open the payload of `msg` under a data key into `out` (`msg.ciphertext.len()` bytes).
@@ -234,8 +245,7 @@ pub fn open_payload(
         .payload
         .get(..SALT_LEN + COMMIT_LEN)
         .ok_or(Error::Decrypt)?;
-    let aad = Aad::new(&PAYLOAD_HEADER, prefix);
-    let aad = Aad::new(aad.as_slice(), context);
+    let aad = Aad::new(&payload_prefix(prefix)?, context);
     gcm_open(&subkey, aad.as_slice(), msg.ciphertext, msg.tag, out)
 }
 

@@ -115,8 +115,9 @@ impl Sealer {
                 plaintext_len: msg.ciphertext.len(),
                 current: self.envelope && msg.kek_id == active,
                 envelope: true,
-                rewrapped_len: msg.payload.len() + envelope::overhead(envelope::LOCAL_WRAPPED_LEN)
-                    - envelope::PAYLOAD_OVERHEAD,
+                rewrapped_len: envelope::FIXED_HEADER_LEN
+                    + envelope::LOCAL_WRAPPED_LEN
+                    + msg.payload.len(),
             });
         }
         let msg = Message::parse(binary)?;

@@ -7,14 +7,14 @@ use std::collections::HashMap;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::core::batch::{pool, Contexts};
 use crate::core::envelope::{self, DataKey, EnvelopeMessage};
 use crate::core::error::{Error, Result};
-use crate::core::message;
+use crate::core::{message, Encoding};
 
 use super::args;
 use super::batch::{items, parse_threads, BatchContexts, Item};
@@ -25,11 +25,12 @@ fn data_key(obj: &Bound<'_, PyAny>) -> PyResult<DataKey> {
 }
 
 fn output<'py>(py: Python<'py>, binary: &[u8], text: bool) -> Bound<'py, PyAny> {
-    if text {
-        PyString::new(py, &message::encode_text(binary)).into_any()
+    let encoding = if text {
+        Encoding::Text
     } else {
-        PyBytes::new(py, binary).into_any()
-    }
+        Encoding::Binary
+    };
+    super::sealbox::encoded(py, binary, encoding)
 }
 
 fn seal_one(

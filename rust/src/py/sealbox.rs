@@ -166,10 +166,19 @@ impl SealBox {
     }
 
     fn output<'py>(&self, py: Python<'py>, binary: Vec<u8>) -> Bound<'py, PyAny> {
-        match self.encoding {
-            Encoding::Binary => PyBytes::new(py, &binary).into_any(),
-            Encoding::Text => PyString::new(py, &message::encode_text(&binary)).into_any(),
-        }
+        encoded(py, &binary, self.encoding)
+    }
+}
+
+/// A binary message as `bytes`, or its text form as `str`.
+pub(crate) fn encoded<'py>(
+    py: Python<'py>,
+    binary: &[u8],
+    encoding: Encoding,
+) -> Bound<'py, PyAny> {
+    match encoding {
+        Encoding::Binary => PyBytes::new(py, binary).into_any(),
+        Encoding::Text => PyString::new(py, &message::encode_text(binary)).into_any(),
     }
 }
 
