@@ -230,3 +230,30 @@ def test_arrow_nulls_slices_chunks_and_failures() -> None:
     assert text.type == pa.large_string()
     with pytest.raises(TypeError, match="binary"):
         box.encrypt_batch(pa.array([1, 2]))
+
+
+def test_arrow_failures_across_chunks_and_per_item_contexts() -> None:
+    """Failures in several native chunks: nulls exactly there, the rest intact."""
+    box = Box(RING)
+    n = 140_000  # more than two of the engine's 65,536-item chunks
+    vals = [i.to_bytes(4, "big") * (i % 5) for i in range(n)]
+    ctxs = [f"row/{i}".encode() for i in range(n)]
+    sealed = box.encrypt_batch(pa.array(vals, type=pa.binary()), ctxs).to_pylist()
+    bad = [5, 65_535, 65_536, 70_001, n - 1]
+    for i in bad:
+        sealed[i] = sealed[i][:-1] + bytes([sealed[i][-1] ^ 1])
+    halves = (sealed[:100_000], sealed[100_000:])
+    chunked = pa.chunked_array([pa.array(half, pa.binary()) for half in halves])
+    with pytest.raises(DecryptionError, match="item 5 "):
+        box.decrypt_batch(chunked, ctxs)
+    out = box.decrypt_batch(chunked, ctxs, errors="return")
+    out.validate(full=True)
+    assert out.null_count == len(bad)
+    got = out.to_pylist()
+    assert [i for i, v in enumerate(got) if v is None] == bad
+    assert all(got[i] == vals[i] for i in range(n) if i not in bad)
+    rotated = box.rotate_batch(pa.array(sealed, pa.large_binary()), ctxs, mode="reencrypt", errors="return")
+    rotated.validate(full=True)
+    assert rotated.type == pa.large_binary() and rotated.null_count == len(bad)
+    with pytest.raises(ValueError, match="contexts has 3 items"):
+        box.decrypt_batch(chunked, ctxs[:3])

@@ -314,35 +314,17 @@ class BlindIndex(_native.BlindIndex, Generic[_O]):
             return pa.chunked_array(
                 [self._arrow(chunk, version, threads) for chunk in array.chunks], type=self._arrow_type(large)
             )
-        large = array.type in (pa.large_binary(), pa.large_string())
-        if not large and array.type not in (pa.binary(), pa.string()):
-            raise TypeError(f"expected a binary or string array, not {array.type}")
-        out_type = self._arrow_type(large)
+        from sealbox import _arrow
+
+        out_type = self._arrow_type(_arrow.is_large(array.type))
         if self._prepares:
             # Normalizers and compound fields take Python values.
             return pa.array(
                 super().compute_batch(array.to_pylist(), version=version, threads=threads), out_type
             )
-        if array.offset and array.null_count:
-            array = pa.concat_arrays([array])  # re-base the validity bitmap at bit 0
-        width = 8 if large else 4
-        validity, offsets, data = array.buffers()
-        offsets = offsets.to_pybytes()[array.offset * width : (array.offset + len(array) + 1) * width]
-        out, out_offsets, out_validity, nulls = self._column(
-            offsets,
-            data.to_pybytes() if data is not None else b"",
-            validity.to_pybytes() if array.null_count else None,
-            large,
-            version,
-            threads,
-        )
-        bitmap = pa.py_buffer(out_validity) if out_validity is not None else None
-        buffers = (
-            [bitmap, pa.py_buffer(out)]
-            if out_offsets is None
-            else [bitmap, pa.py_buffer(out_offsets), pa.py_buffer(out)]
-        )
-        return pa.Array.from_buffers(out_type, len(array), buffers, null_count=nulls)
+        offsets, data, validity = _arrow.buffers(array)
+        out, out_offsets, out_validity, nulls = self._column(offsets, data, validity, version, threads)
+        return _arrow.column(out_type, len(array), out_offsets, out, out_validity, nulls)
 
     def reindex_batch(
         self,

@@ -145,50 +145,47 @@ class Box(_native.Box, Generic[_M]):
     def _arrow(self, op: str, array: Any, contexts: Any, mode: str, errors: str, threads: int | None) -> Any:
         import pyarrow as pa
 
-        if isinstance(array, pa.ChunkedArray):
-            return pa.chunked_array(
-                [self._arrow(op, chunk, contexts, mode, errors, threads) for chunk in array.chunks],
-                type=self._arrow_type(op, array.type),
-            )
         if _is_arrow(contexts):
             contexts = contexts.to_pylist()
-        large = array.type in (pa.large_binary(), pa.large_string())
-        if not large and array.type not in (pa.binary(), pa.string()):
-            raise TypeError(f"expected a binary or large_binary array, not {array.type}")
-        if array.offset and array.null_count:
-            array = pa.concat_arrays([array])  # re-base the validity bitmap at bit 0
-        width = 8 if large else 4
-        validity, offsets, data = array.buffers()
-        offsets = offsets.to_pybytes()[array.offset * width : (array.offset + len(array) + 1) * width]
-        out_offsets, out_data, out_validity, nulls = self._column(
-            op,
-            offsets,
-            data.to_pybytes() if data is not None else b"",
-            validity.to_pybytes() if array.null_count else None,
-            large,
-            contexts,
-            mode,
-            errors,
-            threads,
+        if isinstance(array, pa.ChunkedArray):
+            if not _one_context(contexts):
+                contexts = list(contexts)
+                if len(contexts) != len(array):
+                    raise ValueError(
+                        f"contexts has {len(contexts)} items for {len(array)} values: "
+                        "give one per value, one for all, or None"
+                    )
+            parts, start = [], 0
+            for chunk in array.chunks:
+                end = start + len(chunk)
+                ctx = contexts if _one_context(contexts) else contexts[start:end]
+                parts.append(self._arrow(op, chunk, ctx, mode, errors, threads))
+                start = end
+            return pa.chunked_array(parts, type=self._arrow_type(op, array.type))
+        from sealbox import _arrow
+
+        offsets, data, validity = _arrow.buffers(array)
+        out_offsets, out_data, out_validity, nulls, used = self._column(
+            op, offsets, data, validity, contexts, mode, errors, threads
         )
-        return pa.Array.from_buffers(
-            self._arrow_type(op, array.type),
-            len(array),
-            [
-                pa.py_buffer(out_validity) if out_validity is not None else None,
-                pa.py_buffer(out_offsets),
-                pa.py_buffer(out_data),
-            ],
-            null_count=nulls,
+        return _arrow.column(
+            self._arrow_type(op, array.type), len(array), out_offsets, out_data, out_validity, nulls, used
         )
 
     def _arrow_type(self, op: str, in_type: Any) -> Any:
         import pyarrow as pa
 
-        large = in_type in (pa.large_binary(), pa.large_string())
+        from sealbox import _arrow
+
+        large = _arrow.is_large(in_type)
         if op != "decrypt" and self.encoding == "text":
             return pa.large_string() if large else pa.string()
         return pa.large_binary() if large else pa.binary()
+
+
+def _one_context(contexts: Any) -> bool:
+    """Whether ``contexts`` is one context for every item (or none), not one per item."""
+    return contexts is None or isinstance(contexts, (bytes, bytearray, memoryview, str))
 
 
 def _context_bytes(context: Any) -> bytes:

@@ -130,12 +130,11 @@ class Box:
         offsets: Any,
         data: Any,
         validity: Any,
-        large: bool,
         contexts: Any,
         mode: str,
         errors: str,
         threads: int | None,
-    ) -> tuple[bytes, bytes, bytes | None, int]: ...
+    ) -> tuple[bytes, bytes, bytes | None, int, int]: ...
     @property
     def algorithm(self) -> str: ...
     @property
@@ -180,7 +179,6 @@ class BlindIndex:
         offsets: Any,
         data: Any,
         validity: Any,
-        large: bool,
         version: int | None,
         threads: int | None,
     ) -> tuple[bytes, bytes | None, bytes | None, int]: ...

@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::core::error::{Error, Result};
 use crate::core::message::{self, Encoding};
@@ -120,28 +120,11 @@ pub struct ChunkOutput {
 }
 
 impl ChunkOutput {
-    fn has_failed_bytes(&self) -> bool {
-        self.status
-            .iter()
-            .enumerate()
-            .any(|(i, s)| *s == Status::Failed && self.offsets.get(i) != self.offsets.get(i + 1))
-    }
-
-    /// The same output with the (zeroed) slots of failed items removed.
-    fn without_failed(&self) -> Self {
-        let mut offsets = Vec::with_capacity(self.offsets.len());
-        offsets.push(0usize);
-        let mut data = Zeroizing::new(Vec::with_capacity(self.data.len()));
-        for (i, s) in self.status.iter().enumerate() {
-            if *s != Status::Failed {
-                data.extend_from_slice(self.item(i));
-            }
-            offsets.push(data.len());
-        }
+    fn empty() -> Self {
         Self {
-            offsets,
-            data,
-            status: self.status.clone(),
+            offsets: Vec::new(),
+            data: Zeroizing::new(Vec::new()),
+            status: Vec::new(),
         }
     }
 
@@ -151,6 +134,35 @@ impl ChunkOutput {
             _ => &[],
         }
     }
+}
+
+/// Remove the (zeroed) bytes of failed items from `data` in place, shifting
+/// the items after them down and rewriting `offsets` (one more than `status`).
+/// Returns the number of bytes still in use.
+pub fn compact(data: &mut [u8], offsets: &mut [usize], status: &[Status]) -> usize {
+    let mut used = 0usize;
+    let mut start = offsets.first().copied().unwrap_or(0);
+    for (i, s) in status.iter().enumerate() {
+        let end = offsets.get(i + 1).copied().unwrap_or(start);
+        if *s != Status::Failed {
+            let len = end - start;
+            if start != used {
+                data.copy_within(start..end, used);
+            }
+            used += len;
+        }
+        start = end;
+        if let Some(o) = offsets.get_mut(i + 1) {
+            *o = used;
+        }
+    }
+    if let Some(o) = offsets.first_mut() {
+        *o = 0;
+    }
+    if let Some(rest) = data.get_mut(used..) {
+        rest.fill(0);
+    }
+    used
 }
 
 /// Items per chunk: bounds memory and lets the caller check for interrupts.
@@ -177,9 +189,14 @@ pub fn chunks(items: &dyn Items) -> Vec<Range<usize>> {
     out
 }
 
-enum Op {
+/// What a batch computes for each item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Encrypt plaintexts.
     Seal,
+    /// Decrypt messages.
     Open,
+    /// Re-encrypt (or re-wrap) messages under the active key.
     Rotate(RotateMode),
 }
 
@@ -341,8 +358,9 @@ fn process(
             sealer.rewrap_into(input, ctx, buf)
         }),
         (_, Work::Open { plain }) => {
-            // Small plaintexts stay on the stack; either buffer is wiped on drop.
-            let mut small = Zeroizing::new([0u8; 256]);
+            // Small plaintexts stay on the stack. Only the bytes used are wiped
+            // (`zeroize` writes byte by byte); the heap buffer wipes itself.
+            let mut small = [0u8; 256];
             let mut large = Zeroizing::new(Vec::new());
             let buf = match small.get_mut(..plain) {
                 Some(buf) => buf,
@@ -351,92 +369,36 @@ fn process(
                     large.as_mut_slice()
                 }
             };
-            sealer.open_binary_into(input, ctx, buf)?;
-            seal_encoded(sealer, encoding, buf, ctx, out)
+            let result = sealer
+                .open_binary_into(input, ctx, buf)
+                .and_then(|()| seal_encoded(sealer, encoding, buf, ctx, out));
+            buf.zeroize();
+            result
         }
         (_, Work::None) => Err(Error::Decrypt),
     }
 }
 
-fn run(
-    op: Op,
-    batch: &Batch<'_>,
-    items: &dyn Items,
-    contexts: &Contexts<'_>,
-    range: Range<usize>,
-) -> Result<ChunkOutput> {
-    let (sealer, encoding, threads) = (batch.sealer, batch.encoding, batch.threads);
-    let n = range.len();
-    let mut plans = Vec::with_capacity(n);
-    let mut offsets = Vec::with_capacity(n + 1);
-    offsets.push(0usize);
-    let mut total = 0usize;
-    for i in range.clone() {
-        let is_null = batch.nulls.and_then(|n| n.get(i).copied()).unwrap_or(false);
-        let (p, len) = if is_null {
-            (
-                Plan::new(Cow::Borrowed(&[][..]), Status::Null, Work::None),
-                0,
-            )
-        } else {
-            plan(&op, sealer, encoding, items.get(i))
-        };
-        total = total
-            .checked_add(len)
-            .ok_or_else(|| Error::Invalid("batch output is too large".into()))?;
-        offsets.push(total);
-        plans.push(p);
-    }
-    let mut data = Zeroizing::new(vec![0u8; total]);
-    let mut slices: Vec<&mut [u8]> = Vec::with_capacity(n);
-    let mut rest: &mut [u8] = &mut data;
-    for w in offsets.windows(2) {
-        let len = match w {
-            [a, b] => b - a,
-            _ => 0,
-        };
-        let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
-        slices.push(head);
-        rest = tail;
-    }
-    let work = |(k, (out, plan)): (usize, (&mut [u8], &mut Plan<'_>))| match plan.status {
-        Status::Failed | Status::Null => {}
-        Status::Unchanged => out.copy_from_slice(&plan.input),
-        Status::Done => {
-            let ctx = contexts.get(range.start + k);
-            if process(&op, sealer, encoding, plan, ctx, out).is_err() {
-                plan.status = Status::Failed;
-                out.fill(0);
-            }
-        }
-    };
+/// Run `f` over `0..n` on the pool, or inline when `n` is small.
+fn each<T: Send>(
+    threads: Option<usize>,
+    n: usize,
+    f: impl Fn(usize) -> T + Sync + Send,
+    out: &mut Vec<T>,
+) -> Result<()> {
+    out.clear();
     if n < PARALLEL_MIN_ITEMS {
-        slices
-            .into_iter()
-            .zip(plans.iter_mut())
-            .enumerate()
-            .for_each(work);
+        out.extend((0..n).map(f));
     } else {
         pool(threads)?.install(|| {
-            slices
+            (0..n)
                 .into_par_iter()
-                .zip(plans.par_iter_mut())
-                .enumerate()
-                .with_min_len(32)
-                .for_each(work)
+                .with_min_len(256)
+                .map(f)
+                .collect_into_vec(out)
         });
     }
-    let status: Vec<Status> = plans.into_iter().map(|p| p.status).collect();
-    let out = ChunkOutput {
-        offsets,
-        data,
-        status,
-    };
-    Ok(if out.has_failed_bytes() {
-        out.without_failed()
-    } else {
-        out
-    })
+    Ok(())
 }
 
 /// One batch operation over a sealer, in a given output encoding.
@@ -449,6 +411,151 @@ pub struct Batch<'s> {
 }
 
 impl Batch<'_> {
+    fn is_null(&self, i: usize) -> bool {
+        self.nulls.and_then(|n| n.get(i).copied()).unwrap_or(false)
+    }
+
+    fn plan<'a>(&self, op: Op, items: &'a dyn Items, i: usize) -> (Plan<'a>, usize) {
+        if self.is_null(i) {
+            return (
+                Plan::new(Cow::Borrowed(&[][..]), Status::Null, Work::None),
+                0,
+            );
+        }
+        plan(&op, self.sealer, self.encoding, items.get(i))
+    }
+
+    /// The output lengths of items `range` (computed in parallel), appended to
+    /// `offsets` as running offsets from its last entry (a first 0 if empty).
+    /// Items that will fail or are null take no bytes.
+    pub fn offsets(
+        &self,
+        op: Op,
+        items: &dyn Items,
+        range: Range<usize>,
+        offsets: &mut Vec<usize>,
+    ) -> Result<()> {
+        let mut lens = Vec::new();
+        let start = range.start;
+        each(
+            self.threads,
+            range.len(),
+            |k| self.plan(op, items, start + k).1,
+            &mut lens,
+        )?;
+        let mut total = match offsets.last() {
+            Some(&t) => t,
+            None => {
+                offsets.push(0);
+                0
+            }
+        };
+        offsets.reserve(lens.len());
+        for len in lens {
+            total = total
+                .checked_add(len)
+                .ok_or_else(|| Error::Invalid("batch output is too large".into()))?;
+            offsets.push(total);
+        }
+        Ok(())
+    }
+
+    /// Process items `range` into `out` in parallel, item `range.start + k`
+    /// into the `offsets[k + 1] - offsets[k]` bytes after those of item k - 1.
+    /// `offsets` has `range.len() + 1` entries, as [`Batch::offsets`] computes
+    /// them. Failed items are zeroed; the statuses are returned in order.
+    pub fn fill(
+        &self,
+        op: Op,
+        items: &dyn Items,
+        contexts: &Contexts<'_>,
+        range: Range<usize>,
+        offsets: &[usize],
+        out: &mut [u8],
+    ) -> Result<Vec<Status>> {
+        let mut slices: Vec<&mut [u8]> = Vec::with_capacity(range.len());
+        let mut rest: &mut [u8] = out;
+        for w in offsets.windows(2) {
+            let len = match w {
+                [a, b] => b.checked_sub(*a).ok_or(Error::Decrypt)?,
+                _ => 0,
+            };
+            if rest.len() < len {
+                return Err(Error::Invalid("batch output buffer is too small".into()));
+            }
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            slices.push(head);
+            rest = tail;
+        }
+        if slices.len() != range.len() {
+            return Err(Error::Invalid("offsets do not match the batch".into()));
+        }
+        let (sealer, encoding, start) = (self.sealer, self.encoding, range.start);
+        let work = |k: usize, out: &mut [u8]| -> Status {
+            let i = start + k;
+            let (plan, len) = self.plan(op, items, i);
+            if len != out.len() {
+                out.fill(0);
+                return Status::Failed;
+            }
+            match plan.status {
+                Status::Failed | Status::Null => plan.status,
+                Status::Unchanged => {
+                    out.copy_from_slice(&plan.input);
+                    Status::Unchanged
+                }
+                Status::Done => {
+                    let ctx = contexts.get(i);
+                    if process(&op, sealer, encoding, &plan, ctx, out).is_err() {
+                        out.fill(0);
+                        Status::Failed
+                    } else {
+                        Status::Done
+                    }
+                }
+            }
+        };
+        let mut status = Vec::with_capacity(slices.len());
+        if slices.len() < PARALLEL_MIN_ITEMS {
+            status.extend(slices.into_iter().enumerate().map(|(k, o)| work(k, o)));
+        } else {
+            pool(self.threads)?.install(|| {
+                slices
+                    .into_par_iter()
+                    .enumerate()
+                    .with_min_len(256)
+                    .map(|(k, o)| work(k, o))
+                    .collect_into_vec(&mut status)
+            });
+        }
+        Ok(status)
+    }
+
+    /// Process items `range` into one buffer, reusing the allocations of
+    /// `reuse` (a previous chunk's output) when given. Failed items take no bytes.
+    pub fn chunk(
+        &self,
+        op: Op,
+        items: &dyn Items,
+        contexts: &Contexts<'_>,
+        range: Range<usize>,
+        reuse: Option<ChunkOutput>,
+    ) -> Result<ChunkOutput> {
+        let mut out = reuse.unwrap_or_else(ChunkOutput::empty);
+        out.offsets.clear();
+        self.offsets(op, items, range.clone(), &mut out.offsets)?;
+        let total = out.offsets.last().copied().unwrap_or(0);
+        // Old bytes are overwritten (or zeroed) before the buffer is reused.
+        out.data.clear();
+        out.data.resize(total, 0);
+        out.status = self.fill(op, items, contexts, range, &out.offsets, &mut out.data)?;
+        if out.status.contains(&Status::Failed) {
+            let used = compact(&mut out.data, &mut out.offsets, &out.status);
+            out.data.truncate(used);
+        }
+        Ok(out)
+    }
+
     /// Seal items `range` of a batch.
     pub fn seal(
         &self,
@@ -456,7 +563,7 @@ impl Batch<'_> {
         contexts: &Contexts<'_>,
         range: Range<usize>,
     ) -> Result<ChunkOutput> {
-        run(Op::Seal, self, items, contexts, range)
+        self.chunk(Op::Seal, items, contexts, range, None)
     }
 
     /// Open items `range` of a batch of messages (binary or text).
@@ -466,7 +573,7 @@ impl Batch<'_> {
         contexts: &Contexts<'_>,
         range: Range<usize>,
     ) -> Result<ChunkOutput> {
-        run(Op::Open, self, items, contexts, range)
+        self.chunk(Op::Open, items, contexts, range, None)
     }
 
     /// Rotate items `range` to the active key and suite.
@@ -477,7 +584,7 @@ impl Batch<'_> {
         mode: RotateMode,
         range: Range<usize>,
     ) -> Result<ChunkOutput> {
-        run(Op::Rotate(mode), self, items, contexts, range)
+        self.chunk(Op::Rotate(mode), items, contexts, range, None)
     }
 }
 
@@ -604,6 +711,31 @@ mod tests {
         let ranges = chunks(&many);
         assert_eq!(ranges.len(), 3);
         assert_eq!(ranges[2], CHUNK_ITEMS * 2..CHUNK_ITEMS * 2 + 5);
+    }
+
+    #[test]
+    fn compact_removes_failed_items_in_place() {
+        let mut data = b"aa\0\0bbb\0cc".to_vec();
+        let mut offsets = vec![0, 2, 4, 7, 8, 10];
+        let status = [
+            Status::Done,
+            Status::Failed,
+            Status::Done,
+            Status::Failed,
+            Status::Unchanged,
+        ];
+        let used = compact(&mut data, &mut offsets, &status);
+        assert_eq!(&data[..used], b"aabbbcc");
+        assert_eq!(offsets, vec![0, 2, 2, 5, 5, 7]);
+        assert!(data[used..].iter().all(|b| *b == 0));
+        // Nothing failed: nothing moves.
+        let mut same = b"xyz".to_vec();
+        let mut offs = vec![0, 1, 3];
+        assert_eq!(
+            compact(&mut same, &mut offs, &[Status::Done, Status::Null]),
+            3
+        );
+        assert_eq!((same.as_slice(), offs), (&b"xyz"[..], vec![0, 1, 3]));
     }
 
     #[test]

@@ -167,6 +167,11 @@ impl LcAead {
 /// wins on throughput above it. Both compute the same AES-GCM. See docs/backends.md.
 pub const SMALL_GCM_MAX: usize = 1024;
 
+/// RustCrypto AES-256-GCM over the encryption-only key schedule: GCM never
+/// runs AES backwards, so the decryption round keys would be computed (and
+/// wiped) for nothing.
+type SmallGcm = aes_gcm::AesGcm<aes::Aes256Enc, aes_gcm::aead::consts::U12>;
+
 /// AES-256-GCM with RustCrypto, for one small message under a one-time key.
 pub fn gcm256_seal_small(
     key: &[u8; 32],
@@ -177,7 +182,7 @@ pub fn gcm256_seal_small(
     tag: &mut [u8],
 ) -> Result<()> {
     use aes_gcm::aead::AeadInOut as _;
-    let cipher = <aes_gcm::Aes256Gcm as aes_gcm::aead::KeyInit>::new(&Array::from(*key));
+    let cipher = <SmallGcm as aes_gcm::aead::KeyInit>::new(&Array::from(*key));
     let buf = InOutBuf::new(plaintext, ct).map_err(|_| Error::Invalid("length mismatch".into()))?;
     let t = cipher
         .encrypt_inout_detached(&Array::from(*nonce), aad, buf)
@@ -199,7 +204,7 @@ pub fn gcm256_open_small(
     out: &mut [u8],
 ) -> Result<()> {
     use aes_gcm::aead::AeadInOut as _;
-    let cipher = <aes_gcm::Aes256Gcm as aes_gcm::aead::KeyInit>::new(&Array::from(*key));
+    let cipher = <SmallGcm as aes_gcm::aead::KeyInit>::new(&Array::from(*key));
     let tag = aes_gcm::Tag::try_from(tag).map_err(|_| Error::Decrypt)?;
     let buf = InOutBuf::new(ct, out).map_err(|_| Error::Decrypt)?;
     cipher

@@ -8,7 +8,7 @@ use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
 
 use crate::core::batch::{
-    chunks, Batch, ChunkOutput, Contexts, Items, OffsetColumn, RotateMode, Status,
+    chunks, compact, Batch, ChunkOutput, Contexts, Items, Op, RotateMode, Status,
 };
 use crate::core::{Encoding, Sealer};
 
@@ -109,13 +109,6 @@ impl BatchContexts {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Encrypt,
-    Decrypt,
-    Rotate(RotateMode),
-}
-
 pub fn parse_errors(errors: &str) -> PyResult<bool> {
     match errors {
         "raise" => Ok(true),
@@ -147,7 +140,7 @@ pub fn parse_threads(threads: Option<usize>) -> PyResult<Option<usize>> {
 
 fn failure(op: Op, index: usize) -> PyErr {
     match op {
-        Op::Encrypt => {
+        Op::Seal => {
             PyValueError::new_err(format!("item {index} could not be encrypted (too large)"))
         }
         _ => DecryptionError::new_err(format!("item {index} failed to decrypt")),
@@ -156,8 +149,9 @@ fn failure(op: Op, index: usize) -> PyErr {
 
 /// Run `compute` over the chunks of a batch and hand each result, in order, to
 /// `consume`. While this thread (holding the GIL) consumes chunk k, a scoped
-/// thread already drives the workers through chunk k + 1. Ctrl-C is checked
-/// between chunks; on any error nothing is returned (the chunk in flight is joined).
+/// thread already drives the workers through chunk k + 1, writing into the
+/// buffers of chunk k - 1. Ctrl-C is checked between chunks; on any error
+/// nothing is returned (the chunk in flight is joined).
 fn pipelined<'py, F, C>(
     py: Python<'py>,
     ranges: &[Range<usize>],
@@ -165,26 +159,29 @@ fn pipelined<'py, F, C>(
     mut consume: C,
 ) -> PyResult<()>
 where
-    F: Fn(Range<usize>) -> crate::core::error::Result<ChunkOutput> + Sync,
-    C: FnMut(Range<usize>, ChunkOutput) -> PyResult<()>,
+    F: Fn(Range<usize>, Option<ChunkOutput>) -> crate::core::error::Result<ChunkOutput> + Sync,
+    C: FnMut(Range<usize>, &ChunkOutput) -> PyResult<()>,
 {
     std::thread::scope(|scope| {
         let compute = &compute;
         let mut next = ranges
             .first()
             .cloned()
-            .map(|r| scope.spawn(move || compute(r)));
+            .map(|r| scope.spawn(move || compute(r, None)));
+        let mut spare: Option<ChunkOutput> = None;
         for (idx, range) in ranges.iter().enumerate() {
             py.check_signals()?;
             let Some(handle) = next.take() else { break };
             let out = py
                 .detach(|| handle.join())
                 .map_err(|_| PyValueError::new_err("a batch worker failed"))??;
+            let reuse = spare.take();
             next = ranges
                 .get(idx + 1)
                 .cloned()
-                .map(|r| scope.spawn(move || compute(r)));
-            consume(range.clone(), out)?;
+                .map(|r| scope.spawn(move || compute(r, reuse)));
+            consume(range.clone(), &out)?;
+            spare = Some(out);
         }
         Ok(())
     })
@@ -195,12 +192,9 @@ fn compute<'a>(
     batch: &'a Batch<'a>,
     items: &'a dyn Items,
     ctx: &'a Contexts<'a>,
-) -> impl Fn(Range<usize>) -> crate::core::error::Result<ChunkOutput> + Sync + 'a {
-    move |range| match op {
-        Op::Encrypt => batch.seal(items, ctx, range),
-        Op::Decrypt => batch.open(items, ctx, range),
-        Op::Rotate(mode) => batch.rotate(items, ctx, mode, range),
-    }
+) -> impl Fn(Range<usize>, Option<ChunkOutput>) -> crate::core::error::Result<ChunkOutput> + Sync + 'a
+{
+    move |range, reuse| batch.chunk(op, items, ctx, range, reuse)
 }
 
 /// A batch over a Python sequence: returns a list (None for failed items with errors="return").
@@ -215,16 +209,12 @@ pub fn list_batch<'py>(
     raise: bool,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let what = if op == Op::Encrypt {
-        "values"
-    } else {
-        "messages"
-    };
-    let inputs = items(values, op != Op::Encrypt, what)?;
+    let what = if op == Op::Seal { "values" } else { "messages" };
+    let inputs = items(values, op != Op::Seal, what)?;
     let ctx = BatchContexts::extract(contexts, inputs.len())?;
     let ctx = ctx.view();
     // Plaintexts are always bytes; messages follow the Box's encoding.
-    let out_encoding = if op == Op::Decrypt {
+    let out_encoding = if op == Op::Open {
         Encoding::Binary
     } else {
         encoding
@@ -271,112 +261,100 @@ pub fn list_batch<'py>(
     PyList::new(py, results)
 }
 
-/// A batch over an Arrow-layout column (`offsets` of n + 1 little-endian i32 or
-/// i64, `data`, and an optional validity bitmap). Returns the output column as
-/// `(offsets, data, validity or None, null_count)`.
+/// A batch over an Arrow column. The output lengths are computed first, then
+/// every item is written once, in parallel with the GIL released, straight
+/// into the result's data buffer. Returns `(offsets, data, validity or None,
+/// null_count, data_len)`: with failed items removed (`errors="return"`) only
+/// the first `data_len` bytes of `data` are used.
 #[allow(clippy::too_many_arguments)]
 pub fn column_batch<'py>(
     py: Python<'py>,
     sealer: &Sealer,
     encoding: Encoding,
     op: Op,
-    offsets: &[u8],
-    data: &[u8],
-    validity: Option<&[u8]>,
+    column: &dyn Items,
+    input_nulls: Option<&[bool]>,
     large: bool,
     contexts: Option<&Bound<'py, PyAny>>,
     raise: bool,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let width = if large { 8 } else { 4 };
-    if offsets.len() % width != 0 {
-        return Err(PyValueError::new_err("offsets buffer has a partial entry"));
-    }
-    let offs: Vec<i64> = offsets
-        .chunks_exact(width)
-        .map(|c| match c {
-            [a, b, c, d] => i64::from(i32::from_le_bytes([*a, *b, *c, *d])),
-            _ => {
-                let mut x = [0u8; 8];
-                x.copy_from_slice(c);
-                i64::from_le_bytes(x)
-            }
-        })
-        .collect();
-    let column = OffsetColumn::new(&offs, data)?;
     let n = column.len();
     let ctx = BatchContexts::extract(contexts, n)?;
     let ctx = ctx.view();
-    let out_encoding = if op == Op::Decrypt {
+    let out_encoding = if op == Op::Open {
         Encoding::Binary
     } else {
         encoding
     };
-    let input_nulls: Option<Vec<bool>> = validity.map(|v| {
-        (0..n)
-            .map(|i| v.get(i / 8).is_none_or(|b| b & (1 << (i % 8)) == 0))
-            .collect()
-    });
     let batch = Batch {
         sealer,
         encoding: out_encoding,
         threads,
-        nulls: input_nulls.as_deref(),
+        nulls: input_nulls,
     };
-    let mut out_offsets: Vec<u8> = Vec::with_capacity((n + 1) * width);
-    let mut out_data: Vec<u8> = Vec::new();
-    let mut validity = vec![0u8; n.div_ceil(8)];
-    let mut nulls = 0usize;
-    let push_offset = |v: usize, buf: &mut Vec<u8>| -> PyResult<()> {
-        if large {
-            buf.extend_from_slice(&(v as i64).to_le_bytes());
-        } else {
-            let v = i32::try_from(v).map_err(|_| {
-                PyValueError::new_err("output exceeds 2 GiB: use a large_binary array")
-            })?;
-            buf.extend_from_slice(&v.to_le_bytes());
+    let mut out_offsets: Vec<usize> = Vec::with_capacity(n + 1);
+    py.detach(|| batch.offsets(op, column, 0..n, &mut out_offsets))?;
+    let total = out_offsets.last().copied().unwrap_or(0);
+    if !large && i32::try_from(total).is_err() {
+        return Err(PyValueError::new_err(
+            "output exceeds 2 GiB: use a large_binary array",
+        ));
+    }
+    let mut status: Vec<Status> = Vec::with_capacity(n);
+    let mut used = total;
+    let out_data = PyBytes::new_with(py, total, |buf| {
+        for range in chunks(column) {
+            py.check_signals()?;
+            let offs = out_offsets.get(range.start..=range.end).unwrap_or(&[]);
+            let (first, last) = (offs.first().copied(), offs.last().copied());
+            let region = first
+                .zip(last)
+                .and_then(|(a, b)| buf.get_mut(a..b))
+                .ok_or_else(|| PyValueError::new_err("batch offsets are inconsistent"))?;
+            let part = py.detach(|| batch.fill(op, column, &ctx, range.clone(), offs, region))?;
+            if raise {
+                if let Some(k) = part.iter().position(|s| *s == Status::Failed) {
+                    return Err(failure(op, range.start + k));
+                }
+            }
+            status.extend_from_slice(&part);
+        }
+        if status.contains(&Status::Failed) {
+            used = compact(buf, &mut out_offsets, &status);
         }
         Ok(())
-    };
-    push_offset(0, &mut out_offsets)?;
-    pipelined(
-        py,
-        &chunks(&column),
-        compute(op, &batch, &column, &ctx),
-        |range, out| {
-            out_data.reserve(out.data.len());
-            for (k, status) in out.status.iter().enumerate() {
-                let i = range.start + k;
-                if *status == Status::Failed && raise {
-                    return Err(failure(op, i));
-                }
-                if matches!(status, Status::Failed | Status::Null) {
-                    nulls += 1;
-                } else {
-                    out_data.extend_from_slice(out.item(k));
-                    if let Some(b) = validity.get_mut(i / 8) {
-                        *b |= 1 << (i % 8);
-                    }
-                }
-                push_offset(out_data.len(), &mut out_offsets)?;
+    })?;
+    let (validity, nulls) = super::arrow::validity(
+        status
+            .iter()
+            .map(|s| matches!(s, Status::Failed | Status::Null)),
+    );
+    let out_offsets = PyBytes::new_with(py, out_offsets.len() * width, |buf| {
+        for (dst, o) in buf.chunks_exact_mut(width).zip(&out_offsets) {
+            if large {
+                dst.copy_from_slice(&(*o as i64).to_le_bytes());
+            } else {
+                // `total` fits in an i32, and so does every offset up to it.
+                dst.copy_from_slice(&(*o as i32).to_le_bytes());
             }
-            Ok(())
-        },
-    )?;
+        }
+        Ok(())
+    })?;
     let validity = if nulls > 0 {
-        Some(PyBytes::new(py, &validity))
+        PyBytes::new(py, &validity).into_any()
     } else {
-        None
+        py.None().into_bound(py)
     };
     PyTuple::new(
         py,
         [
-            PyBytes::new(py, &out_offsets).into_any(),
-            PyBytes::new(py, &out_data).into_any(),
-            validity
-                .map(|v| v.into_any())
-                .unwrap_or_else(|| py.None().into_bound(py)),
+            out_offsets.into_any(),
+            out_data.into_any(),
+            validity,
             nulls.into_pyobject(py)?.into_any(),
+            used.into_pyobject(py)?.into_any(),
         ],
     )
 }

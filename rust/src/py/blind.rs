@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 
-use crate::core::batch::{Items, OffsetColumn};
+use crate::core::batch::Items;
 use crate::core::blind::{
     self, chunk_items, Algorithm, Argon2Variant, BlindIndexer, OutputEncoding,
 };
@@ -551,14 +551,13 @@ impl BlindIndex {
     /// Returns `(data, offsets or None, validity or None, null_count)`: the
     /// fixed-width values, and for text encodings their int32/int64 offsets.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (offsets, data, validity, large, version, threads))]
+    #[pyo3(signature = (offsets, data, validity, version, threads))]
     fn _column<'py>(
         &self,
         py: Python<'py>,
         offsets: &Bound<'py, PyAny>,
         data: &Bound<'py, PyAny>,
         validity: Option<&Bound<'py, PyAny>>,
-        large: bool,
         version: Option<u32>,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyTuple>> {
@@ -569,45 +568,23 @@ impl BlindIndex {
         }
         let threads = parse_threads(threads)?;
         let slot = self.inner.slot(version)?;
-        let offsets = super::args::bytes_like(offsets, "offsets")?;
-        let data = super::args::bytes_like(data, "data")?;
-        let validity = super::args::optional_bytes(validity, "validity")?;
+        let column = super::arrow::Column::extract(offsets, data, validity)?;
+        let (large, nulls) = (column.large(), column.nulls());
         let width = if large { 8 } else { 4 };
-        if offsets.len() % width != 0 {
-            return Err(PyValueError::new_err("offsets buffer has a partial entry"));
-        }
-        let offs: Vec<i64> = offsets
-            .chunks_exact(width)
-            .map(|c| match c {
-                [a, b, c, d] => i64::from(i32::from_le_bytes([*a, *b, *c, *d])),
-                _ => {
-                    let mut x = [0u8; 8];
-                    x.copy_from_slice(c);
-                    i64::from_le_bytes(x)
-                }
-            })
-            .collect();
-        let column = OffsetColumn::new(&offs, &data)?;
-        let n = column.len();
-        let nulls: Option<Vec<bool>> = (!validity.is_empty()).then(|| {
-            (0..n)
-                .map(|i| validity.get(i / 8).is_none_or(|b| b & (1 << (i % 8)) == 0))
-                .collect()
-        });
-        let null_count = nulls
-            .as_ref()
-            .map_or(0, |m| m.iter().filter(|x| **x).count());
         let per_chunk = chunk_items(self.inner.algorithm());
         let out_width = self.inner.out_len();
-        let mut out = Vec::with_capacity(n.saturating_mul(out_width));
         let inner = &self.inner;
-        for start in (0..n).step_by(per_chunk.max(1)) {
-            py.check_signals()?;
-            let range = start..(start + per_chunk).min(n);
-            let part =
-                py.detach(|| inner.compute_batch(slot, &column, nulls.as_deref(), range, threads))?;
-            out.extend_from_slice(&part);
-        }
+        let (n, out) = column.with_items(|items| {
+            let n = items.len();
+            let mut out = Vec::with_capacity(n.saturating_mul(out_width));
+            for start in (0..n).step_by(per_chunk.max(1)) {
+                py.check_signals()?;
+                let range = start..(start + per_chunk).min(n);
+                let part = py.detach(|| inner.compute_batch(slot, items, nulls, range, threads))?;
+                out.extend_from_slice(&part);
+            }
+            Ok((n, out))
+        })?;
         let text_offsets = match self.inner.encoding() {
             OutputEncoding::Raw => None,
             _ => {
@@ -626,6 +603,7 @@ impl BlindIndex {
                 Some(PyBytes::new(py, &o))
             }
         };
+        let (validity, null_count) = super::arrow::validity(nulls.unwrap_or(&[]).iter().copied());
         let validity_out = (null_count > 0).then(|| PyBytes::new(py, &validity));
         PyTuple::new(
             py,

@@ -1,6 +1,7 @@
 //! PyO3 bindings: argument conversion, GIL release and error mapping only.
 
 mod args;
+mod arrow;
 mod batch;
 mod blind;
 mod envelope;

@@ -6,11 +6,12 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
+use crate::core::batch::Op;
 use crate::core::envelope::{self, EnvelopeMessage};
 use crate::core::message::{self, text_len};
 use crate::core::{Encoding, Keyring as CoreKeyring, Sealer, SecretKey, Suite};
 
-use super::{args, batch};
+use super::{args, arrow, batch};
 
 /// Inputs at least this large are sealed and opened with the GIL released.
 const DETACH_THRESHOLD: usize = 16 * 1024;
@@ -146,7 +147,7 @@ impl SealBox {
     fn list_batch<'py>(
         &self,
         py: Python<'py>,
-        op: batch::Op,
+        op: Op,
         items: &Bound<'py, PyAny>,
         contexts: Option<&Bound<'py, PyAny>>,
         errors: &str,
@@ -327,7 +328,7 @@ impl SealBox {
         errors: &str,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        self.list_batch(py, batch::Op::Encrypt, values, contexts, errors, threads)
+        self.list_batch(py, Op::Seal, values, contexts, errors, threads)
     }
 
     /// Decrypt many messages in one call, in parallel with the GIL released.
@@ -340,7 +341,7 @@ impl SealBox {
         errors: &str,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        self.list_batch(py, batch::Op::Decrypt, messages, contexts, errors, threads)
+        self.list_batch(py, Op::Open, messages, contexts, errors, threads)
     }
 
     /// Re-encrypt messages under the active key (and this Box's algorithm).
@@ -354,13 +355,13 @@ impl SealBox {
         errors: &str,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let op = batch::Op::Rotate(batch::parse_mode(mode)?);
+        let op = Op::Rotate(batch::parse_mode(mode)?);
         self.list_batch(py, op, messages, contexts, errors, threads)
     }
 
     /// The Arrow path of the batch methods (see `sealbox._box`).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (op, offsets, data, validity, large, contexts, mode, errors, threads))]
+    #[pyo3(signature = (op, offsets, data, validity, contexts, mode, errors, threads))]
     fn _column<'py>(
         &self,
         py: Python<'py>,
@@ -368,16 +369,15 @@ impl SealBox {
         offsets: &Bound<'py, PyAny>,
         data: &Bound<'py, PyAny>,
         validity: Option<&Bound<'py, PyAny>>,
-        large: bool,
         contexts: Option<&Bound<'py, PyAny>>,
         mode: &str,
         errors: &str,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
         let op = match op {
-            "encrypt" => batch::Op::Encrypt,
-            "decrypt" => batch::Op::Decrypt,
-            "rotate" => batch::Op::Rotate(batch::parse_mode(mode)?),
+            "encrypt" => Op::Seal,
+            "decrypt" => Op::Open,
+            "rotate" => Op::Rotate(batch::parse_mode(mode)?),
             other => {
                 return Err(PyValueError::new_err(format!(
                     "unknown batch operation {other:?}"
@@ -385,28 +385,22 @@ impl SealBox {
             }
         };
         let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
-        let offsets = args::bytes_like(offsets, "offsets")?;
-        let data = args::bytes_like(data, "data")?;
-        let validity = args::optional_bytes(validity, "validity")?;
-        let validity = validity.as_ref();
-        let validity = if validity.is_empty() {
-            None
-        } else {
-            Some(validity)
-        };
-        batch::column_batch(
-            py,
-            self.sealer()?,
-            self.encoding,
-            op,
-            &offsets,
-            &data,
-            validity,
-            large,
-            contexts,
-            raise,
-            threads,
-        )
+        let column = arrow::Column::extract(offsets, data, validity)?;
+        let sealer = self.sealer()?;
+        column.with_items(|items| {
+            batch::column_batch(
+                py,
+                sealer,
+                self.encoding,
+                op,
+                items,
+                column.nulls(),
+                column.large(),
+                contexts,
+                raise,
+                threads,
+            )
+        })
     }
 
     /// The deterministic message under every key of the ring, active key first,
