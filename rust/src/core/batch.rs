@@ -200,6 +200,30 @@ pub enum Op {
     Rotate(RotateMode),
 }
 
+/// What the first pass decided for one item.
+#[derive(Clone, Copy)]
+struct Step {
+    status: Status,
+    work: Work,
+}
+
+/// The first pass over a batch ([`Batch::layout`]): where each item's output
+/// goes and what to do with it.
+pub struct Layout {
+    /// Batch index of the first item.
+    first: usize,
+    /// Running output offsets, one more than the items.
+    pub offsets: Vec<usize>,
+    steps: Vec<Step>,
+}
+
+impl Layout {
+    /// Output bytes of all the items.
+    pub fn total(&self) -> usize {
+        self.offsets.last().copied().unwrap_or(0)
+    }
+}
+
 /// The parallel pool, rebuilt in a forked child (whose parent's threads are gone).
 pub(crate) fn pool(threads: Option<usize>) -> Result<Arc<rayon::ThreadPool>> {
     static POOLS: Mutex<Vec<(u32, usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
@@ -425,54 +449,65 @@ impl Batch<'_> {
         plan(&op, self.sealer, self.encoding, items.get(i))
     }
 
-    /// The output lengths of items `range` (computed in parallel), appended to
-    /// `offsets` as running offsets from its last entry (a first 0 if empty).
-    /// Items that will fail or are null take no bytes.
-    pub fn offsets(
-        &self,
-        op: Op,
-        items: &dyn Items,
-        range: Range<usize>,
-        offsets: &mut Vec<usize>,
-    ) -> Result<()> {
-        let mut lens = Vec::new();
-        let start = range.start;
+    /// The first pass over items `range`, in parallel: each item's output
+    /// length and what to do with it. Items that will fail or are null take
+    /// no bytes.
+    pub fn layout(&self, op: Op, items: &dyn Items, range: Range<usize>) -> Result<Layout> {
+        let mut planned = Vec::new();
+        let first = range.start;
         each(
             self.threads,
             range.len(),
-            |k| self.plan(op, items, start + k).1,
-            &mut lens,
+            |k| {
+                let (p, len) = self.plan(op, items, first + k);
+                (
+                    Step {
+                        status: p.status,
+                        work: p.work,
+                    },
+                    len,
+                )
+            },
+            &mut planned,
         )?;
-        let mut total = match offsets.last() {
-            Some(&t) => t,
-            None => {
-                offsets.push(0);
-                0
-            }
-        };
-        offsets.reserve(lens.len());
-        for len in lens {
+        let mut offsets = Vec::with_capacity(planned.len() + 1);
+        let mut steps = Vec::with_capacity(planned.len());
+        let mut total = 0usize;
+        offsets.push(0);
+        for (step, len) in planned {
             total = total
                 .checked_add(len)
                 .ok_or_else(|| Error::Invalid("batch output is too large".into()))?;
             offsets.push(total);
+            steps.push(step);
         }
-        Ok(())
+        Ok(Layout {
+            first,
+            offsets,
+            steps,
+        })
     }
 
-    /// Process items `range` into `out` in parallel, item `range.start + k`
-    /// into the `offsets[k + 1] - offsets[k]` bytes after those of item k - 1.
-    /// `offsets` has `range.len() + 1` entries, as [`Batch::offsets`] computes
-    /// them. Failed items are zeroed; the statuses are returned in order.
+    /// Process items `range` (within `layout`) into `out` in parallel, each
+    /// item into its place in `layout.offsets`, shifted so that the first
+    /// item of `range` starts at 0. Failed items are zeroed; the statuses are
+    /// returned in order.
     pub fn fill(
         &self,
         op: Op,
         items: &dyn Items,
         contexts: &Contexts<'_>,
+        layout: &Layout,
         range: Range<usize>,
-        offsets: &[usize],
         out: &mut [u8],
     ) -> Result<Vec<Status>> {
+        let outside = || Error::Invalid("batch range is outside its layout".into());
+        let (a, b) = (
+            range.start.checked_sub(layout.first).ok_or_else(outside)?,
+            range.end.checked_sub(layout.first).ok_or_else(outside)?,
+        );
+        let offsets = layout.offsets.get(a..=b).ok_or_else(outside)?;
+        let steps = layout.steps.get(a..b).ok_or_else(outside)?;
         let mut slices: Vec<&mut [u8]> = Vec::with_capacity(range.len());
         let mut rest: &mut [u8] = out;
         for w in offsets.windows(2) {
@@ -487,26 +522,31 @@ impl Batch<'_> {
             slices.push(head);
             rest = tail;
         }
-        if slices.len() != range.len() {
-            return Err(Error::Invalid("offsets do not match the batch".into()));
-        }
         let (sealer, encoding, start) = (self.sealer, self.encoding, range.start);
         let work = |k: usize, out: &mut [u8]| -> Status {
-            let i = start + k;
-            let (plan, len) = self.plan(op, items, i);
-            if len != out.len() {
-                out.fill(0);
+            let Some(step) = steps.get(k).copied() else {
                 return Status::Failed;
-            }
-            match plan.status {
-                Status::Failed | Status::Null => plan.status,
-                Status::Unchanged => {
-                    out.copy_from_slice(&plan.input);
+            };
+            let i = start + k;
+            let raw = items.get(i);
+            match step.status {
+                Status::Failed | Status::Null => step.status,
+                Status::Unchanged if out.len() == raw.len() => {
+                    out.copy_from_slice(raw);
                     Status::Unchanged
                 }
+                Status::Unchanged => Status::Failed,
                 Status::Done => {
-                    let ctx = contexts.get(i);
-                    if process(&op, sealer, encoding, &plan, ctx, out).is_err() {
+                    // The header was read in the first pass; only text needs decoding again.
+                    let input = match step.work {
+                        Work::Seal => Ok(Cow::Borrowed(raw)),
+                        _ => message::decode(raw),
+                    };
+                    let done = input.and_then(|input| {
+                        let plan = Plan::new(input, Status::Done, step.work);
+                        process(&op, sealer, encoding, &plan, contexts.get(i), out)
+                    });
+                    if done.is_err() {
                         out.fill(0);
                         Status::Failed
                     } else {
@@ -542,13 +582,12 @@ impl Batch<'_> {
         reuse: Option<ChunkOutput>,
     ) -> Result<ChunkOutput> {
         let mut out = reuse.unwrap_or_else(ChunkOutput::empty);
-        out.offsets.clear();
-        self.offsets(op, items, range.clone(), &mut out.offsets)?;
-        let total = out.offsets.last().copied().unwrap_or(0);
+        let layout = self.layout(op, items, range.clone())?;
         // Old bytes are overwritten (or zeroed) before the buffer is reused.
         out.data.clear();
-        out.data.resize(total, 0);
-        out.status = self.fill(op, items, contexts, range, &out.offsets, &mut out.data)?;
+        out.data.resize(layout.total(), 0);
+        out.status = self.fill(op, items, contexts, &layout, range, &mut out.data)?;
+        out.offsets = layout.offsets;
         if out.status.contains(&Status::Failed) {
             let used = compact(&mut out.data, &mut out.offsets, &out.status);
             out.data.truncate(used);

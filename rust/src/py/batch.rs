@@ -294,9 +294,8 @@ pub fn column_batch<'py>(
         threads,
         nulls: input_nulls,
     };
-    let mut out_offsets: Vec<usize> = Vec::with_capacity(n + 1);
-    py.detach(|| batch.offsets(op, column, 0..n, &mut out_offsets))?;
-    let total = out_offsets.last().copied().unwrap_or(0);
+    let mut layout = py.detach(|| batch.layout(op, column, 0..n))?;
+    let total = layout.total();
     if !large && i32::try_from(total).is_err() {
         return Err(PyValueError::new_err(
             "output exceeds 2 GiB: use a large_binary array",
@@ -307,13 +306,17 @@ pub fn column_batch<'py>(
     let out_data = PyBytes::new_with(py, total, |buf| {
         for range in chunks(column) {
             py.check_signals()?;
-            let offs = out_offsets.get(range.start..=range.end).unwrap_or(&[]);
-            let (first, last) = (offs.first().copied(), offs.last().copied());
-            let region = first
-                .zip(last)
-                .and_then(|(a, b)| buf.get_mut(a..b))
-                .ok_or_else(|| PyValueError::new_err("batch offsets are inconsistent"))?;
-            let part = py.detach(|| batch.fill(op, column, &ctx, range.clone(), offs, region))?;
+            let bounds = (
+                layout.offsets.get(range.start).copied(),
+                layout.offsets.get(range.end).copied(),
+            );
+            let region = match bounds {
+                (Some(a), Some(b)) => buf.get_mut(a..b),
+                _ => None,
+            }
+            .ok_or_else(|| PyValueError::new_err("batch offsets are inconsistent"))?;
+            let part =
+                py.detach(|| batch.fill(op, column, &ctx, &layout, range.clone(), region))?;
             if raise {
                 if let Some(k) = part.iter().position(|s| *s == Status::Failed) {
                     return Err(failure(op, range.start + k));
@@ -322,7 +325,7 @@ pub fn column_batch<'py>(
             status.extend_from_slice(&part);
         }
         if status.contains(&Status::Failed) {
-            used = compact(buf, &mut out_offsets, &status);
+            used = compact(buf, &mut layout.offsets, &status);
         }
         Ok(())
     })?;
@@ -331,8 +334,8 @@ pub fn column_batch<'py>(
             .iter()
             .map(|s| matches!(s, Status::Failed | Status::Null)),
     );
-    let out_offsets = PyBytes::new_with(py, out_offsets.len() * width, |buf| {
-        for (dst, o) in buf.chunks_exact_mut(width).zip(&out_offsets) {
+    let out_offsets = PyBytes::new_with(py, layout.offsets.len() * width, |buf| {
+        for (dst, o) in buf.chunks_exact_mut(width).zip(&layout.offsets) {
             if large {
                 dst.copy_from_slice(&(*o as i64).to_le_bytes());
             } else {
