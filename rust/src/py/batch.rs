@@ -1,14 +1,14 @@
 //! `Box.encrypt_batch`, `decrypt_batch`, `rotate_batch`: lists and Arrow-layout columns.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
-use std::ops::Range;
 
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
 
 use crate::core::batch::{
-    chunks, compact, Batch, ChunkOutput, Contexts, Items, Op, RotateMode, Status,
+    chunks, compact, Batch, ChunkOutput, Contexts, Items, Op, RotateMode, Status, CHUNK_BYTES,
+    CHUNK_ITEMS,
 };
 use crate::core::{Encoding, Sealer};
 
@@ -147,57 +147,74 @@ fn failure(op: Op, index: usize) -> PyErr {
     }
 }
 
-/// Run `compute` over the chunks of a batch and hand each result, in order, to
-/// `consume`. While this thread (holding the GIL) consumes chunk k, a scoped
-/// thread already drives the workers through chunk k + 1, writing into the
-/// buffers of chunk k - 1. Ctrl-C is checked between chunks; on any error
-/// nothing is returned (the chunk in flight is joined).
-fn pipelined<'py, F, C>(
-    py: Python<'py>,
-    ranges: &[Range<usize>],
-    compute: F,
-    mut consume: C,
-) -> PyResult<()>
-where
-    F: Fn(Range<usize>, Option<ChunkOutput>) -> crate::core::error::Result<ChunkOutput> + Sync,
-    C: FnMut(Range<usize>, &ChunkOutput) -> PyResult<()>,
-{
-    std::thread::scope(|scope| {
-        let compute = &compute;
-        let mut next = ranges
-            .first()
-            .cloned()
-            .map(|r| scope.spawn(move || compute(r, None)));
-        let mut spare: Option<ChunkOutput> = None;
-        for (idx, range) in ranges.iter().enumerate() {
-            py.check_signals()?;
-            let Some(handle) = next.take() else { break };
-            let out = py
-                .detach(|| handle.join())
-                .map_err(|_| PyValueError::new_err("a batch worker failed"))??;
-            let reuse = spare.take();
-            next = ranges
-                .get(idx + 1)
-                .cloned()
-                .map(|r| scope.spawn(move || compute(r, reuse)));
-            consume(range.clone(), &out)?;
-            spare = Some(out);
-        }
-        Ok(())
-    })
+/// The values of a list batch, fixed when the call starts: a list is copied
+/// into a tuple (one reference per item), so that another thread changing it
+/// while the GIL is released cannot change the batch; an iterable is drained.
+fn snapshot<'py>(values: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyTuple>> {
+    if values.is_instance_of::<PyBytes>() || values.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a sequence of values, not a single {}",
+            values.get_type().name()?
+        )));
+    }
+    if let Ok(tuple) = values.cast::<PyTuple>() {
+        return Ok(tuple.clone());
+    }
+    if let Ok(list) = values.cast::<PyList>() {
+        return Ok(list.to_tuple());
+    }
+    let iter = values
+        .try_iter()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be a sequence of bytes")))?;
+    let all = iter.collect::<PyResult<Vec<_>>>()?;
+    PyTuple::new(values.py(), all)
 }
 
-fn compute<'a>(
-    op: Op,
-    batch: &'a Batch<'a>,
-    items: &'a dyn Items,
-    ctx: &'a Contexts<'a>,
-) -> impl Fn(Range<usize>, Option<ChunkOutput>) -> crate::core::error::Result<ChunkOutput> + Sync + 'a
-{
-    move |range, reuse| batch.chunk(op, items, ctx, range, reuse)
+/// The items of one chunk, addressed by their index in the whole batch.
+struct Window<'a> {
+    items: &'a [Item],
+    start: usize,
 }
 
-/// A batch over a Python sequence: returns a list (None for failed items with errors="return").
+impl Items for Window<'_> {
+    fn len(&self) -> usize {
+        self.start + self.items.len()
+    }
+    fn get(&self, i: usize) -> &[u8] {
+        i.checked_sub(self.start)
+            .and_then(|k| self.items.get(k))
+            .map_or(&[], AsRef::as_ref)
+    }
+}
+
+/// Borrow the items of `values[start..]` up to a chunk's worth (item count or bytes).
+fn next_chunk(
+    values: &Bound<'_, PyTuple>,
+    start: usize,
+    allow_str: bool,
+    what: &str,
+) -> PyResult<Vec<Item>> {
+    let n = values.len();
+    let mut out = Vec::with_capacity(CHUNK_ITEMS.min(n.saturating_sub(start)));
+    let mut bytes = 0usize;
+    let mut i = start;
+    while i < n && out.len() < CHUNK_ITEMS && bytes < CHUNK_BYTES {
+        let it = item(&values.get_item(i)?, allow_str, what, i)?;
+        bytes += it.as_ref().len();
+        out.push(it);
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// A batch over a Python sequence: returns a list (None for failed items with
+/// errors="return").
+///
+/// Three stages overlap: while the workers process chunk k (the GIL released,
+/// on a scoped thread that drives the pool), this thread turns chunk k - 1's
+/// results into Python objects and borrows the items of chunk k + 1. Ctrl-C is
+/// checked between chunks; on any error nothing is returned (the chunk in
+/// flight is joined first).
 #[allow(clippy::too_many_arguments)]
 pub fn list_batch<'py>(
     py: Python<'py>,
@@ -210,8 +227,10 @@ pub fn list_batch<'py>(
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyList>> {
     let what = if op == Op::Seal { "values" } else { "messages" };
-    let inputs = items(values, op != Op::Seal, what)?;
-    let ctx = BatchContexts::extract(contexts, inputs.len())?;
+    let allow_str = op != Op::Seal;
+    let values = snapshot(values, what)?;
+    let n = values.len();
+    let ctx = BatchContexts::extract(contexts, n)?;
     let ctx = ctx.view();
     // Plaintexts are always bytes; messages follow the Box's encoding.
     let out_encoding = if op == Op::Open {
@@ -225,26 +244,46 @@ pub fn list_batch<'py>(
         threads,
         nulls: None,
     };
-    let mut results: Vec<Bound<'py, PyAny>> = Vec::with_capacity(inputs.len());
-    let originals: Option<Vec<Bound<'py, PyAny>>> = match op {
-        Op::Rotate(RotateMode::Auto) => Some(values.try_iter()?.collect::<PyResult<_>>()?),
-        _ => None,
+    let (batch, ctx) = (&batch, &ctx);
+    let compute = move |items: Vec<Item>, start: usize, reuse: Option<ChunkOutput>| {
+        let window = Window {
+            items: &items,
+            start,
+        };
+        let out = batch.chunk(op, &window, ctx, start..start + items.len(), reuse);
+        (items, out)
     };
-    pipelined(
-        py,
-        &chunks(&inputs),
-        compute(op, &batch, &inputs, &ctx),
-        |range, out| {
+    let mut results: Vec<Bound<'py, PyAny>> = Vec::with_capacity(n);
+    std::thread::scope(|scope| -> PyResult<()> {
+        let first = next_chunk(&values, 0, allow_str, what)?;
+        let mut next_start = first.len();
+        let mut running = (!first.is_empty()).then(|| scope.spawn(move || compute(first, 0, None)));
+        let mut spare: Option<ChunkOutput> = None;
+        while let Some(handle) = running.take() {
+            let start = results.len();
+            // Borrow the next chunk while the workers run this one.
+            let upcoming = next_chunk(&values, next_start, allow_str, what);
+            let (items, out) = py
+                .detach(|| handle.join())
+                .map_err(|_| PyValueError::new_err("a batch worker failed"))?;
+            let out = out?;
+            let upcoming = upcoming?;
+            py.check_signals()?;
+            if !upcoming.is_empty() {
+                let (at, reuse) = (next_start, spare.take());
+                next_start += upcoming.len();
+                running = Some(scope.spawn(move || compute(upcoming, at, reuse)));
+            }
             for (k, status) in out.status.iter().enumerate() {
                 let obj = match status {
-                    Status::Failed if raise => return Err(failure(op, range.start + k)),
+                    Status::Failed if raise => return Err(failure(op, start + k)),
                     Status::Failed | Status::Null => py.None().into_bound(py),
-                    Status::Unchanged => {
-                        match originals.as_ref().and_then(|o| o.get(range.start + k)) {
-                            Some(orig) => orig.clone(),
-                            None => PyBytes::new(py, out.item(k)).into_any(),
-                        }
-                    }
+                    // The input object itself: rotation found nothing to do.
+                    Status::Unchanged => match items.as_slice().get(k) {
+                        Some(Item::Bytes(b)) => b.into_pyobject(py)?.into_any(),
+                        Some(Item::Str(s)) => s.into_pyobject(py)?.into_any(),
+                        None => PyBytes::new(py, out.item(k)).into_any(),
+                    },
                     Status::Done => match out_encoding {
                         Encoding::Binary => PyBytes::new(py, out.item(k)).into_any(),
                         Encoding::Text => {
@@ -255,9 +294,10 @@ pub fn list_batch<'py>(
                 };
                 results.push(obj);
             }
-            Ok(())
-        },
-    )?;
+            spare = Some(out);
+        }
+        Ok(())
+    })?;
     PyList::new(py, results)
 }
 
