@@ -30,7 +30,7 @@ use crate::core::keys::{label, prf_out, KeyMaterial, Keyring, KEY_LEN};
 use crate::core::message::{COMMIT_LEN, SALT_LEN, TAG_LEN, VERSION};
 use crate::core::primitives::HmacSha256;
 use crate::core::rng;
-use crate::core::seal::{gcm_open, gcm_seal, Aad};
+use crate::core::seal::{gcm_open, gcm_seal, with_aad};
 
 pub const SUITE_ID: u8 = 4;
 pub const NAME: &str = "envelope";
@@ -213,9 +213,11 @@ pub fn seal_payload(
     rng::fill_public(salt)?;
     commit.copy_from_slice(&dk.commit);
     let subkey = dk.subkey(salt);
-    let aad = Aad::new(&payload_prefix(prefix)?, context);
+    let head = payload_prefix(prefix)?;
     let (ct, tag) = body.split_at_mut(plaintext.len());
-    gcm_seal(&subkey, aad.as_slice(), plaintext, ct, tag)
+    with_aad(&head, context, |aad| {
+        gcm_seal(&subkey, aad, plaintext, ct, tag)
+    })
 }
 
 /// The payload's associated data before the context: `P || salt || commitment`.
@@ -245,8 +247,10 @@ pub fn open_payload(
         .payload
         .get(..SALT_LEN + COMMIT_LEN)
         .ok_or(Error::Decrypt)?;
-    let aad = Aad::new(&payload_prefix(prefix)?, context);
-    gcm_open(&subkey, aad.as_slice(), msg.ciphertext, msg.tag, out)
+    let head = payload_prefix(prefix)?;
+    with_aad(&head, context, |aad| {
+        gcm_open(&subkey, aad, msg.ciphertext, msg.tag, out)
+    })
 }
 
 /// Seal a whole message under a data key wrapped elsewhere (a KMS): `out` is
@@ -283,9 +287,9 @@ pub fn local_wrap(
     }
     let (nonce, sealed) = out.split_at_mut(WRAP_NONCE_LEN);
     rng::fill_public(nonce)?;
-    let ad = wrap_aad(kek.id(), flags, context);
-    kek.wrapper()
-        .seal_into(nonce, ad.as_slice(), data_key, sealed)
+    with_wrap_aad(kek.id(), flags, context, |aad| {
+        kek.wrapper().seal_into(nonce, aad, data_key, sealed)
+    })
 }
 
 /// Unwrap a data key wrapped by a local KEK.
@@ -299,20 +303,22 @@ pub fn local_unwrap(
         return Err(Error::Decrypt);
     }
     let (nonce, sealed) = wrapped.split_at(WRAP_NONCE_LEN);
-    let ad = wrap_aad(kek.id(), flags, context);
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    kek.wrapper()
-        .open_into(nonce, ad.as_slice(), sealed, key.as_mut())?;
+    with_wrap_aad(kek.id(), flags, context, |aad| {
+        kek.wrapper().open_into(nonce, aad, sealed, key.as_mut())
+    })?;
     Ok(key)
 }
 
-fn wrap_aad(kek_id: u32, flags: u8, context: &[u8]) -> Aad {
+/// Run `f` on the wrap's associated data: the header's first fields, then the
+/// context when the message is bound to it.
+fn with_wrap_aad<R>(kek_id: u32, flags: u8, context: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
     let bound: &[u8] = if flags & FLAG_CONTEXT_BOUND != 0 {
         context
     } else {
         &[]
     };
-    Aad::new(&wrap_ad(kek_id, flags), bound)
+    with_aad(&wrap_ad(kek_id, flags), bound, f)
 }
 
 fn wrap_ad(kek_id: u32, flags: u8) -> [u8; WRAP_AD_LEN] {

@@ -18,40 +18,24 @@ use crate::core::rng;
 /// The default suite's GCM nonce: each subkey seals exactly one message.
 const ZERO_NONCE: [u8; 12] = [0u8; 12];
 
-/// Associated data `prefix || context`, on the stack when it is small.
-pub(crate) struct Aad {
-    inline: [u8; 256],
-    heap: Vec<u8>,
-    len: usize,
-}
-
-impl Aad {
-    pub(crate) fn new(prefix: &[u8], context: &[u8]) -> Self {
-        let len = prefix.len() + context.len();
-        let mut aad = Aad {
-            inline: [0u8; 256],
-            heap: Vec::new(),
-            len,
-        };
-        if let Some(buf) = aad.inline.get_mut(..len) {
-            let (a, b) = buf.split_at_mut(prefix.len());
-            a.copy_from_slice(prefix);
-            b.copy_from_slice(context);
-        } else {
-            aad.heap.reserve_exact(len);
-            aad.heap.extend_from_slice(prefix);
-            aad.heap.extend_from_slice(context);
-        }
-        aad
+/// Run `f` on the associated data `prefix || context`: `prefix` itself when
+/// there is no context, else a copy on the stack (or the heap when large).
+pub(crate) fn with_aad<R>(prefix: &[u8], context: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    if context.is_empty() {
+        return f(prefix);
     }
-
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        if self.heap.is_empty() {
-            self.inline.get(..self.len).unwrap_or(&[])
-        } else {
-            &self.heap
-        }
+    let len = prefix.len() + context.len();
+    let mut small = [0u8; 128];
+    if let Some(buf) = small.get_mut(..len) {
+        let (a, b) = buf.split_at_mut(prefix.len());
+        a.copy_from_slice(prefix);
+        b.copy_from_slice(context);
+        return f(buf);
     }
+    let mut heap = Vec::with_capacity(len);
+    heap.extend_from_slice(prefix);
+    heap.extend_from_slice(context);
+    f(&heap)
 }
 
 /// Seals under the active key of a keyring with one suite; opens messages of
@@ -294,27 +278,26 @@ fn seal_with(
     match suite {
         Suite::Aes256Gcm => {
             let subkey = key.gcm_subkey(&head, nonce);
-            let aad = Aad::new(prefix, context);
             let (ct, tag) = body.split_at_mut(plaintext.len());
-            gcm_seal(&subkey, aad.as_slice(), plaintext, ct, tag)
+            with_aad(prefix, context, |aad| {
+                gcm_seal(&subkey, aad, plaintext, ct, tag)
+            })
         }
         Suite::XChaCha20Poly1305 => {
-            let aad = Aad::new(prefix, context);
             let (ct, tag) = body.split_at_mut(plaintext.len());
             // `prefix` holds the nonce just drawn.
             let nonce = prefix
                 .get(HEADER_LEN..HEADER_LEN + suite.nonce_len())
                 .ok_or(Error::Decrypt)?;
-            key.xchacha()
-                .seal_detached(nonce, aad.as_slice(), plaintext, ct, tag)
+            with_aad(prefix, context, |aad| {
+                key.xchacha().seal_detached(nonce, aad, plaintext, ct, tag)
+            })
         }
         Suite::Aes256Siv => {
             // Header and commitment form the first AD component; SIV || ciphertext
             // fill the rest of the message, exactly AesSiv's output layout.
-            let ad = out
-                .get(..HEADER_LEN + COMMIT_LEN)
-                .ok_or(Error::Decrypt)?
-                .to_vec();
+            let mut ad = [0u8; HEADER_LEN + COMMIT_LEN];
+            ad.copy_from_slice(out.get(..HEADER_LEN + COMMIT_LEN).ok_or(Error::Decrypt)?);
             let tail = out
                 .get_mut(HEADER_LEN + COMMIT_LEN..)
                 .ok_or(Error::Decrypt)?;
@@ -334,14 +317,14 @@ fn open_with(key: &KeyMaterial, msg: &Message<'_>, context: &[u8], out: &mut [u8
     match suite {
         Suite::Aes256Gcm => {
             let subkey = key.gcm_subkey(&msg.header, msg.nonce);
-            let aad = Aad::new(msg.prefix, context);
-            gcm_open(&subkey, aad.as_slice(), msg.ciphertext, msg.tag, out)
+            with_aad(msg.prefix, context, |aad| {
+                gcm_open(&subkey, aad, msg.ciphertext, msg.tag, out)
+            })
         }
-        Suite::XChaCha20Poly1305 => {
-            let aad = Aad::new(msg.prefix, context);
+        Suite::XChaCha20Poly1305 => with_aad(msg.prefix, context, |aad| {
             key.xchacha()
-                .open_detached(msg.nonce, aad.as_slice(), msg.ciphertext, msg.tag, out)
-        }
+                .open_detached(msg.nonce, aad, msg.ciphertext, msg.tag, out)
+        }),
         Suite::Aes256Siv => {
             let ad = msg
                 .prefix
