@@ -337,20 +337,36 @@ fn write_encoded(
 ) -> Result<()> {
     match encoding {
         Encoding::Binary => write(out),
-        Encoding::Text => {
-            let mut small = [0u8; 512];
-            let mut large = Vec::new();
-            let buf = match small.get_mut(..binary_len) {
-                Some(buf) => buf,
-                None => {
-                    large.resize(binary_len, 0);
-                    large.as_mut_slice()
-                }
-            };
+        Encoding::Text => with_scratch(binary_len, |buf| {
             write(buf)?;
             message::encode_text_into(buf, out)
+        }),
+    }
+}
+
+/// Run `f` on a zeroed scratch buffer of `len` bytes, on the stack when small
+/// (sized so the common short values clear only a few bytes), and wipe it after:
+/// it may hold a plaintext. `zeroize` writes byte by byte, so only `len` bytes.
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    fn run<R>(buf: &mut [u8], f: impl FnOnce(&mut [u8]) -> R) -> R {
+        let result = f(&mut *buf);
+        buf.zeroize();
+        result
+    }
+    if len <= 64 {
+        let mut small = [0u8; 64];
+        if let Some(buf) = small.get_mut(..len) {
+            return run(buf, f);
         }
     }
+    if len <= 512 {
+        let mut medium = [0u8; 512];
+        if let Some(buf) = medium.get_mut(..len) {
+            return run(buf, f);
+        }
+    }
+    let mut large = Zeroizing::new(vec![0u8; len]);
+    f(&mut large)
 }
 
 fn seal_encoded(
@@ -381,24 +397,10 @@ fn process(
         (_, Work::Rewrap { binary }) => write_encoded(encoding, binary, out, |buf| {
             sealer.rewrap_into(input, ctx, buf)
         }),
-        (_, Work::Open { plain }) => {
-            // Small plaintexts stay on the stack. Only the bytes used are wiped
-            // (`zeroize` writes byte by byte); the heap buffer wipes itself.
-            let mut small = [0u8; 256];
-            let mut large = Zeroizing::new(Vec::new());
-            let buf = match small.get_mut(..plain) {
-                Some(buf) => buf,
-                None => {
-                    large.resize(plain, 0);
-                    large.as_mut_slice()
-                }
-            };
-            let result = sealer
-                .open_binary_into(input, ctx, buf)
-                .and_then(|()| seal_encoded(sealer, encoding, buf, ctx, out));
-            buf.zeroize();
-            result
-        }
+        (_, Work::Open { plain }) => with_scratch(plain, |buf| {
+            sealer.open_binary_into(input, ctx, buf)?;
+            seal_encoded(sealer, encoding, buf, ctx, out)
+        }),
         (_, Work::None) => Err(Error::Decrypt),
     }
 }
