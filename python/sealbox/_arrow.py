@@ -1,9 +1,10 @@
 """Arrow binary and string columns, handed to the native batch code without a copy.
 
 The offsets and data buffers of a pyarrow array go over as read-only NumPy views
-of the array's own memory; the results come back as ``bytes`` that pyarrow wraps
-without copying. pyarrow buffers are immutable, so nothing can change under the
-native code while it runs with the GIL released.
+of the array's own memory; the results come back as buffers (``bytes`` or NumPy
+arrays that own native memory) that pyarrow wraps without copying. pyarrow
+buffers are immutable, so nothing can change under the native code while it
+runs with the GIL released.
 """
 
 from __future__ import annotations
@@ -48,16 +49,14 @@ def buffers(array: Any) -> tuple[np.ndarray, np.ndarray, bytes | None]:
 def column(
     type_: Any,
     length: int,
-    offsets: bytes | None,
-    data: bytes,
+    offsets: Any,
+    data: Any,
     validity: bytes | None,
     null_count: int,
-    used: int | None = None,
 ) -> Any:
-    """A pyarrow array over native results: ``offsets`` None for fixed-size types."""
-    values = pa.py_buffer(data)
-    if used is not None and used < len(data):
-        values = values.slice(0, used)
+    """A pyarrow array over native results (bytes or NumPy arrays, wrapped
+    without copying); ``offsets`` None for fixed-size types."""
     bitmap = pa.py_buffer(validity) if validity is not None else None
+    values = pa.py_buffer(data)
     layout = [bitmap, values] if offsets is None else [bitmap, pa.py_buffer(offsets), values]
     return pa.Array.from_buffers(type_, length, layout, null_count=null_count)

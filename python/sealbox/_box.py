@@ -165,11 +165,11 @@ class Box(_native.Box, Generic[_M]):
         from sealbox import _arrow
 
         offsets, data, validity = _arrow.buffers(array)
-        out_offsets, out_data, out_validity, nulls, used = self._column(
+        out_offsets, out_data, out_validity, nulls = self._column(
             op, offsets, data, validity, contexts, mode, errors, threads
         )
         return _arrow.column(
-            self._arrow_type(op, array.type), len(array), out_offsets, out_data, out_validity, nulls, used
+            self._arrow_type(op, array.type), len(array), out_offsets, out_data, out_validity, nulls
         )
 
     def _arrow_type(self, op: str, in_type: Any) -> Any:

@@ -2,6 +2,7 @@
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 
+use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
@@ -304,8 +305,8 @@ pub fn list_batch<'py>(
 /// A batch over an Arrow column. The output lengths are computed first, then
 /// every item is written once, in parallel with the GIL released, straight
 /// into the result's data buffer. Returns `(offsets, data, validity or None,
-/// null_count, data_len)`: with failed items removed (`errors="return"`) only
-/// the first `data_len` bytes of `data` are used.
+/// null_count)`, offsets and data as uint8 NumPy arrays that own the buffers
+/// (failed items, with `errors="return"`, removed from `data`).
 #[allow(clippy::too_many_arguments)]
 pub fn column_batch<'py>(
     py: Python<'py>,
@@ -342,49 +343,46 @@ pub fn column_batch<'py>(
         ));
     }
     let mut status: Vec<Status> = Vec::with_capacity(n);
-    let mut used = total;
-    let out_data = PyBytes::new_with(py, total, |buf| {
-        for range in chunks(column) {
-            py.check_signals()?;
-            let bounds = (
-                layout.offsets.get(range.start).copied(),
-                layout.offsets.get(range.end).copied(),
-            );
-            let region = match bounds {
-                (Some(a), Some(b)) => buf.get_mut(a..b),
-                _ => None,
-            }
-            .ok_or_else(|| PyValueError::new_err("batch offsets are inconsistent"))?;
-            let part =
-                py.detach(|| batch.fill(op, column, &ctx, &layout, range.clone(), region))?;
-            if raise {
-                if let Some(k) = part.iter().position(|s| *s == Status::Failed) {
-                    return Err(failure(op, range.start + k));
-                }
-            }
-            status.extend_from_slice(&part);
+    // Fresh zeroed pages from the allocator: the workers fault them in as they
+    // write, in parallel, and the buffer moves into a NumPy array uncopied.
+    let mut data = vec![0u8; total];
+    for range in chunks(column) {
+        py.check_signals()?;
+        let bounds = (
+            layout.offsets.get(range.start).copied(),
+            layout.offsets.get(range.end).copied(),
+        );
+        let region = match bounds {
+            (Some(a), Some(b)) => data.get_mut(a..b),
+            _ => None,
         }
-        if status.contains(&Status::Failed) {
-            used = compact(buf, &mut layout.offsets, &status);
+        .ok_or_else(|| PyValueError::new_err("batch offsets are inconsistent"))?;
+        let part = py.detach(|| batch.fill(op, column, &ctx, &layout, range.clone(), region))?;
+        if raise {
+            if let Some(k) = part.iter().position(|s| *s == Status::Failed) {
+                return Err(failure(op, range.start + k));
+            }
         }
-        Ok(())
-    })?;
+        status.extend_from_slice(&part);
+    }
+    if status.contains(&Status::Failed) {
+        let used = compact(&mut data, &mut layout.offsets, &status);
+        data.truncate(used);
+    }
     let (validity, nulls) = super::arrow::validity(
         status
             .iter()
             .map(|s| matches!(s, Status::Failed | Status::Null)),
     );
-    let out_offsets = PyBytes::new_with(py, layout.offsets.len() * width, |buf| {
-        for (dst, o) in buf.chunks_exact_mut(width).zip(&layout.offsets) {
-            if large {
-                dst.copy_from_slice(&(*o as i64).to_le_bytes());
-            } else {
-                // `total` fits in an i32, and so does every offset up to it.
-                dst.copy_from_slice(&(*o as i32).to_le_bytes());
-            }
+    let mut out_offsets = Vec::with_capacity(layout.offsets.len() * width);
+    for o in &layout.offsets {
+        if large {
+            out_offsets.extend_from_slice(&(*o as i64).to_le_bytes());
+        } else {
+            // `total` fits in an i32, and so does every offset up to it.
+            out_offsets.extend_from_slice(&(*o as i32).to_le_bytes());
         }
-        Ok(())
-    })?;
+    }
     let validity = if nulls > 0 {
         PyBytes::new(py, &validity).into_any()
     } else {
@@ -393,11 +391,10 @@ pub fn column_batch<'py>(
     PyTuple::new(
         py,
         [
-            out_offsets.into_any(),
-            out_data.into_any(),
+            out_offsets.into_pyarray(py).into_any(),
+            data.into_pyarray(py).into_any(),
             validity,
             nulls.into_pyobject(py)?.into_any(),
-            used.into_pyobject(py)?.into_any(),
         ],
     )
 }
