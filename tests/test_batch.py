@@ -191,16 +191,16 @@ def test_keyboard_interrupt_leaves_nothing_half_written() -> None:
 
 
 def test_lists_across_chunks_keep_order_objects_and_failures() -> None:
-    """More than two native chunks: order, unchanged objects and failures all line up."""
+    """Many native chunks: order, unchanged objects and failures all line up."""
     old, box = Box(OLD), Box(RING)
-    n = 140_000  # more than two of the engine's 65,536-item chunks
+    n = 140_000  # eight of the 16,384-item chunks of a list batch, and more
     vals = [i.to_bytes(4, "big") * (i % 3) for i in range(n)]
     mixed = old.encrypt_batch(vals[: n // 2]) + box.encrypt_batch(vals[n // 2 :])
-    bad = [0, 65_535, 65_536, 131_072, n - 1]
+    bad = [0, 16_383, 16_384, 65_536, 131_072, n - 1]
     for i in bad:
         mixed[i] = mixed[i][:-1] + bytes([mixed[i][-1] ^ 1])
     rotated = box.rotate_batch(mixed, errors="return")
-    assert [i for i, r in enumerate(rotated) if r is None] == bad[:3]  # auto mode skips current ones
+    assert [i for i, r in enumerate(rotated) if r is None] == bad[:4]  # auto mode skips current ones
     assert all(rotated[i] is mixed[i] for i in range(n // 2, n))
     with pytest.raises(DecryptionError, match="item 0 "):
         box.decrypt_batch(iter(mixed))
@@ -208,7 +208,7 @@ def test_lists_across_chunks_keep_order_objects_and_failures() -> None:
     assert [i for i, v in enumerate(opened) if v is None] == bad
     assert all(opened[i] == vals[i] for i in range(n) if i not in bad)
     with pytest.raises(TypeError, match=r"messages\[70000\] must be bytes"):
-        box.decrypt_batch([*mixed[:70_000], 5])
+        box.decrypt_batch([*box.encrypt_batch(vals[:70_000]), 5])
 
 
 pa = pytest.importorskip("pyarrow")

@@ -9,7 +9,6 @@ use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
 
 use crate::core::batch::{
     chunks, compact, Batch, ChunkOutput, Contexts, Items, Op, RotateMode, Status, CHUNK_BYTES,
-    CHUNK_ITEMS,
 };
 use crate::core::{Encoding, Sealer};
 
@@ -188,6 +187,11 @@ impl Items for Window<'_> {
     }
 }
 
+/// Items per chunk of a list batch: smaller than the engine's default, so the
+/// pipeline fills and drains quickly (the first chunk's items are borrowed, and
+/// the last chunk's results turned into objects, while the workers wait).
+const LIST_CHUNK_ITEMS: usize = 16_384;
+
 /// Borrow the items of `values[start..]` up to a chunk's worth (item count or bytes).
 fn next_chunk(
     values: &Bound<'_, PyTuple>,
@@ -196,10 +200,10 @@ fn next_chunk(
     what: &str,
 ) -> PyResult<Vec<Item>> {
     let n = values.len();
-    let mut out = Vec::with_capacity(CHUNK_ITEMS.min(n.saturating_sub(start)));
+    let mut out = Vec::with_capacity(LIST_CHUNK_ITEMS.min(n.saturating_sub(start)));
     let mut bytes = 0usize;
     let mut i = start;
-    while i < n && out.len() < CHUNK_ITEMS && bytes < CHUNK_BYTES {
+    while i < n && out.len() < LIST_CHUNK_ITEMS && bytes < CHUNK_BYTES {
         let it = item(&values.get_item(i)?, allow_str, what, i)?;
         bytes += it.as_ref().len();
         out.push(it);
