@@ -278,3 +278,14 @@ def test_arrow_failures_across_chunks_and_per_item_contexts() -> None:
     assert rotated.type == pa.large_binary() and rotated.null_count == len(bad)
     with pytest.raises(ValueError, match="contexts has 3 items"):
         box.decrypt_batch(chunked, ctxs[:3])
+
+
+def test_arrow_buffers_at_any_alignment() -> None:
+    """Offsets that start at an odd address (a sliced buffer) are read correctly."""
+    box = Box(RING)
+    vals = values(500)
+    sealed = box.encrypt_batch(pa.array(vals, type=pa.binary()))
+    _, offsets, data = sealed.buffers()
+    odd = pa.py_buffer(b"\0" + offsets.to_pybytes())[1:]
+    moved = pa.Array.from_buffers(pa.binary(), len(sealed), [None, odd, data])
+    assert box.decrypt_batch(moved).to_pylist() == vals

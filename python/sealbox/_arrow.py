@@ -41,6 +41,8 @@ def buffers(array: Any) -> tuple[np.ndarray, np.ndarray, bytes | None]:
         else np.zeros(1, dtype=dtype)
     )
     values = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8)
+    if not offs.flags.aligned:
+        offs = offs.copy()  # a sliced buffer can start at any byte; offsets are small
     for view in (offs, values):
         view.flags.writeable = False
     return offs, values, validity.to_pybytes() if array.null_count else None

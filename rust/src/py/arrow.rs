@@ -70,7 +70,7 @@ impl<'py> Column<'py> {
 
     /// Run `f` over the column's items (the offsets are checked first).
     pub fn with_items<R>(&self, f: impl FnOnce(&dyn Items) -> PyResult<R>) -> PyResult<R> {
-        let contiguous = || PyValueError::new_err("Arrow buffers must be contiguous");
+        let contiguous = || PyValueError::new_err("Arrow buffers must be contiguous and aligned");
         let data = self.data.as_slice().map_err(|_| contiguous())?;
         match &self.offsets {
             Offsets::Small(o) => f(&OffsetColumn::new(
