@@ -289,3 +289,12 @@ def test_arrow_buffers_at_any_alignment() -> None:
     odd = pa.py_buffer(b"\0" + offsets.to_pybytes())[1:]
     moved = pa.Array.from_buffers(pa.binary(), len(sealed), [None, odd, data])
     assert box.decrypt_batch(moved).to_pylist() == vals
+
+
+def test_unchanged_rotations_return_the_input_objects() -> None:
+    box = Box(RING)
+    current = box.encrypt_batch(values(50))
+    mixed: list[bytes | bytearray] = [*current[:25], *map(bytearray, current[25:])]
+    out = box.rotate_batch(mixed)
+    assert all(o is m for o, m in zip(out[:25], mixed[:25], strict=True))
+    assert all(type(o) is bytes and o == m for o, m in zip(out[25:], mixed[25:], strict=True))

@@ -2,9 +2,11 @@
 
 The offsets and data buffers of a pyarrow array go over as read-only NumPy views
 of the array's own memory; the results come back as buffers (``bytes`` or NumPy
-arrays that own native memory) that pyarrow wraps without copying. pyarrow
-buffers are immutable, so nothing can change under the native code while it
-runs with the GIL released.
+arrays that own native memory) that pyarrow wraps without copying. Arrow
+arrays are immutable by contract and pyarrow offers no way to write one in
+place; memory that a caller wrapped themselves (``pa.py_buffer(bytearray)``,
+a NumPy array) is read in place too, so it must not be written while a batch
+runs with the GIL released (docs/batch.md).
 """
 
 from __future__ import annotations

@@ -585,7 +585,13 @@ impl Batch<'_> {
     ) -> Result<ChunkOutput> {
         let mut out = reuse.unwrap_or_else(ChunkOutput::empty);
         let layout = self.layout(op, items, range.clone())?;
-        // Old bytes are overwritten (or zeroed) before the buffer is reused.
+        // Old bytes are overwritten (or zeroed) before the buffer is reused. A
+        // buffer too small is replaced, not grown: growing would free the old
+        // allocation, which may hold plaintexts, without wiping it.
+        if out.data.capacity() < layout.total() {
+            out.data = Zeroizing::new(Vec::new());
+            out.data.reserve_exact(layout.total());
+        }
         out.data.clear();
         out.data.resize(layout.total(), 0);
         out.status = self.fill(op, items, contexts, &layout, range, &mut out.data)?;
