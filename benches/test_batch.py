@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import sealbox
+from _cases import Case, run
 
 try:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV
@@ -178,17 +179,6 @@ def loop_envelope_encrypt_case(s: Sizes) -> tuple[Callable[[], Any], int]:
     return (lambda: loop_envelope_encrypt(values)), s.loop
 
 
-@dataclasses.dataclass(frozen=True)
-class Case:
-    group: str
-    impl: str
-    role: str
-    build: Callable[[Sizes], tuple[Callable[[], Any], int]]  # returns (call, rows per call)
-    target: float | None = None
-    target_id: str | None = None
-    needs: str | None = None  # "cryptography" or "pyarrow"
-
-
 def _values(n: int) -> list[bytes]:
     return [os.urandom(VALUE) for _ in range(n)]
 
@@ -275,29 +265,13 @@ def test_batch(
     pytestconfig: pytest.Config,
     record_skip: Callable[..., None],
 ) -> None:
-    sizes = _sizes(pytestconfig)
-    missing = (case.needs == "cryptography" and AESGCM is None) or (case.needs == "pyarrow" and pa is None)
-    if missing:
-        record_skip(
-            case.group,
-            case.impl,
-            f"{case.needs} not installed",
-            role=case.role,
-            target=case.target,
-            target_id=case.target_id,
-        )
-        pytest.skip(f"{case.needs} not installed")
-    call, rows = case.build(sizes)
-    benchmark.group = case.group
-    benchmark.extra_info.update(
-        group=case.group,
-        impl=case.impl,
-        role=case.role,
-        size=VALUE,
-        inner=1,
-        rows=rows,
-        bench_pass=batch_pass,
-        target=case.target,
-        target_id=case.target_id,
+    run(
+        benchmark,
+        case,
+        _sizes(pytestconfig),
+        batch_pass,
+        record_skip,
+        available={"cryptography": AESGCM is not None, "pyarrow": pa is not None},
+        value_size=VALUE,
+        warmup_rounds=0,
     )
-    benchmark.pedantic(call, rounds=sizes.rounds, warmup_rounds=0, iterations=1)

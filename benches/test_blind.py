@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import sealbox
+from _cases import Case, run
 
 try:
     from argon2.low_level import Type, hash_secret_raw
@@ -155,17 +156,6 @@ def hashlib_scrypt(s: Sizes) -> tuple[Callable[[], Any], int]:
     return (lambda: [run(v) for v in values]), s.slow
 
 
-@dataclasses.dataclass(frozen=True)
-class Case:
-    group: str
-    impl: str
-    role: str
-    build: Build
-    target: float | None = None
-    target_id: str | None = None
-    needs: str | None = None  # "argon2" or "pyarrow"
-
-
 G_LIST = "T6 HMAC-SHA256 compute_batch, 32 B values, list"
 G_ARROW = "T6 HMAC-SHA256 compute_batch, 32 B values, Arrow"
 G_ONE = "T6 Argon2id t=3 m=4 MiB p=1, one value per call"
@@ -202,29 +192,13 @@ def test_blind(
     pytestconfig: pytest.Config,
     record_skip: Callable[..., None],
 ) -> None:
-    sizes = _sizes(pytestconfig)
-    missing = (case.needs == "argon2" and hash_secret_raw is None) or (case.needs == "pyarrow" and pa is None)
-    if missing:
-        record_skip(
-            case.group,
-            case.impl,
-            f"{case.needs} not installed",
-            role=case.role,
-            target=case.target,
-            target_id=case.target_id,
-        )
-        pytest.skip(f"{case.needs} not installed")
-    call, rows = case.build(sizes)
-    benchmark.group = case.group
-    benchmark.extra_info.update(
-        group=case.group,
-        impl=case.impl,
-        role=case.role,
-        size=VALUE,
-        inner=1,
-        rows=rows,
-        bench_pass=batch_pass,
-        target=case.target,
-        target_id=case.target_id,
+    run(
+        benchmark,
+        case,
+        _sizes(pytestconfig),
+        batch_pass,
+        record_skip,
+        available={"argon2": hash_secret_raw is not None, "pyarrow": pa is not None},
+        value_size=VALUE,
+        warmup_rounds=1,
     )
-    benchmark.pedantic(call, rounds=sizes.rounds, warmup_rounds=1, iterations=1)

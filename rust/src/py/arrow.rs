@@ -98,3 +98,21 @@ pub fn validity(is_null: impl ExactSizeIterator<Item = bool>) -> (Vec<u8>, usize
     }
     (bits, nulls)
 }
+
+/// Arrow offsets as little-endian bytes: int64 for the large types, else int32
+/// (ValueError when the data outgrows them).
+pub fn offsets(offsets: impl ExactSizeIterator<Item = usize>, large: bool) -> PyResult<Vec<u8>> {
+    let width = if large { 8 } else { 4 };
+    let mut out = Vec::with_capacity(offsets.len() * width);
+    for o in offsets {
+        if large {
+            out.extend_from_slice(&(o as i64).to_le_bytes());
+        } else {
+            let o = i32::try_from(o).map_err(|_| {
+                PyValueError::new_err("output exceeds 2 GiB: use a large_binary array")
+            })?;
+            out.extend_from_slice(&o.to_le_bytes());
+        }
+    }
+    Ok(out)
+}

@@ -324,7 +324,6 @@ pub fn column_batch<'py>(
     raise: bool,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let width = if large { 8 } else { 4 };
     let n = column.len();
     let ctx = BatchContexts::extract(contexts, n)?;
     let ctx = ctx.view();
@@ -378,15 +377,7 @@ pub fn column_batch<'py>(
             .iter()
             .map(|s| matches!(s, Status::Failed | Status::Null)),
     );
-    let mut out_offsets = Vec::with_capacity(layout.offsets.len() * width);
-    for o in &layout.offsets {
-        if large {
-            out_offsets.extend_from_slice(&(*o as i64).to_le_bytes());
-        } else {
-            // `total` fits in an i32, and so does every offset up to it.
-            out_offsets.extend_from_slice(&(*o as i32).to_le_bytes());
-        }
-    }
+    let out_offsets = super::arrow::offsets(layout.offsets.iter().copied(), large)?;
     let validity = if nulls > 0 {
         PyBytes::new(py, &validity).into_any()
     } else {

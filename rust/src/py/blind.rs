@@ -570,7 +570,6 @@ impl BlindIndex {
         let slot = self.inner.slot(version)?;
         let column = super::arrow::Column::extract(offsets, data, validity)?;
         let (large, nulls) = (column.large(), column.nulls());
-        let width = if large { 8 } else { 4 };
         let per_chunk = chunk_items(self.inner.algorithm());
         let out_width = self.inner.out_len();
         let inner = &self.inner;
@@ -588,18 +587,7 @@ impl BlindIndex {
         let text_offsets = match self.inner.encoding() {
             OutputEncoding::Raw => None,
             _ => {
-                let mut o = Vec::with_capacity((n + 1) * width);
-                for i in 0..=n {
-                    let v = i * out_width;
-                    if large {
-                        o.extend_from_slice(&(v as i64).to_le_bytes());
-                    } else {
-                        let v = i32::try_from(v).map_err(|_| {
-                            PyValueError::new_err("output exceeds 2 GiB: use a large_binary array")
-                        })?;
-                        o.extend_from_slice(&v.to_le_bytes());
-                    }
-                }
+                let o = super::arrow::offsets((0..n + 1).map(|i| i * out_width), large)?;
                 Some(PyBytes::new(py, &o))
             }
         };
