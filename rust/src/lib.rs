@@ -4,3 +4,11 @@ pub mod core;
 
 #[cfg(feature = "python")]
 mod py;
+
+/// The extension's own allocations (batch buffers, Arrow outputs) come from
+/// mimalloc, which keeps freed memory for the next batch instead of returning
+/// it to the kernel and faulting it in again (docs/backends.md). Python objects
+/// still come from Python's allocator.
+#[cfg(feature = "python")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

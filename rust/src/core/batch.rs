@@ -537,7 +537,10 @@ impl Batch<'_> {
                     out.copy_from_slice(raw);
                     Status::Unchanged
                 }
-                Status::Unchanged => Status::Failed,
+                Status::Unchanged => {
+                    out.fill(0);
+                    Status::Failed
+                }
                 Status::Done => {
                     // The header was read in the first pass; only text needs decoding again.
                     let input = match step.work {
@@ -585,14 +588,16 @@ impl Batch<'_> {
     ) -> Result<ChunkOutput> {
         let mut out = reuse.unwrap_or_else(ChunkOutput::empty);
         let layout = self.layout(op, items, range.clone())?;
-        // Old bytes are overwritten (or zeroed) before the buffer is reused. A
-        // buffer too small is replaced, not grown: growing would free the old
-        // allocation, which may hold plaintexts, without wiping it.
+        // A buffer too small is replaced, not grown: growing would free the old
+        // allocation, which may hold plaintexts, without wiping it. A reused
+        // buffer is not cleared first: `fill` writes every byte of every
+        // item's slice (a failed item's are zeroed), and the spare capacity is
+        // wiped when the buffer is dropped.
         if out.data.capacity() < layout.total() {
             out.data = Zeroizing::new(Vec::new());
             out.data.reserve_exact(layout.total());
         }
-        out.data.clear();
+        out.data.truncate(layout.total());
         out.data.resize(layout.total(), 0);
         out.status = self.fill(op, items, contexts, &layout, range, &mut out.data)?;
         out.offsets = layout.offsets;
