@@ -170,21 +170,26 @@ pub const CHUNK_ITEMS: usize = 65_536;
 /// Bytes per chunk, so huge values also come in bounded pieces.
 pub const CHUNK_BYTES: usize = 64 << 20;
 
-/// Split `0..len` into chunks of at most `CHUNK_ITEMS` items and about `CHUNK_BYTES` bytes.
-pub fn chunks(items: &dyn Items) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
+/// Split the items of a layout (`offsets`: n + 1 running output offsets) into
+/// chunks of at most `CHUNK_ITEMS` items, each ending at the first item that
+/// brings its output to `CHUNK_BYTES` or more. No pass over the items: a
+/// binary search per chunk.
+pub fn chunks(offsets: &[usize]) -> Vec<Range<usize>> {
+    let n = offsets.len().saturating_sub(1);
+    let mut out = Vec::with_capacity(n.div_ceil(CHUNK_ITEMS));
     let mut start = 0;
-    let mut bytes = 0usize;
-    for i in 0..items.len() {
-        bytes += items.get(i).len();
-        if i + 1 - start >= CHUNK_ITEMS || bytes >= CHUNK_BYTES {
-            out.push(start..i + 1);
-            start = i + 1;
-            bytes = 0;
-        }
-    }
-    if start < items.len() {
-        out.push(start..items.len());
+    while start < n {
+        let end = (start + CHUNK_ITEMS).min(n);
+        let base = offsets.get(start).copied().unwrap_or(0);
+        let after = offsets.get(start + 1..=end).unwrap_or(&[]);
+        let under = after.partition_point(|o| o.saturating_sub(base) < CHUNK_BYTES);
+        let end = if under < after.len() {
+            start + 1 + under
+        } else {
+            end
+        };
+        out.push(start..end);
+        start = end;
     }
     out
 }
@@ -250,15 +255,17 @@ pub(crate) fn pool(threads: Option<usize>) -> Result<Arc<rayon::ThreadPool>> {
 /// Below this many items a chunk is processed on the calling thread.
 const PARALLEL_MIN_ITEMS: usize = 64;
 
-/// What to do with one item, decided from its header before the parallel pass.
+/// What to do with one item, decided from its header in the layout pass. It
+/// carries no lengths (the fill pass reads them from the header again), so a
+/// step is two bytes per row.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Work {
     /// Seal the input (a plaintext).
     Seal,
-    /// Open the input into a plaintext of `plain` bytes; re-seal it if rotating.
-    Open { plain: usize },
-    /// Re-wrap an envelope message's data key into `binary` bytes (before encoding).
-    Rewrap { binary: usize },
+    /// Open the input; re-seal the plaintext if rotating.
+    Open,
+    /// Re-wrap an envelope message's data key.
+    Rewrap,
     /// Nothing to compute (failed, null or unchanged).
     None,
 }
@@ -302,9 +309,7 @@ fn plan<'a>(op: &Op, sealer: &Sealer, encoding: Encoding, raw: &'a [u8]) -> (Pla
             let Ok(info) = sealer.inspect(&binary) else {
                 return failed(Cow::Borrowed(raw));
             };
-            let open = Work::Open {
-                plain: info.plaintext_len,
-            };
+            let open = Work::Open;
             match op {
                 Op::Open => (Plan::new(binary, Status::Done, open), info.plaintext_len),
                 Op::Rotate(RotateMode::Auto) if info.current => (
@@ -312,11 +317,8 @@ fn plan<'a>(op: &Op, sealer: &Sealer, encoding: Encoding, raw: &'a [u8]) -> (Pla
                     raw.len(),
                 ),
                 Op::Rotate(RotateMode::Auto) if info.envelope && sealer.is_envelope() => {
-                    let work = Work::Rewrap {
-                        binary: info.rewrapped_len,
-                    };
                     let len = encoded_len(encoding, info.rewrapped_len);
-                    (Plan::new(binary, Status::Done, work), len)
+                    (Plan::new(binary, Status::Done, Work::Rewrap), len)
                 }
                 _ => match sealed_len(info.plaintext_len) {
                     Ok(len) => (Plan::new(binary, Status::Done, open), len),
@@ -394,37 +396,24 @@ fn process(
     match (op, plan.work) {
         (_, Work::Seal) => seal_encoded(sealer, encoding, input, ctx, out),
         (Op::Open, _) => sealer.open_binary_into(input, ctx, out),
-        (_, Work::Rewrap { binary }) => write_encoded(encoding, binary, out, |buf| {
-            sealer.rewrap_into(input, ctx, buf)
-        }),
-        (_, Work::Open { plain }) => with_scratch(plain, |buf| {
-            sealer.open_binary_into(input, ctx, buf)?;
-            seal_encoded(sealer, encoding, buf, ctx, out)
-        }),
+        (_, Work::Rewrap) => {
+            let binary = match encoding {
+                Encoding::Binary => out.len(),
+                Encoding::Text => sealer.inspect(input)?.rewrapped_len,
+            };
+            write_encoded(encoding, binary, out, |buf| {
+                sealer.rewrap_into(input, ctx, buf)
+            })
+        }
+        (_, Work::Open) => {
+            let plain = sealer.inspect(input)?.plaintext_len;
+            with_scratch(plain, |buf| {
+                sealer.open_binary_into(input, ctx, buf)?;
+                seal_encoded(sealer, encoding, buf, ctx, out)
+            })
+        }
         (_, Work::None) => Err(Error::Decrypt),
     }
-}
-
-/// Run `f` over `0..n` on the pool, or inline when `n` is small.
-fn each<T: Send>(
-    threads: Option<usize>,
-    n: usize,
-    f: impl Fn(usize) -> T + Sync + Send,
-    out: &mut Vec<T>,
-) -> Result<()> {
-    out.clear();
-    if n < PARALLEL_MIN_ITEMS {
-        out.extend((0..n).map(f));
-    } else {
-        pool(threads)?.install(|| {
-            (0..n)
-                .into_par_iter()
-                .with_min_len(256)
-                .map(f)
-                .collect_into_vec(out)
-        });
-    }
-    Ok(())
 }
 
 /// One batch operation over a sealer, in a given output encoding.
@@ -455,33 +444,36 @@ impl Batch<'_> {
     /// length and what to do with it. Items that will fail or are null take
     /// no bytes.
     pub fn layout(&self, op: Op, items: &dyn Items, range: Range<usize>) -> Result<Layout> {
-        let mut planned = Vec::new();
         let first = range.start;
-        each(
-            self.threads,
-            range.len(),
-            |k| {
-                let (p, len) = self.plan(op, items, first + k);
-                (
-                    Step {
-                        status: p.status,
-                        work: p.work,
-                    },
-                    len,
-                )
-            },
-            &mut planned,
-        )?;
-        let mut offsets = Vec::with_capacity(planned.len() + 1);
-        let mut steps = Vec::with_capacity(planned.len());
+        let n = range.len();
+        let step = |k: usize| {
+            let (p, len) = self.plan(op, items, first + k);
+            let step = Step {
+                status: p.status,
+                work: p.work,
+            };
+            (step, len)
+        };
+        let (mut steps, mut lens) = (Vec::new(), Vec::new());
+        if n < PARALLEL_MIN_ITEMS {
+            (steps, lens) = (0..n).map(step).unzip();
+        } else {
+            pool(self.threads)?.install(|| {
+                (0..n)
+                    .into_par_iter()
+                    .with_min_len(256)
+                    .map(step)
+                    .unzip_into_vecs(&mut steps, &mut lens)
+            });
+        }
+        let mut offsets = Vec::with_capacity(n + 1);
         let mut total = 0usize;
         offsets.push(0);
-        for (step, len) in planned {
+        for len in lens {
             total = total
                 .checked_add(len)
                 .ok_or_else(|| Error::Invalid("batch output is too large".into()))?;
             offsets.push(total);
-            steps.push(step);
         }
         Ok(Layout {
             first,
@@ -759,10 +751,19 @@ mod tests {
         let none: Vec<Vec<u8>> = Vec::new();
         let out = batch(&s).seal(&none, &Contexts::None, 0..0).unwrap();
         assert!(out.status.is_empty() && out.data.is_empty());
-        let many = vec![vec![0u8; 1]; CHUNK_ITEMS * 2 + 5];
+        assert!(chunks(&[0]).is_empty());
+        // Small items: CHUNK_ITEMS per chunk.
+        let many: Vec<usize> = (0..=CHUNK_ITEMS * 2 + 5).collect();
         let ranges = chunks(&many);
         assert_eq!(ranges.len(), 3);
+        assert_eq!(ranges[0], 0..CHUNK_ITEMS);
         assert_eq!(ranges[2], CHUNK_ITEMS * 2..CHUNK_ITEMS * 2 + 5);
+        // Large items: a chunk ends at the item that reaches CHUNK_BYTES.
+        let big: Vec<usize> = (0..=7).map(|i| i * (40 << 20)).collect();
+        assert_eq!(chunks(&big), vec![0..2, 2..4, 4..6, 6..7]);
+        // One item larger than CHUNK_BYTES is a chunk of its own; empty items are free.
+        let mixed = [0, 0, 100 << 20, 100 << 20, (100 << 20) + 1];
+        assert_eq!(chunks(&mixed), vec![0..2, 2..4]);
     }
 
     #[test]

@@ -349,7 +349,7 @@ pub fn column_batch<'py>(
     // Fresh zeroed pages from the allocator: the workers fault them in as they
     // write, in parallel, and the buffer moves into a NumPy array uncopied.
     let mut data = vec![0u8; total];
-    for range in chunks(column) {
+    for range in chunks(&layout.offsets) {
         py.check_signals()?;
         let bounds = (
             layout.offsets.get(range.start).copied(),
