@@ -350,10 +350,16 @@ fn write_encoded(
 /// (sized so the common short values clear only a few bytes), and wipe it after:
 /// it may hold a plaintext. `zeroize` writes byte by byte, so only `len` bytes.
 fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    /// Wipes the buffer when dropped, also if `f` unwinds.
+    struct Wipe<'b>(&'b mut [u8]);
+    impl Drop for Wipe<'_> {
+        fn drop(&mut self) {
+            self.0.zeroize();
+        }
+    }
     fn run<R>(buf: &mut [u8], f: impl FnOnce(&mut [u8]) -> R) -> R {
-        let result = f(&mut *buf);
-        buf.zeroize();
-        result
+        let guard = Wipe(buf);
+        f(&mut *guard.0)
     }
     if len <= 64 {
         let mut small = [0u8; 64];

@@ -279,25 +279,36 @@ pub fn list_batch<'py>(
                 next_start += upcoming.len();
                 running = Some(scope.spawn(move || compute(upcoming, at, reuse)));
             }
-            for (k, status) in out.status.iter().enumerate() {
-                let obj = match status {
-                    Status::Failed if raise => return Err(failure(op, start + k)),
-                    Status::Failed | Status::Null => py.None().into_bound(py),
-                    // The input object itself: rotation found nothing to do.
-                    Status::Unchanged => match items.as_slice().get(k) {
-                        Some(Item::Bytes(b)) => b.into_pyobject(py)?.into_any(),
-                        Some(Item::Str(s)) => s.into_pyobject(py)?.into_any(),
-                        None => PyBytes::new(py, out.item(k)).into_any(),
-                    },
-                    Status::Done => match out_encoding {
-                        Encoding::Binary => PyBytes::new(py, out.item(k)).into_any(),
-                        Encoding::Text => {
-                            PyString::new(py, std::str::from_utf8(out.item(k)).unwrap_or_default())
-                                .into_any()
-                        }
-                    },
-                };
-                results.push(obj);
+            let converted = (|| -> PyResult<()> {
+                for (k, status) in out.status.iter().enumerate() {
+                    let obj = match status {
+                        Status::Failed if raise => return Err(failure(op, start + k)),
+                        Status::Failed | Status::Null => py.None().into_bound(py),
+                        // The input object itself: rotation found nothing to do.
+                        Status::Unchanged => match items.as_slice().get(k) {
+                            Some(Item::Bytes(b)) => b.into_pyobject(py)?.into_any(),
+                            Some(Item::Str(s)) => s.into_pyobject(py)?.into_any(),
+                            None => PyBytes::new(py, out.item(k)).into_any(),
+                        },
+                        Status::Done => match out_encoding {
+                            Encoding::Binary => PyBytes::new(py, out.item(k)).into_any(),
+                            Encoding::Text => PyString::new(
+                                py,
+                                std::str::from_utf8(out.item(k)).unwrap_or_default(),
+                            )
+                            .into_any(),
+                        },
+                    };
+                    results.push(obj);
+                }
+                Ok(())
+            })();
+            if let Err(e) = converted {
+                // Let the chunk in flight finish without holding the GIL.
+                if let Some(handle) = running.take() {
+                    let _ = py.detach(|| handle.join());
+                }
+                return Err(e);
             }
             spare = Some(out);
         }
