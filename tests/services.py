@@ -47,7 +47,8 @@ class Moto:
         kwargs.setdefault("aws_access_key_id", "testing")
         kwargs.setdefault("aws_secret_access_key", "testing")
         kwargs.setdefault("config", Config(retries={"mode": "standard", "max_attempts": 2}))
-        return boto3.client(service, endpoint_url=self.url, region_name=self.region, **kwargs)
+        kwargs.setdefault("region_name", self.region)
+        return boto3.client(service, endpoint_url=self.url, **kwargs)
 
     @contextlib.contextmanager
     def iam_enforced(self) -> Iterator[None]:

@@ -416,6 +416,15 @@ def test_envelope_rotate_batch_after_vault_rotation(vault: VaultKit) -> None:
     assert all(new != old for new, old in zip(rotated, messages, strict=True))
     assert box.decrypt_batch(rotated, contexts) == [b"x"] * 10
     assert box.rotate_batch(rotated, contexts) == rotated
+    # A message moved to another row fails alone (the batched rewrap is retried key
+    # by key to find it); the others are re-wrapped.
+    wrong = list(contexts)
+    wrong[4] = b"row/999"
+    out = box.rotate_batch(messages, wrong, errors="return")
+    assert out[4] is None
+    assert all(o is not None and o != m for i, (o, m) in enumerate(zip(out, messages, strict=True)) if i != 4)
+    with pytest.raises(DecryptionError, match="item 4"):
+        box.rotate_batch(messages, wrong)
 
 
 # -- AWS KMS
@@ -459,6 +468,82 @@ def test_aws_rewrap_names_the_source_key(aws: AwsKit) -> None:
     except DecryptionError:
         return  # AWS: IncorrectKeyException
     pytest.xfail("moto 5 ignores ReEncrypt's SourceKeyId; AWS answers IncorrectKeyException")
+
+
+def _count_kms_calls(client: Any) -> dict[str, int]:
+    calls: dict[str, int] = {}
+
+    def count(request: Any, **_: Any) -> None:
+        op = request.headers.get("X-Amz-Target", b"?").decode().split(".")[-1]
+        calls[op] = calls.get(op, 0) + 1
+
+    client.meta.events.register("before-send.kms", count)
+    return calls
+
+
+def test_aws_rewrap_from_moves_keys_between_kms_keys(aws: AwsKit) -> None:
+    old, new = aws.new(), aws.new(kek_id=2)
+    plaintext, wrapped = old.generate_data_key(CTX)
+    [moved] = new.rewrap_from(old, [wrapped], [CTX]) or []  # ReEncrypt to the new key
+    assert new.unwrap(moved, CTX) == plaintext
+    with pytest.raises(DecryptionError, match="wrapped key 1"):
+        new.rewrap_from(old, [wrapped, wrapped], [CTX, OTHER_CONTEXTS[0]])
+    # Not an AwsKms key, or a key in another region: the caller unwraps and wraps.
+    assert new.rewrap_from(object(), [wrapped], [CTX]) is None
+    elsewhere = AwsKms(old.key_id, aws.moto.client(region_name="eu-west-1"))
+    assert new.rewrap_from(elsewhere, [wrapped], [CTX]) is None
+
+
+def test_aws_rotate_batch_between_kms_keys_stays_inside_kms(aws: AwsKit) -> None:
+    import sealbox
+    import sealbox.audit
+
+    old, new = aws.new(), aws.new(kek_id=2)
+    values = [b"v%d" % i for i in range(20)]
+    contexts = [b"users/%d/email" % i for i in range(20)]
+    messages = sealbox.Box(sealbox.EnvelopeKeyProvider(old)).encrypt_batch(values, contexts)
+    moving = sealbox.Box(sealbox.EnvelopeKeyProvider(new, previous=[old]))
+    calls = _count_kms_calls(aws.kms)
+    events: list[Any] = []
+    sealbox.audit.subscribe(events.append)
+    try:
+        rotated = moving.rotate_batch(messages, contexts)
+    finally:
+        sealbox.audit.unsubscribe(events.append)
+    # One ReEncrypt per data key: no Decrypt, so no data key left KMS.
+    assert calls == {"ReEncrypt": 20}
+    assert [(e.operation, e.provider, e.key_id, e.count, e.outcome) for e in events] == [
+        ("rewrap", "aws-kms", 1, 20, "ok")
+    ]
+    assert {sealbox.Message.parse(m).key_id for m in rotated} == {2}
+    only_new = sealbox.Box(sealbox.EnvelopeKeyProvider(new))
+    assert only_new.decrypt_batch(rotated, contexts) == values
+    # A message moved to another row fails alone; the others are moved.
+    wrong = list(contexts)
+    wrong[3] = b"users/999/email"
+    out = moving.rotate_batch(messages, wrong, errors="return")
+    assert out[3] is None
+    assert only_new.decrypt_batch(out[:3] + out[4:], contexts[:3] + contexts[4:]) == values[:3] + values[4:]
+    with pytest.raises(DecryptionError, match="item 3"):
+        moving.rotate_batch(messages, wrong)
+
+
+def test_aws_rotate_batch_between_kms_keys_async(aws: AwsKit) -> None:
+    import sealbox
+
+    old, new = aws.new(), aws.new(kek_id=2)
+    values = [b"v%d" % i for i in range(5)]
+    contexts = [b"users/%d/email" % i for i in range(5)]
+    messages = sealbox.Box(sealbox.EnvelopeKeyProvider(old)).encrypt_batch(values, contexts)
+    calls = _count_kms_calls(aws.kms)
+    moving = sealbox.Box(
+        sealbox.EnvelopeKeyProvider(
+            AsyncAwsKms(new.key_id, aws.kms, kek_id=2), previous=[AsyncAwsKms(old.key_id, aws.kms)]
+        )
+    )
+    rotated = asyncio.run(moving.rotate_batch_async(messages, contexts))
+    assert calls == {"ReEncrypt": 5}
+    assert sealbox.Box(sealbox.EnvelopeKeyProvider(new)).decrypt_batch(rotated, contexts) == values
 
 
 def test_aws_access_denied(aws: AwsKit) -> None:

@@ -198,6 +198,42 @@ def _context_bytes(context: Any) -> bytes:
     raise TypeError(f"context must be bytes, str or None, not {type(context).__name__}")
 
 
+def _rewrap_slots(
+    keys: Any, source: int | None, slots: list[int], unique: list[Any], ctx: list[bytes], failed: set[int]
+) -> dict[int, bytes] | None:
+    """Re-wrap the keys of ``slots`` under the active KEK inside its provider, from the
+    KEK ``source`` (None: the active KEK itself), in one call; if one does not unwrap,
+    each key on its own, so that only the bad ones fail. None if the provider cannot
+    move keys from ``source``."""
+
+    def call(group: list[int]) -> list[bytes] | None:
+        wrapped = [unique[s][2] for s in group]
+        contexts = [keys.env.wrap_context(ctx[unique[s][3]], unique[s][1]) for s in group]
+        if source is None:
+            moved: list[bytes] = keys.rewrap(wrapped, contexts)
+            return moved
+        result: list[bytes] | None = keys.rewrap_from(source, wrapped, contexts)
+        return result
+
+    try:
+        new = call(slots)
+        return None if new is None else dict(zip(slots, new, strict=True))
+    except DecryptionError:
+        if len(slots) == 1:
+            failed.update(slots)
+            return {}
+    out: dict[int, bytes] = {}
+    for s in slots:
+        try:
+            one = call([s])
+        except DecryptionError:
+            failed.add(s)
+            continue
+        if one is not None:
+            out[s] = one[0]
+    return out
+
+
 def _context_list(contexts: Any, n: int) -> list[bytes]:
     """Contexts of a batch, one per item."""
     if contexts is None or isinstance(contexts, (bytes, str, bytearray)):
@@ -502,25 +538,32 @@ class EnvelopeBox(Box[_M]):
         active = env.kek
         headers: list[tuple[int, bytes] | None] = [None] * len(unique)
         failed: set[int] = set()
-        in_kms: list[int] = []
-        for slot, (kek_id, bound, wrapped, first) in enumerate(unique):
+        # Keys the provider can move itself (the data keys never leave it): those
+        # under the active KEK (rewrap) and those under a previous one (rewrap_from).
+        # The rest are unwrapped here and wrapped under the active KEK.
+        in_kms: dict[int | None, list[int]] = {}  # by source KEK id, None for the active one
+        local: list[int] = []
+        for slot, (kek_id, _bound, wrapped, _first) in enumerate(unique):
             if not keys.needs_rewrap(kek_id, wrapped):
                 continue
-            if kek_id == env.kek_id and not isinstance(active, Keyring):
-                in_kms.append(slot)
+            if isinstance(active, Keyring) or isinstance(env.find(kek_id), Keyring | None):
+                local.append(slot)
+            else:
+                in_kms.setdefault(None if kek_id == env.kek_id else kek_id, []).append(slot)
+        for source, slots in in_kms.items():
+            moved = _rewrap_slots(keys, source, slots, unique, ctx, failed)
+            if moved is None:  # the provider cannot move keys from this KEK
+                local += slots
                 continue
+            for s, w in moved.items():
+                headers[s] = (env.kek_id, w)
+        for slot in sorted(local):
+            kek_id, bound, wrapped, first = unique[slot]
             try:
                 dk = keys.unwrap(kek_id, bound, wrapped, ctx[first])
                 headers[slot] = keys.wrap_active(dk, bound, ctx[first])
             except DecryptionError:
                 failed.add(slot)
-        if in_kms:
-            new = keys.rewrap(
-                [unique[s][2] for s in in_kms],
-                [env.wrap_context(ctx[unique[s][3]], unique[s][1]) for s in in_kms],
-            )
-            for s, w in zip(in_kms, new, strict=True):
-                headers[s] = (env.kek_id, w)
         # Messages that are not envelopes (direct messages under a local key) are re-encrypted.
         direct = [i for i, s in enumerate(index) if s < 0]
         index = [-1 if s in failed else s for s in index]

@@ -330,6 +330,28 @@ class _Keys:
             raise SealboxError("the key provider's rewrap returned the wrong number of keys")
         return [bytes(w) for w in out]
 
+    def rewrap_from(
+        self, kek_id: int, wrapped: list[bytes], contexts: list[Mapping[str, str]]
+    ) -> list[bytes] | None:
+        """Keys wrapped by the previous KEK ``kek_id``, moved to the active KEK inside
+        the provider (its optional ``rewrap_from``); None when it cannot."""
+        kek, source = self.env.kek, self.env.find(kek_id)
+        if isinstance(kek, Keyring) or source is None or isinstance(source, Keyring):
+            return None
+        if getattr(kek, "rewrap_from", None) is None:
+            return None
+        try:
+            out = self.call(kek, "rewrap_from", source, wrapped, contexts)
+        except BaseException as e:
+            audit.emit("rewrap", kek.name, kek_id, None, audit.outcome_of(e), len(wrapped))
+            raise
+        if out is None:
+            return None
+        audit.emit("rewrap", kek.name, kek_id, None, "ok", len(wrapped))
+        if len(out) != len(wrapped):
+            raise SealboxError("the key provider's rewrap_from returned the wrong number of keys")
+        return [bytes(w) for w in out]
+
     def needs_rewrap(self, kek_id: int, wrapped: bytes) -> bool:
         kek = self.env.kek
         if kek_id != _kek_id(kek):

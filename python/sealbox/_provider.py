@@ -12,6 +12,17 @@ wrapped key only unwraps under the same context, and the provider's own audit
 log shows what was decrypted.
 
 Two forms: `KeyProvider` (blocking) and `AsyncKeyProvider` (coroutines).
+
+A provider may also have an optional method for moving keys from another
+provider's KEK without the data keys leaving the KMS (`AwsKms` does, with
+ReEncrypt)::
+
+    def rewrap_from(self, source, wrapped, contexts) -> list[bytes] | None: ...
+
+``source`` is the provider that wrapped the keys; the method returns them
+re-wrapped under this provider (same contexts), or None when it cannot move
+keys from that provider, and `rotate_batch` then unwraps with ``source`` and
+wraps here. (An `AsyncKeyProvider`'s is a coroutine.)
 """
 
 from __future__ import annotations

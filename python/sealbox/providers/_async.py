@@ -61,6 +61,18 @@ class AsyncProvider(Generic[P]):
     async def rewrap(self, wrapped: Sequence[bytes], contexts: Sequence[Mapping[str, str]]) -> list[bytes]:
         return await asyncio.to_thread(self._sync.rewrap, list(wrapped), list(contexts))
 
+    async def rewrap_from(
+        self, source: object, wrapped: Sequence[bytes], contexts: Sequence[Mapping[str, str]]
+    ) -> list[bytes] | None:
+        """The blocking provider's `rewrap_from`, if it has one (else None)."""
+        move = getattr(self._sync, "rewrap_from", None)
+        if move is None:
+            return None
+        if isinstance(source, AsyncProvider):
+            source = source.sync
+        result: list[bytes] | None = await asyncio.to_thread(move, source, list(wrapped), list(contexts))
+        return result
+
     def needs_rewrap(self, wrapped: bytes) -> bool:
         return self._sync.needs_rewrap(wrapped)
 

@@ -101,7 +101,8 @@ class AwsKms(ProviderBase):
     key id stays the same, old wrapped keys still decrypt, and the wrapped bytes do
     not say which backing key made them. So `needs_rewrap` is always False, and
     `rewrap` (one ReEncrypt per key: KMS has no batch call) moves keys to the
-    newest backing key without the data keys leaving KMS.
+    newest backing key without the data keys leaving KMS, and `rewrap_from`
+    moves keys from another KMS key to this one the same way.
 
     Errors: InvalidCiphertextException and IncorrectKeyException raise
     `DecryptionError`; denied or unrecognised credentials `AccessDeniedError`;
@@ -206,6 +207,29 @@ class AwsKms(ProviderBase):
 
         One call per key; the data keys never leave KMS.
         """
+        return self._reencrypt(self._key_id, wrapped, contexts)
+
+    def rewrap_from(
+        self, source: object, wrapped: Sequence[bytes], contexts: Sequence[Mapping[str, str]]
+    ) -> list[bytes] | None:
+        """Move keys wrapped by another `AwsKms` key to this one, same context: one
+        ReEncrypt per key (``SourceKeyId`` the old key, ``DestinationKeyId`` this one),
+        so the data keys never leave KMS. The caller needs ``kms:ReEncryptFrom`` on the
+        old key and ``kms:ReEncryptTo`` on this one (the default key policy's
+        ``kms:ReEncrypt*``). None when ``source`` is not an `AwsKms` key in this
+        client's region: the caller then unwraps and wraps.
+        """
+        if not isinstance(source, AwsKms) or source._region() != self._region():
+            return None
+        return self._reencrypt(source._key_id, wrapped, contexts)
+
+    def _region(self) -> str | None:
+        region: str | None = getattr(getattr(self._client, "meta", None), "region_name", None)
+        return region
+
+    def _reencrypt(
+        self, source_key_id: str, wrapped: Sequence[bytes], contexts: Sequence[Mapping[str, str]]
+    ) -> list[bytes]:
         out: list[bytes] = []
         for index, (blob, context) in enumerate(check_batch(wrapped, contexts)):
             try:
@@ -214,7 +238,7 @@ class AwsKms(ProviderBase):
                     self._client.re_encrypt,
                     unwrapping=True,
                     CiphertextBlob=_check_blob(blob),
-                    SourceKeyId=self._key_id,
+                    SourceKeyId=source_key_id,
                     DestinationKeyId=self._key_id,
                     **_context_arg("SourceEncryptionContext", context),
                     **_context_arg("DestinationEncryptionContext", context),
