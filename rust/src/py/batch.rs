@@ -30,7 +30,11 @@ impl AsRef<[u8]> for Item {
 }
 
 fn item(obj: &Bound<'_, PyAny>, allow_str: bool, what: &str, index: usize) -> PyResult<Item> {
-    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() {
+    // One type check and one new reference for the common case.
+    if let Ok(bytes) = obj.cast::<PyBytes>() {
+        return Ok(Item::Bytes(bytes.clone().into()));
+    }
+    if obj.is_instance_of::<PyByteArray>() {
         return Ok(Item::Bytes(obj.extract()?));
     }
     if allow_str {
@@ -204,7 +208,8 @@ fn next_chunk(
     let mut bytes = 0usize;
     let mut i = start;
     while i < n && out.len() < LIST_CHUNK_ITEMS && bytes < CHUNK_BYTES {
-        let it = item(&values.get_item(i)?, allow_str, what, i)?;
+        let obj = values.get_borrowed_item(i)?;
+        let it = item(&obj, allow_str, what, i)?;
         bytes += it.as_ref().len();
         out.push(it);
         i += 1;
