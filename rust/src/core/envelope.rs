@@ -22,13 +22,12 @@
 //! by several messages (a data-key cache). Other bits must be zero.
 
 use hmac::Mac;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::core::error::{Error, Result};
 use crate::core::keys::{label, prf_out, KeyMaterial, Keyring, KEY_LEN};
 use crate::core::message::{COMMIT_LEN, SALT_LEN, TAG_LEN, VERSION};
-use crate::core::primitives::HmacSha256;
+use crate::core::primitives::{equal, HmacSha256};
 use crate::core::rng;
 use crate::core::seal::{gcm_open, gcm_seal, with_aad};
 
@@ -239,7 +238,7 @@ pub fn open_payload(
     context: &[u8],
     out: &mut [u8],
 ) -> Result<()> {
-    if out.len() != msg.ciphertext.len() || !bool::from(msg.commitment.ct_eq(&dk.commit)) {
+    if out.len() != msg.ciphertext.len() || !equal(msg.commitment, &dk.commit) {
         return Err(Error::Decrypt);
     }
     let subkey = dk.subkey(msg.salt);

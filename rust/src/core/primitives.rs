@@ -403,6 +403,13 @@ impl AesSiv {
 
 pub type HmacSha256 = Hmac<Sha256>;
 
+/// Whether `a` and `b` are equal, in time independent of their contents
+/// (aws-lc's `CRYPTO_memcmp`: about 6 ns for 24 bytes, where `subtle`'s
+/// byte-at-a-time `ct_eq` takes about 40 ns).
+pub fn equal(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
 /// HMAC-SHA256 (RFC 2104) of `data` under `key` (any length).
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac =
@@ -524,6 +531,19 @@ pub fn scrypt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_compares_every_byte_and_the_length() {
+        let a = [7u8; 24];
+        assert!(equal(&a, &a.clone()));
+        for i in 0..a.len() {
+            let mut b = a;
+            b[i] ^= 0x80;
+            assert!(!equal(&a, &b));
+        }
+        assert!(!equal(&a, &a[..23]));
+        assert!(equal(&[], &[]));
+    }
 
     #[test]
     fn gcm_round_trip_and_tamper() {

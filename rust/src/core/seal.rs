@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use aws_lc_rs::aead::Nonce;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::core::envelope::{self, EnvelopeMessage};
@@ -11,7 +10,7 @@ use crate::core::error::{Error, Result};
 use crate::core::keys::{KeyMaterial, Keyring};
 use crate::core::message::{self, header, Message, Suite, COMMIT_LEN, HEADER_LEN};
 use crate::core::primitives::{
-    gcm256_open_small, gcm256_seal_small, AesSiv, LcAead, SMALL_GCM_MAX,
+    equal, gcm256_open_small, gcm256_seal_small, AesSiv, LcAead, SMALL_GCM_MAX,
 };
 use crate::core::rng;
 
@@ -311,7 +310,7 @@ fn open_with(key: &KeyMaterial, msg: &Message<'_>, context: &[u8], out: &mut [u8
     if out.len() != msg.ciphertext.len() {
         return Err(Error::Decrypt);
     }
-    if !bool::from(msg.commitment.ct_eq(key.commitment(suite))) {
+    if !equal(msg.commitment, key.commitment(suite)) {
         return Err(Error::Decrypt);
     }
     match suite {
