@@ -158,6 +158,25 @@ def test_local_rotate_rewraps_without_touching_payload() -> None:
     assert only_new.decrypt_batch(arrow, ctx) == only_new.decrypt_batch(out, ctx)
 
 
+def test_local_rotate_in_text_encoding() -> None:
+    """Re-wrapping text messages: the binary length is read from the header again."""
+    k1, k2 = sealbox.generate_key(), sealbox.generate_key()
+    old = sealbox.Box(EnvelopeKeyProvider(Keyring({1: k1}, active=1)), encoding="text")
+    new = sealbox.Box(EnvelopeKeyProvider(Keyring({1: k1, 2: k2}, active=2)), encoding="text")
+    values = [b"v" * (i % 70) for i in range(500)]
+    ctx = [f"r{i}" for i in range(500)]
+    msgs = old.encrypt_batch(values, ctx)
+    out = new.rotate_batch(msgs, ctx)
+    assert all(isinstance(m, str) and len(m) == len(o) for m, o in zip(out, msgs, strict=True))
+    assert {Message.parse(m).key_id for m in out} == {2}
+    only_new = sealbox.Box(EnvelopeKeyProvider(Keyring({2: k2})))
+    assert only_new.decrypt_batch(out, ctx) == values
+    pa = pytest.importorskip("pyarrow")
+    arrow = new.rotate_batch(pa.array(msgs, type=pa.string()), ctx)
+    assert arrow.type == pa.string()
+    assert only_new.decrypt_batch(arrow.to_pylist(), ctx) == values
+
+
 def test_migrate_direct_messages_into_envelopes(ring: Keyring) -> None:
     direct = sealbox.Box(ring)
     msgs = direct.encrypt_batch([b"a", b"b"], [b"1", b"2"])

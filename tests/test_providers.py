@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import pickle
 import subprocess
@@ -423,6 +424,7 @@ def test_envelope_rotate_batch_after_vault_rotation(vault: VaultKit) -> None:
     out = box.rotate_batch(messages, wrong, errors="return")
     assert out[4] is None
     assert all(o is not None and o != m for i, (o, m) in enumerate(zip(out, messages, strict=True)) if i != 4)
+    assert box.decrypt_batch(out[:4] + out[5:], contexts[:4] + contexts[5:]) == [b"x"] * 9
     with pytest.raises(DecryptionError, match="item 4"):
         box.rotate_batch(messages, wrong)
 
@@ -481,17 +483,71 @@ def _count_kms_calls(client: Any) -> dict[str, int]:
     return calls
 
 
+def _reencrypt_key_ids(client: Any) -> list[tuple[str, str]]:
+    """(SourceKeyId, DestinationKeyId) of every ReEncrypt the client sends."""
+    seen: list[tuple[str, str]] = []
+
+    def record(params: Any, **_: Any) -> None:
+        seen.append((params["SourceKeyId"], params["DestinationKeyId"]))
+
+    client.meta.events.register("before-parameter-build.kms.ReEncrypt", record)
+    return seen
+
+
 def test_aws_rewrap_from_moves_keys_between_kms_keys(aws: AwsKit) -> None:
     old, new = aws.new(), aws.new(kek_id=2)
     plaintext, wrapped = old.generate_data_key(CTX)
+    sent = _reencrypt_key_ids(aws.kms)
     [moved] = new.rewrap_from(old, [wrapped], [CTX]) or []  # ReEncrypt to the new key
+    assert sent == [(old.key_id, new.key_id)]  # the old key named as the source
     assert new.unwrap(moved, CTX) == plaintext
     with pytest.raises(DecryptionError, match="wrapped key 1"):
         new.rewrap_from(old, [wrapped, wrapped], [CTX, OTHER_CONTEXTS[0]])
-    # Not an AwsKms key, or a key in another region: the caller unwraps and wraps.
+    # The blocking provider inside an async one is recognised.
+    assert new.rewrap_from(AsyncAwsKms(old.key_id, aws.kms), [wrapped], [CTX])
+    # Not an AwsKms key, or one reached through another client (other region,
+    # endpoint or credentials): the caller unwraps and wraps.
     assert new.rewrap_from(object(), [wrapped], [CTX]) is None
     elsewhere = AwsKms(old.key_id, aws.moto.client(region_name="eu-west-1"))
     assert new.rewrap_from(elsewhere, [wrapped], [CTX]) is None
+    same_settings = AwsKms(old.key_id, aws.moto.client())
+    assert new.rewrap_from(same_settings, [wrapped], [CTX]) is None  # another client object
+    assert new.rewrap_from(old, [], []) == []
+
+
+def test_aws_rewrap_from_without_reencrypt_permission_falls_back(aws: AwsKit) -> None:
+    import sealbox
+
+    old_id, new_id = aws.create_key(), aws.create_key()
+    iam = aws.moto.client("iam")
+    user = f"rotator-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt"],
+                "Resource": "*",
+            }
+        ],
+    }
+    iam.put_user_policy(UserName=user, PolicyName="no-reencrypt", PolicyDocument=json.dumps(policy))
+    access = iam.create_access_key(UserName=user)["AccessKey"]
+    client = aws.moto.client(
+        aws_access_key_id=access["AccessKeyId"], aws_secret_access_key=access["SecretAccessKey"]
+    )
+    old, new = AwsKms(old_id, client), AwsKms(new_id, client, kek_id=2)
+    contexts = [b"users/%d/email" % i for i in range(4)]
+    with aws.moto.iam_enforced():
+        messages = sealbox.Box(sealbox.EnvelopeKeyProvider(old)).encrypt_batch([b"v"] * 4, contexts)
+        calls = _count_kms_calls(client)
+        rotated = sealbox.Box(sealbox.EnvelopeKeyProvider(new, previous=[old])).rotate_batch(
+            messages, contexts
+        )
+        # One refused ReEncrypt, then each key unwrapped with the old key and wrapped with the new.
+        assert calls == {"ReEncrypt": 1, "Decrypt": 4, "Encrypt": 4}
+        assert sealbox.Box(sealbox.EnvelopeKeyProvider(new)).decrypt_batch(rotated, contexts) == [b"v"] * 4
 
 
 def test_aws_rotate_batch_between_kms_keys_stays_inside_kms(aws: AwsKit) -> None:
@@ -544,6 +600,12 @@ def test_aws_rotate_batch_between_kms_keys_async(aws: AwsKit) -> None:
     rotated = asyncio.run(moving.rotate_batch_async(messages, contexts))
     assert calls == {"ReEncrypt": 5}
     assert sealbox.Box(sealbox.EnvelopeKeyProvider(new)).decrypt_batch(rotated, contexts) == values
+    # A blocking new KEK with an async previous one moves the keys inside KMS too.
+    mixed = sealbox.Box(sealbox.EnvelopeKeyProvider(new, previous=[AsyncAwsKms(old.key_id, aws.kms)]))
+    calls.clear()
+    again = asyncio.run(mixed.rotate_batch_async(messages, contexts))
+    assert calls == {"ReEncrypt": 5}
+    assert sealbox.Box(sealbox.EnvelopeKeyProvider(new)).decrypt_batch(again, contexts) == values
 
 
 def test_aws_access_denied(aws: AwsKit) -> None:

@@ -202,35 +202,42 @@ def _rewrap_slots(
     keys: Any, source: int | None, slots: list[int], unique: list[Any], ctx: list[bytes], failed: set[int]
 ) -> dict[int, bytes] | None:
     """Re-wrap the keys of ``slots`` under the active KEK inside its provider, from the
-    KEK ``source`` (None: the active KEK itself), in one call; if one does not unwrap,
-    each key on its own, so that only the bad ones fail. None if the provider cannot
-    move keys from ``source``."""
+    KEK ``source`` (None: the active KEK itself), in one call. If a key does not
+    unwrap, the group is split in halves until the bad keys are alone, so that only
+    they fail (a few more calls, never one per key). None if the provider cannot
+    move keys from ``source``: then none of them is moved here."""
 
-    def call(group: list[int]) -> list[bytes] | None:
+    class _Cannot(Exception):
+        pass
+
+    def call(group: list[int]) -> list[bytes]:
         wrapped = [unique[s][2] for s in group]
         contexts = [keys.env.wrap_context(ctx[unique[s][3]], unique[s][1]) for s in group]
-        if source is None:
-            moved: list[bytes] = keys.rewrap(wrapped, contexts)
-            return moved
-        result: list[bytes] | None = keys.rewrap_from(source, wrapped, contexts)
+        result: list[bytes] | None = (
+            keys.rewrap(wrapped, contexts) if source is None else keys.rewrap_from(source, wrapped, contexts)
+        )
+        if result is None:
+            raise _Cannot
         return result
 
-    try:
-        new = call(slots)
-        return None if new is None else dict(zip(slots, new, strict=True))
-    except DecryptionError:
-        if len(slots) == 1:
-            failed.update(slots)
-            return {}
     out: dict[int, bytes] = {}
-    for s in slots:
+
+    def solve(group: list[int]) -> None:
         try:
-            one = call([s])
+            out.update(zip(group, call(group), strict=True))
         except DecryptionError:
-            failed.add(s)
-            continue
-        if one is not None:
-            out[s] = one[0]
+            if len(group) == 1:
+                failed.update(group)
+                return
+            half = len(group) // 2
+            solve(group[:half])
+            solve(group[half:])
+
+    try:
+        solve(slots)
+    except _Cannot:
+        failed.difference_update(slots)
+        return None
     return out
 
 

@@ -128,6 +128,7 @@ class AwsKms(ProviderBase):
         self._key_id = key_id
         self._kek_id = check_kek_id(kek_id)
         settings = (region_name, endpoint_url, max_attempts, connect_timeout, read_timeout)
+        self._settings = (region_name, endpoint_url)
         if client is None:
             self._client = _make_client(
                 region_name=region_name,
@@ -214,29 +215,50 @@ class AwsKms(ProviderBase):
     ) -> list[bytes] | None:
         """Move keys wrapped by another `AwsKms` key to this one, same context: one
         ReEncrypt per key (``SourceKeyId`` the old key, ``DestinationKeyId`` this one),
-        so the data keys never leave KMS. The caller needs ``kms:ReEncryptFrom`` on the
-        old key and ``kms:ReEncryptTo`` on this one (the default key policy's
-        ``kms:ReEncrypt*``). None when ``source`` is not an `AwsKms` key in this
-        client's region: the caller then unwraps and wraps.
-        """
-        if not isinstance(source, AwsKms) or source._region() != self._region():
-            return None
-        return self._reencrypt(source._key_id, wrapped, contexts)
+        so the data keys never leave KMS.
 
-    def _region(self) -> str | None:
-        region: str | None = getattr(getattr(self._client, "meta", None), "region_name", None)
-        return region
+        Only between two `AwsKms` that share one boto3 client, or that both made their
+        own with the same region and endpoint (the same credentials, so the old key id
+        names the same key for both). The caller needs ``kms:ReEncryptFrom`` on the old
+        key and ``kms:ReEncryptTo`` on this one. Returns None, and the caller unwraps
+        and wraps instead, for any other source, or when KMS refuses the first
+        ReEncrypt (access denied, or a key these credentials cannot use).
+        """
+        source = source if isinstance(source, AwsKms) else getattr(source, "sync", None)
+        if not isinstance(source, AwsKms) or not self._same_principal(source):
+            return None
+        pairs = check_batch(wrapped, contexts)
+        if not pairs:
+            return []
+        (blob, context), rest = pairs[0], pairs[1:]
+        try:
+            first = self._reencrypt(source._key_id, [blob], [context])
+        except (AccessDeniedError, KeyDisabledError):
+            return None
+        return first + self._reencrypt(source._key_id, [w for w, _ in rest], [c for _, c in rest], start=1)
+
+    def _same_principal(self, other: AwsKms) -> bool:
+        if other._client is self._client:
+            return True
+        return self._owns_client and other._owns_client and other._settings == self._settings
 
     def _reencrypt(
-        self, source_key_id: str, wrapped: Sequence[bytes], contexts: Sequence[Mapping[str, str]]
+        self,
+        source_key_id: str,
+        wrapped: Sequence[bytes],
+        contexts: Sequence[Mapping[str, str]],
+        *,
+        start: int = 0,
     ) -> list[bytes]:
+        where = self._key_id if source_key_id == self._key_id else f"{source_key_id} to {self._key_id}"
         out: list[bytes] = []
-        for index, (blob, context) in enumerate(check_batch(wrapped, contexts)):
+        for index, (blob, context) in enumerate(check_batch(wrapped, contexts), start):
             try:
                 response = self._call(
                     "ReEncrypt",
                     self._client.re_encrypt,
                     unwrapping=True,
+                    where=where,
                     CiphertextBlob=_check_blob(blob),
                     SourceKeyId=source_key_id,
                     DestinationKeyId=self._key_id,
@@ -254,9 +276,17 @@ class AwsKms(ProviderBase):
         return False
 
     def _call(
-        self, operation: str, method: Callable[..., Any], *, unwrapping: bool = False, **kwargs: Any
+        self,
+        operation: str,
+        method: Callable[..., Any],
+        *,
+        unwrapping: bool = False,
+        where: str | None = None,
+        **kwargs: Any,
     ) -> Any:
         from botocore import exceptions as bx
+
+        where = where or self._key_id
 
         try:
             return method(**kwargs)
@@ -267,12 +297,12 @@ class AwsKms(ProviderBase):
             kind = classify_client_error(code, status, unwrapping=unwrapping)
             if kind is DecryptionError:
                 raise DecryptionError("the wrapped data key did not unwrap") from exc
-            raise kind(f"AWS KMS {operation} on {self._key_id}: {code or status}") from exc
+            raise kind(f"AWS KMS {operation} on {where}: {code or status}") from exc
         except (bx.NoCredentialsError, bx.PartialCredentialsError, bx.CredentialRetrievalError) as exc:
             raise AccessDeniedError(f"AWS KMS {operation}: no usable AWS credentials") from exc
         except (bx.ConnectionError, bx.HTTPClientError) as exc:
             raise ProviderUnavailableError(
-                f"AWS KMS {operation} on {self._key_id}: cannot reach KMS ({type(exc).__name__})"
+                f"AWS KMS {operation} on {where}: cannot reach KMS ({type(exc).__name__})"
             ) from exc
 
 

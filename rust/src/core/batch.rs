@@ -712,6 +712,56 @@ mod tests {
     }
 
     #[test]
+    fn a_reused_chunk_buffer_leaves_no_old_bytes() {
+        // A first chunk fills the buffer with long outputs; the second, reusing it,
+        // mixes re-encrypted, unchanged and failed items in text encoding.
+        let old = sealer(&[1], 1, Suite::Aes256Gcm);
+        let new = sealer(&[1, 2], 2, Suite::Aes256Gcm);
+        let text = |s: &Sealer, v: &[u8]| message::encode_text(&s.seal(v, b"").unwrap());
+        let long: Vec<String> = (0..100).map(|_| text(&old, &[0xAA; 500])).collect();
+        let b = Batch {
+            encoding: Encoding::Text,
+            ..batch(&new)
+        };
+        let op = Op::Rotate(RotateMode::Auto);
+        let first = b.chunk(op, &long, &Contexts::None, 0..100, None).unwrap();
+        let mut mixed: Vec<String> = (0..100u32)
+            .map(|i| text(if i % 3 == 0 { &new } else { &old }, &i.to_le_bytes()))
+            .collect();
+        mixed[5] = "not a message".into();
+        let other = if mixed[50].as_bytes()[20] == b'A' {
+            "B"
+        } else {
+            "A"
+        };
+        mixed[50].replace_range(20..21, other);
+        let second = b
+            .chunk(op, &mixed, &Contexts::None, 0..100, Some(first))
+            .unwrap();
+        assert!(
+            second.data.len() < 100 * 500,
+            "the reused buffer was cut to this chunk's outputs"
+        );
+        for (i, m) in mixed.iter().enumerate() {
+            let status = second.status[i];
+            match i {
+                5 | 50 => assert_eq!(status, Status::Failed),
+                _ if i % 3 == 0 => {
+                    assert_eq!(status, Status::Unchanged);
+                    assert_eq!(second.item(i), m.as_bytes());
+                }
+                _ => {
+                    assert_eq!(status, Status::Done);
+                    let binary = message::decode(second.item(i)).unwrap();
+                    let plain = new.open(&binary, b"").unwrap();
+                    assert_eq!(plain.as_slice(), (i as u32).to_le_bytes());
+                }
+            }
+        }
+        assert_eq!(second.data.len(), second.offsets[100]);
+    }
+
+    #[test]
     fn rotation_modes() {
         let old = sealer(&[1], 1, Suite::Aes256Gcm);
         let new = sealer(&[1, 2], 2, Suite::Aes256Gcm);

@@ -6,6 +6,7 @@ use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
+use zeroize::Zeroizing;
 
 use crate::core::batch::{
     chunks, compact, Batch, ChunkOutput, Contexts, Items, Op, RotateMode, Status, CHUNK_BYTES,
@@ -362,9 +363,10 @@ pub fn column_batch<'py>(
         ));
     }
     let mut status: Vec<Status> = Vec::with_capacity(n);
-    // Fresh zeroed pages from the allocator: the workers fault them in as they
-    // write, in parallel, and the buffer moves into a NumPy array uncopied.
-    let mut data = vec![0u8; total];
+    // Allocated (and, when the allocator reuses memory, cleared) with the GIL
+    // released; wiped if the call ends early, since it may hold plaintexts; and
+    // moved into a NumPy array uncopied at the end.
+    let mut data = Zeroizing::new(py.detach(|| vec![0u8; total]));
     for range in chunks(&layout.offsets) {
         py.check_signals()?;
         let bounds = (
@@ -403,7 +405,7 @@ pub fn column_batch<'py>(
         py,
         [
             out_offsets.into_pyarray(py).into_any(),
-            data.into_pyarray(py).into_any(),
+            std::mem::take(&mut *data).into_pyarray(py).into_any(),
             validity,
             nulls.into_pyobject(py)?.into_any(),
         ],
