@@ -199,13 +199,13 @@ def _context_bytes(context: Any) -> bytes:
 
 
 def _rewrap_slots(
-    keys: Any, source: int | None, slots: list[int], unique: list[Any], ctx: list[bytes], failed: set[int]
-) -> dict[int, bytes] | None:
+    keys: Any, source: int | None, slots: list[int], unique: list[Any], ctx: list[bytes]
+) -> tuple[dict[int, bytes], list[int]] | None:
     """Re-wrap the keys of ``slots`` under the active KEK inside its provider, from the
-    KEK ``source`` (None: the active KEK itself), in one call. If a key does not
-    unwrap, the group is split in halves until the bad keys are alone, so that only
-    they fail (a few more calls, never one per key). None if the provider cannot
-    move keys from ``source``: then none of them is moved here."""
+    KEK ``source`` (None: the active KEK itself), in one call: ``(moved, failed)``.
+    If a key does not unwrap, the group is split in halves until the bad keys are
+    alone, so that only they fail (a few more calls, never one per key). None if the
+    provider cannot move keys from ``source``: then none of them is moved here."""
 
     class _Cannot(Exception):
         pass
@@ -221,13 +221,14 @@ def _rewrap_slots(
         return result
 
     out: dict[int, bytes] = {}
+    failed: list[int] = []
 
     def solve(group: list[int]) -> None:
         try:
             out.update(zip(group, call(group), strict=True))
         except DecryptionError:
             if len(group) == 1:
-                failed.update(group)
+                failed.extend(group)
                 return
             half = len(group) // 2
             solve(group[:half])
@@ -236,9 +237,8 @@ def _rewrap_slots(
     try:
         solve(slots)
     except _Cannot:
-        failed.difference_update(slots)
         return None
-    return out
+    return out, failed
 
 
 def _context_list(contexts: Any, n: int) -> list[bytes]:
@@ -558,10 +558,12 @@ class EnvelopeBox(Box[_M]):
             else:
                 in_kms.setdefault(None if kek_id == env.kek_id else kek_id, []).append(slot)
         for source, slots in in_kms.items():
-            moved = _rewrap_slots(keys, source, slots, unique, ctx, failed)
-            if moved is None:  # the provider cannot move keys from this KEK
+            result = _rewrap_slots(keys, source, slots, unique, ctx)
+            if result is None:  # the provider cannot move keys from this KEK
                 local += slots
                 continue
+            moved, bad = result
+            failed.update(bad)
             for s, w in moved.items():
                 headers[s] = (env.kek_id, w)
         for slot in sorted(local):

@@ -329,26 +329,29 @@ fn plan<'a>(op: &Op, sealer: &Sealer, encoding: Encoding, raw: &'a [u8]) -> (Pla
     }
 }
 
-/// Write a binary result in `encoding`: directly for binary, through a
-/// stack (or heap) buffer for text.
+/// Write a binary result in `encoding` into `out`: directly for binary,
+/// through a stack (or heap) buffer for text, whose binary length follows
+/// from `out`'s.
 fn write_encoded(
     encoding: Encoding,
-    binary_len: usize,
     out: &mut [u8],
     write: impl FnOnce(&mut [u8]) -> Result<()>,
 ) -> Result<()> {
     match encoding {
         Encoding::Binary => write(out),
-        Encoding::Text => with_scratch(binary_len, |buf| {
-            write(buf)?;
-            message::encode_text_into(buf, out)
-        }),
+        Encoding::Text => {
+            let binary = message::binary_len(out.len()).ok_or(Error::Decrypt)?;
+            with_scratch(binary, |buf| {
+                write(buf)?;
+                message::encode_text_into(buf, out)
+            })
+        }
     }
 }
 
 /// Run `f` on a zeroed scratch buffer of `len` bytes, on the stack when small
-/// (sized so the common short values clear only a few bytes), and wipe it after:
-/// it may hold a plaintext. `zeroize` writes byte by byte, so only `len` bytes.
+/// (sized so the common short values clear only a few bytes), and wipe its
+/// `len` bytes after, also if `f` unwinds: it may hold a plaintext.
 fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
     /// Wipes the buffer when dropped, also if `f` unwinds.
     struct Wipe<'b>(&'b mut [u8]);
@@ -384,10 +387,7 @@ fn seal_encoded(
     ctx: &[u8],
     out: &mut [u8],
 ) -> Result<()> {
-    let len = sealer.sealed_len(plaintext.len())?;
-    write_encoded(encoding, len, out, |buf| {
-        sealer.seal_into(plaintext, ctx, buf)
-    })
+    write_encoded(encoding, out, |buf| sealer.seal_into(plaintext, ctx, buf))
 }
 
 fn process(
@@ -403,13 +403,7 @@ fn process(
         (_, Work::Seal) => seal_encoded(sealer, encoding, input, ctx, out),
         (Op::Open, _) => sealer.open_binary_into(input, ctx, out),
         (_, Work::Rewrap) => {
-            let binary = match encoding {
-                Encoding::Binary => out.len(),
-                Encoding::Text => sealer.inspect(input)?.rewrapped_len,
-            };
-            write_encoded(encoding, binary, out, |buf| {
-                sealer.rewrap_into(input, ctx, buf)
-            })
+            write_encoded(encoding, out, |buf| sealer.rewrap_into(input, ctx, buf))
         }
         (_, Work::Open) => {
             let plain = sealer.inspect(input)?.plaintext_len;

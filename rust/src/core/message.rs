@@ -146,6 +146,12 @@ pub fn text_len(len: usize) -> usize {
         }
 }
 
+/// Length of the binary message whose text form is `len` bytes (the inverse of
+/// [`text_len`]); `None` for a length no text form has.
+pub fn binary_len(len: usize) -> Option<usize> {
+    (len % 4 != 1).then_some(len / 4 * 3 + (len % 4).saturating_sub(1))
+}
+
 /// Write the text form of `binary` into `out` (exactly `text_len(binary.len())` bytes).
 pub fn encode_text_into(binary: &[u8], out: &mut [u8]) -> Result<()> {
     let n = URL_SAFE_NO_PAD
@@ -239,6 +245,15 @@ impl<'a> Message<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_len_inverts_text_len() {
+        for n in 0..1000 {
+            assert_eq!(binary_len(text_len(n)), Some(n));
+            assert_eq!(text_len(n), encode_text(&vec![0u8; n]).len());
+        }
+        assert_eq!(binary_len(5), None);
+    }
 
     #[test]
     fn overheads() {
