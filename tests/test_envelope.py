@@ -158,6 +158,38 @@ def test_local_rotate_rewraps_without_touching_payload() -> None:
     assert only_new.decrypt_batch(arrow, ctx) == only_new.decrypt_batch(out, ctx)
 
 
+def test_local_rotate_keeps_cached_data_keys_shared() -> None:
+    """Messages sealed through a DataKeyCache share a data key; after re-wrapping
+    they still do (one new wrap per key in a run), and a changed wrap fails alone."""
+    k1, k2 = sealbox.generate_key(), sealbox.generate_key()
+    cache = DataKeyCache(max_messages=100)
+    old = sealbox.Box(EnvelopeKeyProvider(Keyring({1: k1}), cache=cache))
+    n = 1000
+    ctx = [b"r%d" % i for i in range(n)]
+    values = [b"v%d" % i for i in range(n)]
+    msgs = old.encrypt_batch(values, ctx)
+    assert len({Message.parse(m).wrapped_key for m in msgs}) == 10
+    bad = 250
+    broken = list(msgs)
+    head = bytearray(msgs[bad])
+    head[9 + 20] ^= 1  # inside the wrapped key
+    broken[bad] = bytes(head)
+    new = sealbox.Box(EnvelopeKeyProvider(Keyring({1: k1, 2: k2}, active=2)))
+    only_new = sealbox.Box(EnvelopeKeyProvider(Keyring({2: k2})))
+    pa = pytest.importorskip("pyarrow")
+    for data in (broken, pa.array(broken, type=pa.binary())):
+        out = new.rotate_batch(data, ctx, errors="return")
+        out = out.to_pylist() if isinstance(out, pa.Array) else out
+        assert out[bad] is None
+        kept = [m for m in out if m is not None]
+        assert {Message.parse(m).key_id for m in kept} == {2}
+        # Workers split the batch, so a run may be wrapped more than once, but
+        # never once per message.
+        assert 10 <= len({Message.parse(m).wrapped_key for m in kept}) < 100
+        rest = [i for i in range(n) if i != bad]
+        assert only_new.decrypt_batch(kept, [ctx[i] for i in rest]) == [values[i] for i in rest]
+
+
 def test_local_rotate_in_text_encoding() -> None:
     """Re-wrapping text messages: the binary length is read from the header again."""
     k1, k2 = sealbox.generate_key(), sealbox.generate_key()

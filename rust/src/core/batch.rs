@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::core::envelope::RewrapMemo;
 use crate::core::error::{Error, Result};
 use crate::core::message::{self, Encoding};
 use crate::core::seal::Sealer;
@@ -397,14 +398,15 @@ fn process(
     plan: &Plan<'_>,
     ctx: &[u8],
     out: &mut [u8],
+    memo: &mut RewrapMemo,
 ) -> Result<()> {
     let input: &[u8] = &plan.input;
     match (op, plan.work) {
         (_, Work::Seal) => seal_encoded(sealer, encoding, input, ctx, out),
         (Op::Open, _) => sealer.open_binary_into(input, ctx, out),
-        (_, Work::Rewrap) => {
-            write_encoded(encoding, out, |buf| sealer.rewrap_into(input, ctx, buf))
-        }
+        (_, Work::Rewrap) => write_encoded(encoding, out, |buf| {
+            sealer.rewrap_into(input, ctx, buf, memo)
+        }),
         (_, Work::Open) => {
             let plain = sealer.inspect(input)?.plaintext_len;
             with_scratch(plain, |buf| {
@@ -517,7 +519,7 @@ impl Batch<'_> {
             rest = tail;
         }
         let (sealer, encoding, start) = (self.sealer, self.encoding, range.start);
-        let work = |k: usize, out: &mut [u8]| -> Status {
+        let work = |memo: &mut RewrapMemo, k: usize, out: &mut [u8]| -> Status {
             let Some(step) = steps.get(k).copied() else {
                 return Status::Failed;
             };
@@ -541,7 +543,7 @@ impl Batch<'_> {
                     };
                     let done = input.and_then(|input| {
                         let plan = Plan::new(input, Status::Done, step.work);
-                        process(&op, sealer, encoding, &plan, contexts.get(i), out)
+                        process(&op, sealer, encoding, &plan, contexts.get(i), out, memo)
                     });
                     if done.is_err() {
                         out.fill(0);
@@ -552,16 +554,23 @@ impl Batch<'_> {
                 }
             }
         };
+        // Each run of items on one thread carries its own re-wrap memo.
         let mut status = Vec::with_capacity(slices.len());
         if slices.len() < PARALLEL_MIN_ITEMS {
-            status.extend(slices.into_iter().enumerate().map(|(k, o)| work(k, o)));
+            let mut memo = RewrapMemo::default();
+            status.extend(
+                slices
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, o)| work(&mut memo, k, o)),
+            );
         } else {
             pool(self.threads)?.install(|| {
                 slices
                     .into_par_iter()
                     .enumerate()
                     .with_min_len(256)
-                    .map(|(k, o)| work(k, o))
+                    .map_init(RewrapMemo::default, |memo, (k, o)| work(memo, k, o))
                     .collect_into_vec(&mut status)
             });
         }

@@ -377,18 +377,63 @@ pub fn open_local(
 /// Re-wrap a message's data key under the ring's active KEK into `out` (binary,
 /// as long as the input), copying the payload. The payload is not opened:
 /// its tag is checked when it is next decrypted, as the data key's wrap is now.
+///
+/// `memo` carries the last re-wrap over a run of messages: a message whose
+/// header and wrapped key are byte for byte those of the previous one, and not
+/// bound to its context, shares its data key (sealed through a data-key
+/// cache), and takes the same new wrap without unwrapping again.
 pub fn rewrap_local(
     ring: &Keyring,
     msg: &EnvelopeMessage<'_>,
     context: &[u8],
     out: &mut [u8],
+    memo: &mut RewrapMemo,
 ) -> Result<()> {
+    let shared = !msg.context_bound();
+    if shared {
+        if let Some(wrapped) = memo.get(msg) {
+            return rewrite(msg, ring.active_id(), wrapped, out);
+        }
+    }
     let old = ring.get(msg.kek_id).ok_or(Error::Decrypt)?;
-    let bound: &[u8] = if msg.context_bound() { context } else { &[] };
+    let bound: &[u8] = if shared { &[] } else { context };
     let key = local_unwrap(old, msg.flags, bound, msg.wrapped)?;
     let mut wrapped = [0u8; LOCAL_WRAPPED_LEN];
     local_wrap(ring.active(), msg.flags, bound, key.as_ref(), &mut wrapped)?;
+    if shared {
+        memo.set(msg, wrapped);
+    }
     rewrite(msg, ring.active_id(), &wrapped, out)
+}
+
+/// The last data key a run of re-wraps moved: the old header fields and
+/// wrapped key, and the new wrapped key. All of it is ciphertext and header,
+/// never a key.
+#[derive(Default)]
+pub struct RewrapMemo {
+    last: Option<(
+        [u8; WRAP_AD_LEN],
+        [u8; LOCAL_WRAPPED_LEN],
+        [u8; LOCAL_WRAPPED_LEN],
+    )>,
+}
+
+impl RewrapMemo {
+    /// The new wrap of `msg`'s data key, if the previous message had the same
+    /// header fields and wrapped key (so it unwrapped to the same key).
+    fn get(&self, msg: &EnvelopeMessage<'_>) -> Option<&[u8; LOCAL_WRAPPED_LEN]> {
+        match &self.last {
+            Some((ad, old, new)) if ad[..] == *msg.wrap_ad && old[..] == *msg.wrapped => Some(new),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, msg: &EnvelopeMessage<'_>, new: [u8; LOCAL_WRAPPED_LEN]) {
+        self.last = match (msg.wrap_ad.try_into(), msg.wrapped.try_into()) {
+            (Ok(ad), Ok(old)) => Some((ad, old, new)),
+            _ => None,
+        };
+    }
 }
 
 /// Write `msg` with a new KEK id and wrapped key, the payload copied.
@@ -461,14 +506,87 @@ mod tests {
         let m = seal(&old, b"v", b"ctx");
         let msg = EnvelopeMessage::parse(&m).unwrap();
         let mut out = vec![0u8; m.len()];
-        rewrap_local(&both, &msg, b"ctx", &mut out).unwrap();
+        rewrap_local(&both, &msg, b"ctx", &mut out, &mut RewrapMemo::default()).unwrap();
         let new = EnvelopeMessage::parse(&out).unwrap();
         assert_eq!(new.kek_id, 2);
         assert_eq!(new.payload, msg.payload);
         assert_eq!(open(&only_new, &out, b"ctx").unwrap(), b"v");
         assert!(open(&old, &out, b"ctx").is_err());
         // The wrong context fails the re-wrap itself (the wrap is bound to it).
-        assert!(rewrap_local(&both, &msg, b"other", &mut out).is_err());
+        assert!(rewrap_local(&both, &msg, b"other", &mut out, &mut RewrapMemo::default()).is_err());
+    }
+
+    /// Messages sealed under one data key wrapped by KEK `kek` (as a data-key cache does).
+    fn shared(r: &Keyring, n: usize) -> Vec<Vec<u8>> {
+        let (dk, bytes) = DataKey::generate().unwrap();
+        let mut wrapped = [0u8; LOCAL_WRAPPED_LEN];
+        local_wrap(r.active(), 0, b"", bytes.as_ref(), &mut wrapped).unwrap();
+        (0..n)
+            .map(|i| {
+                let pt = [i as u8; 5];
+                let mut m = vec![0u8; pt.len() + overhead(wrapped.len())];
+                let ctx = format!("row/{i}");
+                seal_with_data_key(&dk, r.active_id(), 0, &wrapped, &pt, ctx.as_bytes(), &mut m)
+                    .unwrap();
+                m
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_run_of_shared_data_keys_is_rewrapped_once() {
+        let old = ring(&[1], 1);
+        let both = ring(&[1, 2], 2);
+        let only_new = ring(&[2], 2);
+        let mut messages = shared(&old, 4);
+        messages.extend(shared(&old, 3));
+        // A wrapped key changed in the middle of a run: it fails alone, and the
+        // run's next message still takes the run's new wrap.
+        messages[2][FIXED_HEADER_LEN + 20] ^= 1;
+        // A context-bound message between two runs is re-wrapped on its own.
+        messages.insert(4, seal(&old, b"bound", b"row/bound"));
+        let mut memo = RewrapMemo::default();
+        let mut outs = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let msg = EnvelopeMessage::parse(m).unwrap();
+            let ctx = if i == 4 {
+                "row/bound".to_string()
+            } else {
+                format!("row/{}", if i < 4 { i } else { i - 5 })
+            };
+            let mut out = vec![0u8; m.len()];
+            let done = rewrap_local(&both, &msg, ctx.as_bytes(), &mut out, &mut memo);
+            assert_eq!(done.is_ok(), i != 2, "message {i}");
+            outs.push((done.is_ok().then_some(out), ctx));
+        }
+        let wrapped = |m: &[u8]| EnvelopeMessage::parse(m).unwrap().wrapped.to_vec();
+        let out = |i: usize| outs[i].0.clone().unwrap();
+        // One new wrap per run, different between runs.
+        assert_eq!(wrapped(&out(0)), wrapped(&out(1)));
+        assert_eq!(wrapped(&out(0)), wrapped(&out(3)));
+        assert_eq!(wrapped(&out(5)), wrapped(&out(7)));
+        assert_ne!(wrapped(&out(0)), wrapped(&out(5)));
+        assert_ne!(wrapped(&out(0)), wrapped(&messages[0]));
+        for (i, (o, ctx)) in outs.iter().enumerate() {
+            let Some(o) = o else { continue };
+            let pt = open(&only_new, o, ctx.as_bytes()).unwrap();
+            let want = if i == 4 {
+                b"bound".to_vec()
+            } else {
+                vec![(if i < 4 { i } else { i - 5 }) as u8; 5]
+            };
+            assert_eq!(pt, want, "message {i}");
+        }
+        // The same wrapped key under another KEK id in the header is not the
+        // same data key's wrap: no reuse, and it fails.
+        let mut other = messages[1].clone();
+        other[2..6].copy_from_slice(&2u32.to_be_bytes());
+        let mut memo = RewrapMemo::default();
+        let mut o = vec![0u8; other.len()];
+        let first = EnvelopeMessage::parse(&messages[0]).unwrap();
+        rewrap_local(&both, &first, b"row/0", &mut o, &mut memo).unwrap();
+        let msg = EnvelopeMessage::parse(&other).unwrap();
+        assert!(rewrap_local(&both, &msg, b"row/1", &mut o, &mut memo).is_err());
     }
 
     #[test]

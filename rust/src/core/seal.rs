@@ -5,7 +5,7 @@ use std::sync::Arc;
 use aws_lc_rs::aead::Nonce;
 use zeroize::Zeroizing;
 
-use crate::core::envelope::{self, EnvelopeMessage};
+use crate::core::envelope::{self, EnvelopeMessage, RewrapMemo};
 use crate::core::error::{Error, Result};
 use crate::core::keys::{KeyMaterial, Keyring};
 use crate::core::message::{self, header, Message, Suite, COMMIT_LEN, HEADER_LEN};
@@ -123,10 +123,18 @@ impl Sealer {
         open_with(key, &msg, context, out)
     }
 
-    /// Re-wrap an envelope message's data key under the active key (payload copied).
-    pub fn rewrap_into(&self, binary: &[u8], context: &[u8], out: &mut [u8]) -> Result<()> {
+    /// Re-wrap an envelope message's data key under the active key (payload
+    /// copied); `memo` carries a data key shared with the previous message
+    /// ([`envelope::rewrap_local`]).
+    pub fn rewrap_into(
+        &self,
+        binary: &[u8],
+        context: &[u8],
+        out: &mut [u8],
+        memo: &mut RewrapMemo,
+    ) -> Result<()> {
         let msg = EnvelopeMessage::parse(binary)?;
-        envelope::rewrap_local(&self.ring, &msg, context, out)
+        envelope::rewrap_local(&self.ring, &msg, context, out, memo)
     }
 
     pub fn keyring(&self) -> &Arc<Keyring> {
