@@ -190,6 +190,36 @@ def test_local_rotate_keeps_cached_data_keys_shared() -> None:
         assert only_new.decrypt_batch(kept, [ctx[i] for i in rest]) == [values[i] for i in rest]
 
 
+def test_local_decrypt_batch_of_cached_data_keys_matches_one_by_one() -> None:
+    """A batch opens messages that share a data key as each would open alone."""
+    key = sealbox.generate_key()
+    box = sealbox.Box(EnvelopeKeyProvider(Keyring({1: key}), cache=DataKeyCache(max_messages=50)))
+    n = 600
+    ctx = [b"r%d" % i for i in range(n)]
+    msgs = box.encrypt_batch([b"v%d" % i for i in range(n)], ctx)
+    changed = list(msgs)
+    for i, pos in ((101, 9 + 30), (102, -1), (303, 9 + 59)):  # wrapped key, tag, wrapped key's tag
+        m = bytearray(msgs[i])
+        m[pos] ^= 1
+        changed[i] = bytes(m)
+    moved = list(ctx)
+    moved[104] = b"elsewhere"
+    plain = sealbox.Box(EnvelopeKeyProvider(Keyring({1: key})))
+
+    def alone(m: bytes, c: bytes) -> bytes | None:
+        try:
+            return plain.decrypt(m, context=c)
+        except DecryptionError:
+            return None
+
+    want = [alone(m, c) for m, c in zip(changed, moved, strict=True)]
+    assert [i for i, w in enumerate(want) if w is None] == [101, 102, 104, 303]
+    assert plain.decrypt_batch(changed, moved, errors="return") == want
+    pa = pytest.importorskip("pyarrow")
+    arrow = plain.decrypt_batch(pa.array(changed, type=pa.binary()), moved, errors="return")
+    assert arrow.to_pylist() == want
+
+
 def test_local_rotate_in_text_encoding() -> None:
     """Re-wrapping text messages: the binary length is read from the header again."""
     k1, k2 = sealbox.generate_key(), sealbox.generate_key()

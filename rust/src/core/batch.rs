@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::core::envelope::RewrapMemo;
+use crate::core::envelope::RunMemo;
 use crate::core::error::{Error, Result};
 use crate::core::message::{self, Encoding};
 use crate::core::seal::Sealer;
@@ -398,19 +398,19 @@ fn process(
     plan: &Plan<'_>,
     ctx: &[u8],
     out: &mut [u8],
-    memo: &mut RewrapMemo,
+    memo: &mut RunMemo,
 ) -> Result<()> {
     let input: &[u8] = &plan.input;
     match (op, plan.work) {
         (_, Work::Seal) => seal_encoded(sealer, encoding, input, ctx, out),
-        (Op::Open, _) => sealer.open_binary_into(input, ctx, out),
+        (Op::Open, _) => sealer.open_binary_in_run(input, ctx, out, memo),
         (_, Work::Rewrap) => write_encoded(encoding, out, |buf| {
             sealer.rewrap_into(input, ctx, buf, memo)
         }),
         (_, Work::Open) => {
             let plain = sealer.inspect(input)?.plaintext_len;
             with_scratch(plain, |buf| {
-                sealer.open_binary_into(input, ctx, buf)?;
+                sealer.open_binary_in_run(input, ctx, buf, memo)?;
                 seal_encoded(sealer, encoding, buf, ctx, out)
             })
         }
@@ -519,7 +519,7 @@ impl Batch<'_> {
             rest = tail;
         }
         let (sealer, encoding, start) = (self.sealer, self.encoding, range.start);
-        let work = |memo: &mut RewrapMemo, k: usize, out: &mut [u8]| -> Status {
+        let work = |memo: &mut RunMemo, k: usize, out: &mut [u8]| -> Status {
             let Some(step) = steps.get(k).copied() else {
                 return Status::Failed;
             };
@@ -554,10 +554,10 @@ impl Batch<'_> {
                 }
             }
         };
-        // Each run of items on one thread carries its own re-wrap memo.
+        // Each run of items on one thread carries its own memo of a shared data key.
         let mut status = Vec::with_capacity(slices.len());
         if slices.len() < PARALLEL_MIN_ITEMS {
-            let mut memo = RewrapMemo::default();
+            let mut memo = RunMemo::default();
             status.extend(
                 slices
                     .into_iter()
@@ -570,7 +570,7 @@ impl Batch<'_> {
                     .into_par_iter()
                     .enumerate()
                     .with_min_len(256)
-                    .map_init(RewrapMemo::default, |memo, (k, o)| work(memo, k, o))
+                    .map_init(RunMemo::default, |memo, (k, o)| work(memo, k, o))
                     .collect_into_vec(&mut status)
             });
         }

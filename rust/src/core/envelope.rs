@@ -363,35 +363,44 @@ pub fn unwrap_local(ring: &Keyring, msg: &EnvelopeMessage<'_>, context: &[u8]) -
     DataKey::new(key.as_ref())
 }
 
-/// Open a message whose KEK is in `ring` into `out` (`msg.ciphertext.len()` bytes).
+/// Open a message whose KEK is in `ring` into `out` (`msg.ciphertext.len()`
+/// bytes). A message that shares its data key with the previous one of a run
+/// (see [`RunMemo`]) is opened with that key, not unwrapped again.
 pub fn open_local(
     ring: &Keyring,
     msg: &EnvelopeMessage<'_>,
     context: &[u8],
     out: &mut [u8],
+    memo: &mut RunMemo,
 ) -> Result<()> {
+    if msg.context_bound() {
+        let dk = unwrap_local(ring, msg, context)?;
+        return open_payload(&dk, msg, context, out);
+    }
+    if let Some(dk) = memo.opened(msg) {
+        return open_payload(dk, msg, context, out);
+    }
     let dk = unwrap_local(ring, msg, context)?;
-    open_payload(&dk, msg, context, out)
+    let done = open_payload(&dk, msg, context, out);
+    memo.set_opened(msg, dk);
+    done
 }
 
 /// Re-wrap a message's data key under the ring's active KEK into `out` (binary,
 /// as long as the input), copying the payload. The payload is not opened:
 /// its tag is checked when it is next decrypted, as the data key's wrap is now.
-///
-/// `memo` carries the last re-wrap over a run of messages: a message whose
-/// header and wrapped key are byte for byte those of the previous one, and not
-/// bound to its context, shares its data key (sealed through a data-key
-/// cache), and takes the same new wrap without unwrapping again.
+/// A message that shares its data key with the previous one of a run (see
+/// [`RunMemo`]) takes that message's new wrap.
 pub fn rewrap_local(
     ring: &Keyring,
     msg: &EnvelopeMessage<'_>,
     context: &[u8],
     out: &mut [u8],
-    memo: &mut RewrapMemo,
+    memo: &mut RunMemo,
 ) -> Result<()> {
     let shared = !msg.context_bound();
     if shared {
-        if let Some(wrapped) = memo.get(msg) {
+        if let Some(wrapped) = memo.rewrapped(msg) {
             return rewrite(msg, ring.active_id(), wrapped, out);
         }
     }
@@ -401,38 +410,57 @@ pub fn rewrap_local(
     let mut wrapped = [0u8; LOCAL_WRAPPED_LEN];
     local_wrap(ring.active(), msg.flags, bound, key.as_ref(), &mut wrapped)?;
     if shared {
-        memo.set(msg, wrapped);
+        memo.set_rewrapped(msg, wrapped);
     }
     rewrite(msg, ring.active_id(), &wrapped, out)
 }
 
-/// The last data key a run of re-wraps moved: the old header fields and
-/// wrapped key, and the new wrapped key. All of it is ciphertext and header,
-/// never a key.
-#[derive(Default)]
-pub struct RewrapMemo {
-    last: Option<(
-        [u8; WRAP_AD_LEN],
-        [u8; LOCAL_WRAPPED_LEN],
-        [u8; LOCAL_WRAPPED_LEN],
-    )>,
+/// The header fields and wrapped key that name one data key's wrap.
+type WrapId = ([u8; WRAP_AD_LEN], [u8; LOCAL_WRAPPED_LEN]);
+
+fn wrap_id(msg: &EnvelopeMessage<'_>) -> Option<WrapId> {
+    Some((msg.wrap_ad.try_into().ok()?, msg.wrapped.try_into().ok()?))
 }
 
-impl RewrapMemo {
-    /// The new wrap of `msg`'s data key, if the previous message had the same
-    /// header fields and wrapped key (so it unwrapped to the same key).
-    fn get(&self, msg: &EnvelopeMessage<'_>) -> Option<&[u8; LOCAL_WRAPPED_LEN]> {
-        match &self.last {
-            Some((ad, old, new)) if ad[..] == *msg.wrap_ad && old[..] == *msg.wrapped => Some(new),
+fn same_wrap(id: &WrapId, msg: &EnvelopeMessage<'_>) -> bool {
+    id.0[..] == *msg.wrap_ad && id.1[..] == *msg.wrapped
+}
+
+/// What one worker carries from a message to the next over a run of messages
+/// that share a data key. Messages sealed through a data-key cache carry the
+/// same header fields and wrapped key, byte for byte, and are not bound to
+/// their contexts; so a message whose wrap equals the previous one's unwraps
+/// to the same key, and is opened with that key, or takes the same new wrap,
+/// without unwrapping again. Context-bound messages (a data key each) never
+/// use it. The opened key is kept until the next key replaces it or the run
+/// ends, and wiped when dropped.
+#[derive(Default)]
+pub struct RunMemo {
+    rewrapped: Option<(WrapId, [u8; LOCAL_WRAPPED_LEN])>,
+    opened: Option<(WrapId, DataKey)>,
+}
+
+impl RunMemo {
+    fn rewrapped(&self, msg: &EnvelopeMessage<'_>) -> Option<&[u8; LOCAL_WRAPPED_LEN]> {
+        match &self.rewrapped {
+            Some((id, new)) if same_wrap(id, msg) => Some(new),
             _ => None,
         }
     }
 
-    fn set(&mut self, msg: &EnvelopeMessage<'_>, new: [u8; LOCAL_WRAPPED_LEN]) {
-        self.last = match (msg.wrap_ad.try_into(), msg.wrapped.try_into()) {
-            (Ok(ad), Ok(old)) => Some((ad, old, new)),
+    fn set_rewrapped(&mut self, msg: &EnvelopeMessage<'_>, new: [u8; LOCAL_WRAPPED_LEN]) {
+        self.rewrapped = wrap_id(msg).map(|id| (id, new));
+    }
+
+    fn opened(&self, msg: &EnvelopeMessage<'_>) -> Option<&DataKey> {
+        match &self.opened {
+            Some((id, dk)) if same_wrap(id, msg) => Some(dk),
             _ => None,
-        };
+        }
+    }
+
+    fn set_opened(&mut self, msg: &EnvelopeMessage<'_>, dk: DataKey) {
+        self.opened = wrap_id(msg).map(|id| (id, dk));
     }
 }
 
@@ -472,7 +500,7 @@ mod tests {
     fn open(ring: &Keyring, m: &[u8], ctx: &[u8]) -> Result<Vec<u8>> {
         let msg = EnvelopeMessage::parse(m)?;
         let mut out = vec![0u8; msg.ciphertext.len()];
-        open_local(ring, &msg, ctx, &mut out)?;
+        open_local(ring, &msg, ctx, &mut out, &mut RunMemo::default())?;
         Ok(out)
     }
 
@@ -506,14 +534,14 @@ mod tests {
         let m = seal(&old, b"v", b"ctx");
         let msg = EnvelopeMessage::parse(&m).unwrap();
         let mut out = vec![0u8; m.len()];
-        rewrap_local(&both, &msg, b"ctx", &mut out, &mut RewrapMemo::default()).unwrap();
+        rewrap_local(&both, &msg, b"ctx", &mut out, &mut RunMemo::default()).unwrap();
         let new = EnvelopeMessage::parse(&out).unwrap();
         assert_eq!(new.kek_id, 2);
         assert_eq!(new.payload, msg.payload);
         assert_eq!(open(&only_new, &out, b"ctx").unwrap(), b"v");
         assert!(open(&old, &out, b"ctx").is_err());
         // The wrong context fails the re-wrap itself (the wrap is bound to it).
-        assert!(rewrap_local(&both, &msg, b"other", &mut out, &mut RewrapMemo::default()).is_err());
+        assert!(rewrap_local(&both, &msg, b"other", &mut out, &mut RunMemo::default()).is_err());
     }
 
     /// Messages sealed under one data key wrapped by KEK `kek` (as a data-key cache does).
@@ -545,7 +573,7 @@ mod tests {
         messages[2][FIXED_HEADER_LEN + 20] ^= 1;
         // A context-bound message between two runs is re-wrapped on its own.
         messages.insert(4, seal(&old, b"bound", b"row/bound"));
-        let mut memo = RewrapMemo::default();
+        let mut memo = RunMemo::default();
         let mut outs = Vec::new();
         for (i, m) in messages.iter().enumerate() {
             let msg = EnvelopeMessage::parse(m).unwrap();
@@ -581,12 +609,55 @@ mod tests {
         // same data key's wrap: no reuse, and it fails.
         let mut other = messages[1].clone();
         other[2..6].copy_from_slice(&2u32.to_be_bytes());
-        let mut memo = RewrapMemo::default();
+        let mut memo = RunMemo::default();
         let mut o = vec![0u8; other.len()];
         let first = EnvelopeMessage::parse(&messages[0]).unwrap();
         rewrap_local(&both, &first, b"row/0", &mut o, &mut memo).unwrap();
         let msg = EnvelopeMessage::parse(&other).unwrap();
         assert!(rewrap_local(&both, &msg, b"row/1", &mut o, &mut memo).is_err());
+    }
+
+    #[test]
+    fn a_run_opens_as_each_message_alone_would() {
+        let r = ring(&[1, 2], 1);
+        let mut messages: Vec<(Vec<u8>, Vec<u8>)> = shared(&r, 6)
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| (m, format!("row/{i}").into_bytes()))
+            .collect();
+        // Every kind of change, each in the middle of a run.
+        messages[1].1 = b"row/elsewhere".to_vec(); // moved to another row
+        messages[2].0[FIXED_HEADER_LEN + 30] ^= 1; // wrapped key changed
+        let last = messages[3].0.len() - 1;
+        messages[3].0[last] ^= 1; // tag changed
+        messages[4].0[5] = 2; // KEK id 1 -> 2, same wrapped key
+        let bound = seal(&r, b"bound", b"row/b");
+        messages.insert(5, (bound.clone(), b"row/b".to_vec()));
+        messages.insert(6, (bound, b"row/c".to_vec()));
+        messages.extend(
+            shared(&r, 3)
+                .into_iter()
+                .enumerate()
+                .map(|(i, m)| (m, format!("row/{i}").into_bytes())),
+        );
+        let open_with = |m: &[u8], ctx: &[u8], memo: &mut RunMemo| -> Result<Vec<u8>> {
+            let msg = EnvelopeMessage::parse(m)?;
+            let mut out = vec![0u8; msg.ciphertext.len()];
+            open_local(&r, &msg, ctx, &mut out, memo)?;
+            Ok(out)
+        };
+        let mut memo = RunMemo::default();
+        let mut opened = 0;
+        for (i, (m, ctx)) in messages.iter().enumerate() {
+            let alone = open_with(m, ctx, &mut RunMemo::default());
+            assert_eq!(open_with(m, ctx, &mut memo), alone, "message {i}");
+            opened += usize::from(alone.is_ok());
+        }
+        assert_eq!(
+            opened,
+            2 + 1 + 3,
+            "rows 0 and 5 of the first run, the bound one, the second run"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use aws_lc_rs::aead::Nonce;
 use zeroize::Zeroizing;
 
-use crate::core::envelope::{self, EnvelopeMessage, RewrapMemo};
+use crate::core::envelope::{self, EnvelopeMessage, RunMemo};
 use crate::core::error::{Error, Result};
 use crate::core::keys::{KeyMaterial, Keyring};
 use crate::core::message::{self, header, Message, Suite, COMMIT_LEN, HEADER_LEN};
@@ -115,9 +115,21 @@ impl Sealer {
 
     /// Open a binary message of either kind into `out` (exactly its plaintext length).
     pub fn open_binary_into(&self, binary: &[u8], context: &[u8], out: &mut [u8]) -> Result<()> {
+        self.open_binary_in_run(binary, context, out, &mut RunMemo::default())
+    }
+
+    /// [`Sealer::open_binary_into`] for one message of a run: `memo` carries a
+    /// data key shared with the previous envelope message ([`RunMemo`]).
+    pub fn open_binary_in_run(
+        &self,
+        binary: &[u8],
+        context: &[u8],
+        out: &mut [u8],
+        memo: &mut RunMemo,
+    ) -> Result<()> {
         if envelope::is_envelope(binary) {
             let msg = EnvelopeMessage::parse(binary)?;
-            return envelope::open_local(&self.ring, &msg, context, out);
+            return envelope::open_local(&self.ring, &msg, context, out, memo);
         }
         let (msg, key) = self.locate(binary)?;
         open_with(key, &msg, context, out)
@@ -125,13 +137,13 @@ impl Sealer {
 
     /// Re-wrap an envelope message's data key under the active key (payload
     /// copied); `memo` carries a data key shared with the previous message
-    /// ([`envelope::rewrap_local`]).
+    /// ([`RunMemo`]).
     pub fn rewrap_into(
         &self,
         binary: &[u8],
         context: &[u8],
         out: &mut [u8],
-        memo: &mut RewrapMemo,
+        memo: &mut RunMemo,
     ) -> Result<()> {
         let msg = EnvelopeMessage::parse(binary)?;
         envelope::rewrap_local(&self.ring, &msg, context, out, memo)
