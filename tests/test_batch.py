@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -209,6 +210,24 @@ def test_lists_across_chunks_keep_order_objects_and_failures() -> None:
     assert all(opened[i] == vals[i] for i in range(n) if i not in bad)
     with pytest.raises(TypeError, match=r"messages\[70000\] must be bytes"):
         box.decrypt_batch([*box.encrypt_batch(vals[:70_000]), 5])
+
+
+def test_a_failed_list_batch_releases_every_item() -> None:
+    """An error with chunks still queued: the workers finish them and every
+    reference the batch took to an item is given back."""
+    box = Box(RING)
+    message = box.encrypt(b"shared")
+    messages = [message] * 100_000  # several chunks queued behind the first
+    bad = list(messages)
+    bad[1] = b"junk"
+    before = sys.getrefcount(message)
+    with pytest.raises(DecryptionError, match="item 1 "):
+        box.decrypt_batch(bad)
+    with pytest.raises(TypeError, match=r"messages\[60000\]"):
+        box.decrypt_batch([*messages[:60_000], 5, *messages[:30_000]])
+    assert sys.getrefcount(message) == before
+    assert box.decrypt_batch(messages)[-1] == b"shared"
+    assert sys.getrefcount(message) == before
 
 
 pa = pytest.importorskip("pyarrow")

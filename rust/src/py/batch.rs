@@ -197,6 +197,9 @@ impl Items for Window<'_> {
 /// the last chunk's results turned into objects, while the workers wait).
 const LIST_CHUNK_ITEMS: usize = 16_384;
 
+/// Chunks of a list batch sent to the workers and not yet turned into objects.
+const IN_FLIGHT: usize = 2;
+
 /// Borrow the items of `values[start..]` up to a chunk's worth (item count or bytes).
 fn next_chunk(
     values: &Bound<'_, PyTuple>,
@@ -221,11 +224,12 @@ fn next_chunk(
 /// A batch over a Python sequence: returns a list (None for failed items with
 /// errors="return").
 ///
-/// Three stages overlap: while the workers process chunk k (the GIL released,
-/// on a scoped thread that drives the pool), this thread turns chunk k - 1's
-/// results into Python objects and borrows the items of chunk k + 1. Ctrl-C is
-/// checked between chunks; on any error nothing is returned (the chunk in
-/// flight is joined first).
+/// The stages overlap: a driver thread has the workers fill the queued chunks
+/// one after another (the GIL released), while this thread borrows the items
+/// of the chunks it queues and turns the results that come back into Python
+/// objects, keeping `IN_FLIGHT` chunks queued or in the workers' hands. Ctrl-C
+/// is checked between chunks; on any error nothing is returned (the driver
+/// finishes the queued chunks and is joined first).
 #[allow(clippy::too_many_arguments)]
 pub fn list_batch<'py>(
     py: Python<'py>,
@@ -262,30 +266,59 @@ pub fn list_batch<'py>(
             start,
         };
         let out = batch.chunk(op, &window, ctx, start..start + items.len(), reuse);
-        (items, out)
+        (items, start, out)
     };
     let mut results: Vec<Bound<'py, PyAny>> = Vec::with_capacity(n);
     std::thread::scope(|scope| -> PyResult<()> {
-        let first = next_chunk(&values, 0, allow_str, what)?;
-        let mut next_start = first.len();
-        let mut running = (!first.is_empty()).then(|| scope.spawn(move || compute(first, 0, None)));
-        let mut spare: Option<ChunkOutput> = None;
-        while let Some(handle) = running.take() {
-            let start = results.len();
-            // Borrow the next chunk while the workers run this one.
-            let upcoming = next_chunk(&values, next_start, allow_str, what);
-            let (items, out) = py
-                .detach(|| handle.join())
-                .map_err(|_| PyValueError::new_err("a batch worker failed"))?;
-            let out = out?;
-            let upcoming = upcoming?;
-            py.check_signals()?;
-            if !upcoming.is_empty() {
-                let (at, reuse) = (next_start, spare.take());
-                next_start += upcoming.len();
-                running = Some(scope.spawn(move || compute(upcoming, at, reuse)));
+        // One driver thread takes the chunks in order from a queue and hands
+        // each to the workers; with a chunk always queued behind the one being
+        // processed, the workers go on to the next chunk while this thread is
+        // still making the objects of an earlier one.
+        type Job = (Vec<Item>, usize, Option<ChunkOutput>);
+        let (to_driver, inbox) = std::sync::mpsc::sync_channel::<Job>(IN_FLIGHT);
+        let (to_caller, outbox) = std::sync::mpsc::channel();
+        let mut outbox = Some(outbox);
+        let driver = scope.spawn(move || {
+            for (items, start, reuse) in inbox {
+                if to_caller.send(compute(items, start, reuse)).is_err() {
+                    break;
+                }
             }
-            let converted = (|| -> PyResult<()> {
+        });
+        let worker_failed = || PyValueError::new_err("a batch worker failed");
+        let run = (|| -> PyResult<()> {
+            let mut next = 0usize;
+            let mut in_flight = 0usize;
+            let mut spare: Option<ChunkOutput> = None;
+            // Queue the next chunk's items (borrowed with the GIL held); the
+            // queue has room for every chunk in flight, so this never blocks.
+            let queue = |next: &mut usize, reuse: Option<ChunkOutput>| -> PyResult<bool> {
+                if *next >= n {
+                    return Ok(false);
+                }
+                let items = next_chunk(&values, *next, allow_str, what)?;
+                let at = *next;
+                *next += items.len();
+                to_driver
+                    .send((items, at, reuse))
+                    .map_err(|_| worker_failed())?;
+                Ok(true)
+            };
+            while in_flight < IN_FLIGHT && queue(&mut next, None)? {
+                in_flight += 1;
+            }
+            while in_flight > 0 {
+                // The receiver crosses into the GIL-free closure and back.
+                let rx = outbox.take().ok_or_else(worker_failed)?;
+                let (got, rx) = py.detach(move || (rx.recv(), rx));
+                outbox = Some(rx);
+                let (items, start, out) = got.map_err(|_| worker_failed())?;
+                in_flight -= 1;
+                let out = out?;
+                py.check_signals()?;
+                if queue(&mut next, spare.take())? {
+                    in_flight += 1;
+                }
                 for (k, status) in out.status.iter().enumerate() {
                     let obj = match status {
                         Status::Failed if raise => return Err(failure(op, start + k)),
@@ -307,18 +340,19 @@ pub fn list_batch<'py>(
                     };
                     results.push(obj);
                 }
-                Ok(())
-            })();
-            if let Err(e) = converted {
-                // Let the chunk in flight finish without holding the GIL.
-                if let Some(handle) = running.take() {
-                    let _ = py.detach(|| handle.join());
-                }
-                return Err(e);
+                spare = Some(out);
             }
-            spare = Some(out);
-        }
-        Ok(())
+            Ok(())
+        })();
+        // On success the queue is empty; on an error the driver finishes the
+        // chunks still queued. Either way it is joined without the GIL, and
+        // the results it sent back (which hold borrowed items) are dropped
+        // here, with it.
+        drop(to_driver);
+        let joined = py.detach(|| driver.join());
+        drop(outbox);
+        run?;
+        joined.map_err(|_| worker_failed())
     })?;
     PyList::new(py, results)
 }
