@@ -213,8 +213,7 @@ def test_lists_across_chunks_keep_order_objects_and_failures() -> None:
 
 
 def test_a_failed_list_batch_releases_every_item() -> None:
-    """An error with chunks still queued: the workers finish them and every
-    reference the batch took to an item is given back."""
+    """An error with chunks still queued leaks no reference to an item."""
     box = Box(RING)
     message = box.encrypt(b"shared")
     messages = [message] * 100_000  # several chunks queued behind the first
@@ -228,6 +227,19 @@ def test_a_failed_list_batch_releases_every_item() -> None:
     assert sys.getrefcount(message) == before
     assert box.decrypt_batch(messages)[-1] == b"shared"
     assert sys.getrefcount(message) == before
+
+
+def test_list_errors_are_reported_in_order_across_chunks() -> None:
+    """A failure to decrypt is reported before an item of the wrong type in a
+    later chunk, wherever the chunks begin."""
+    box = Box(RING)
+    messages: list[object] = list(box.encrypt_batch([b"v"] * 60_000))
+    messages[5] = b"junk"
+    messages[40_000] = 5
+    with pytest.raises(DecryptionError, match="item 5 "):
+        box.decrypt_batch(messages)
+    with pytest.raises(TypeError, match=r"messages\[40000\] must be bytes"):
+        box.decrypt_batch(messages, errors="return")
 
 
 pa = pytest.importorskip("pyarrow")

@@ -302,6 +302,8 @@ pub fn local_unwrap(
         return Err(Error::Decrypt);
     }
     let (nonce, sealed) = wrapped.split_at(WRAP_NONCE_LEN);
+    #[cfg(test)]
+    tests::UNWRAPS.with(|n| n.set(n.get() + 1));
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
     with_wrap_aad(kek.id(), flags, context, |aad| {
         kek.wrapper().open_into(nonce, aad, sealed, key.as_mut())
@@ -377,13 +379,11 @@ pub fn open_local(
         let dk = unwrap_local(ring, msg, context)?;
         return open_payload(&dk, msg, context, out);
     }
-    if let Some(dk) = memo.opened(msg) {
-        return open_payload(dk, msg, context, out);
-    }
-    let dk = unwrap_local(ring, msg, context)?;
-    let done = open_payload(&dk, msg, context, out);
-    memo.set_opened(msg, dk);
-    done
+    let dk = match memo.opened(msg) {
+        Some(dk) => dk,
+        None => memo.set_opened(msg, unwrap_local(ring, msg, context)?),
+    };
+    open_payload(dk, msg, context, out)
 }
 
 /// Re-wrap a message's data key under the ring's active KEK into `out` (binary,
@@ -437,7 +437,7 @@ fn same_wrap(id: &WrapId, msg: &EnvelopeMessage<'_>) -> bool {
 #[derive(Default)]
 pub struct RunMemo {
     rewrapped: Option<(WrapId, [u8; LOCAL_WRAPPED_LEN])>,
-    opened: Option<(WrapId, DataKey)>,
+    opened: Option<(Option<WrapId>, DataKey)>,
 }
 
 impl RunMemo {
@@ -454,13 +454,14 @@ impl RunMemo {
 
     fn opened(&self, msg: &EnvelopeMessage<'_>) -> Option<&DataKey> {
         match &self.opened {
-            Some((id, dk)) if same_wrap(id, msg) => Some(dk),
+            Some((Some(id), dk)) if same_wrap(id, msg) => Some(dk),
             _ => None,
         }
     }
 
-    fn set_opened(&mut self, msg: &EnvelopeMessage<'_>, dk: DataKey) {
-        self.opened = wrap_id(msg).map(|id| (id, dk));
+    /// Remember `dk` as the key of `msg`'s wrap; returns it.
+    fn set_opened(&mut self, msg: &EnvelopeMessage<'_>, dk: DataKey) -> &DataKey {
+        &self.opened.insert((wrap_id(msg), dk)).1
     }
 }
 
@@ -483,6 +484,15 @@ pub fn rewrite(
 mod tests {
     use super::*;
     use crate::core::keys::SecretKey;
+
+    thread_local! {
+        /// Unwraps under a local KEK on this thread, counted for the tests.
+        pub(super) static UNWRAPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    fn unwraps() -> usize {
+        UNWRAPS.with(|n| n.get())
+    }
 
     fn ring(ids: &[u32], active: u32) -> Keyring {
         let keys = ids
@@ -575,6 +585,7 @@ mod tests {
         messages.insert(4, seal(&old, b"bound", b"row/bound"));
         let mut memo = RunMemo::default();
         let mut outs = Vec::new();
+        let before = unwraps();
         for (i, m) in messages.iter().enumerate() {
             let msg = EnvelopeMessage::parse(m).unwrap();
             let ctx = if i == 4 {
@@ -587,6 +598,9 @@ mod tests {
             assert_eq!(done.is_ok(), i != 2, "message {i}");
             outs.push((done.is_ok().then_some(out), ctx));
         }
+        // Unwrapped: the first run's first message and its changed one, the
+        // bound one, the second run's first message.
+        assert_eq!(unwraps() - before, 4);
         let wrapped = |m: &[u8]| EnvelopeMessage::parse(m).unwrap().wrapped.to_vec();
         let out = |i: usize| outs[i].0.clone().unwrap();
         // One new wrap per run, different between runs.
@@ -658,6 +672,41 @@ mod tests {
             2 + 1 + 3,
             "rows 0 and 5 of the first run, the bound one, the second run"
         );
+    }
+
+    #[test]
+    fn a_bound_message_never_takes_the_previous_ones_key() {
+        // Two copies of one row's message side by side, the second given
+        // another row's context: it fails, as it would alone, and every
+        // bound message is unwrapped.
+        let old = ring(&[1], 1);
+        let both = ring(&[1, 2], 2);
+        let m = seal(&old, b"v", b"row/a");
+        let msg = EnvelopeMessage::parse(&m).unwrap();
+        let mut out = vec![0u8; m.len()];
+        let mut memo = RunMemo::default();
+        let before = unwraps();
+        rewrap_local(&both, &msg, b"row/a", &mut out, &mut memo).unwrap();
+        assert!(rewrap_local(&both, &msg, b"row/b", &mut out, &mut memo).is_err());
+        let mut plain = [0u8; 1];
+        open_local(&old, &msg, b"row/a", &mut plain, &mut memo).unwrap();
+        assert!(open_local(&old, &msg, b"row/b", &mut plain, &mut memo).is_err());
+        assert_eq!(unwraps() - before, 4);
+    }
+
+    #[test]
+    fn a_run_is_opened_with_one_unwrap() {
+        let r = ring(&[1], 1);
+        let messages = shared(&r, 6);
+        let mut memo = RunMemo::default();
+        let before = unwraps();
+        for (i, m) in messages.iter().enumerate() {
+            let msg = EnvelopeMessage::parse(m).unwrap();
+            let mut out = [0u8; 5];
+            open_local(&r, &msg, format!("row/{i}").as_bytes(), &mut out, &mut memo).unwrap();
+            assert_eq!(out, [i as u8; 5]);
+        }
+        assert_eq!(unwraps() - before, 1);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `Box.encrypt_batch`, `decrypt_batch`, `rotate_batch`: lists and Arrow-layout columns.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use pyo3::exceptions::{PyTypeError, PyValueError};
 
 use numpy::IntoPyArray;
@@ -11,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::core::batch::{
     chunks, compact, Batch, ChunkOutput, Contexts, Items, Op, RotateMode, Status, CHUNK_BYTES,
 };
-use crate::core::{Encoding, Sealer};
+use crate::core::{Encoding, Error as CoreError, Sealer};
 
 use super::errors::DecryptionError;
 
@@ -228,8 +230,8 @@ fn next_chunk(
 /// one after another (the GIL released), while this thread borrows the items
 /// of the chunks it queues and turns the results that come back into Python
 /// objects, keeping `IN_FLIGHT` chunks queued or in the workers' hands. Ctrl-C
-/// is checked between chunks; on any error nothing is returned (the driver
-/// finishes the queued chunks and is joined first).
+/// is checked between chunks; on any error nothing is returned (chunks still
+/// queued are handed back unprocessed, and the driver is joined first).
 #[allow(clippy::too_many_arguments)]
 pub fn list_batch<'py>(
     py: Python<'py>,
@@ -269,6 +271,9 @@ pub fn list_batch<'py>(
         (items, start, out)
     };
     let mut results: Vec<Bound<'py, PyAny>> = Vec::with_capacity(n);
+    // Set when the call fails: the chunks still queued are handed back
+    // unprocessed (their items are released on this thread, with the GIL).
+    let stop = AtomicBool::new(false);
     std::thread::scope(|scope| -> PyResult<()> {
         // One driver thread takes the chunks in order from a queue and hands
         // each to the workers; with a chunk always queued behind the one being
@@ -278,9 +283,19 @@ pub fn list_batch<'py>(
         let (to_driver, inbox) = std::sync::mpsc::sync_channel::<Job>(IN_FLIGHT);
         let (to_caller, outbox) = std::sync::mpsc::channel();
         let mut outbox = Some(outbox);
+        let stopped = &stop;
         let driver = scope.spawn(move || {
             for (items, start, reuse) in inbox {
-                if to_caller.send(compute(items, start, reuse)).is_err() {
+                let done = if stopped.load(Ordering::Relaxed) {
+                    (
+                        items,
+                        start,
+                        Err(CoreError::Invalid("batch stopped".into())),
+                    )
+                } else {
+                    compute(items, start, reuse)
+                };
+                if to_caller.send(done).is_err() {
                     break;
                 }
             }
@@ -304,7 +319,20 @@ pub fn list_batch<'py>(
                     .map_err(|_| worker_failed())?;
                 Ok(true)
             };
-            while in_flight < IN_FLIGHT && queue(&mut next, None)? {
+            // An item of the wrong type is reported once the chunks before its
+            // own are done, so that with errors="raise" a failure in those
+            // earlier chunks is reported first, wherever chunks begin.
+            let mut bad_item: Option<PyErr> = None;
+            let mut more = |next: &mut usize, reuse: Option<ChunkOutput>| -> bool {
+                if bad_item.is_some() {
+                    return false;
+                }
+                queue(next, reuse).unwrap_or_else(|e| {
+                    bad_item = Some(e);
+                    false
+                })
+            };
+            while in_flight < IN_FLIGHT && more(&mut next, None) {
                 in_flight += 1;
             }
             while in_flight > 0 {
@@ -316,7 +344,7 @@ pub fn list_batch<'py>(
                 in_flight -= 1;
                 let out = out?;
                 py.check_signals()?;
-                if queue(&mut next, spare.take())? {
+                if more(&mut next, spare.take()) {
                     in_flight += 1;
                 }
                 for (k, status) in out.status.iter().enumerate() {
@@ -342,12 +370,15 @@ pub fn list_batch<'py>(
                 }
                 spare = Some(out);
             }
-            Ok(())
+            bad_item.map_or(Ok(()), Err)
         })();
-        // On success the queue is empty; on an error the driver finishes the
-        // chunks still queued. Either way it is joined without the GIL, and
-        // the results it sent back (which hold borrowed items) are dropped
-        // here, with it.
+        // On success the queue is empty; on an error the driver hands the
+        // chunks still queued back unprocessed. Either way it is joined
+        // without the GIL, and what it sent back (which holds borrowed items)
+        // is dropped here, with it.
+        if run.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
         drop(to_driver);
         let joined = py.detach(|| driver.join());
         drop(outbox);
