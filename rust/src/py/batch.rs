@@ -307,30 +307,29 @@ pub fn list_batch<'py>(
             let mut spare: Option<ChunkOutput> = None;
             // Queue the next chunk's items (borrowed with the GIL held); the
             // queue has room for every chunk in flight, so this never blocks.
-            let queue = |next: &mut usize, reuse: Option<ChunkOutput>| -> PyResult<bool> {
-                if *next >= n {
-                    return Ok(false);
-                }
-                let items = next_chunk(&values, *next, allow_str, what)?;
-                let at = *next;
-                *next += items.len();
-                to_driver
-                    .send((items, at, reuse))
-                    .map_err(|_| worker_failed())?;
-                Ok(true)
-            };
-            // An item of the wrong type is reported once the chunks before its
-            // own are done, so that with errors="raise" a failure in those
-            // earlier chunks is reported first, wherever chunks begin.
-            let mut bad_item: Option<PyErr> = None;
+            // An item of the wrong type stops the queueing but is reported
+            // once the chunks before its own are done, so that with
+            // errors="raise" a failure in those is reported first, wherever
+            // chunks begin.
+            let mut stopped_by: Option<PyErr> = None;
             let mut more = |next: &mut usize, reuse: Option<ChunkOutput>| -> bool {
-                if bad_item.is_some() {
+                if *next >= n || stopped_by.is_some() {
                     return false;
                 }
-                queue(next, reuse).unwrap_or_else(|e| {
-                    bad_item = Some(e);
-                    false
-                })
+                let items = match next_chunk(&values, *next, allow_str, what) {
+                    Ok(items) => items,
+                    Err(e) => {
+                        stopped_by = Some(e);
+                        return false;
+                    }
+                };
+                let at = *next;
+                *next += items.len();
+                if to_driver.send((items, at, reuse)).is_err() {
+                    stopped_by = Some(worker_failed());
+                    return false;
+                }
+                true
             };
             while in_flight < IN_FLIGHT && more(&mut next, None) {
                 in_flight += 1;
@@ -370,7 +369,7 @@ pub fn list_batch<'py>(
                 }
                 spare = Some(out);
             }
-            bad_item.map_or(Ok(()), Err)
+            stopped_by.map_or(Ok(()), Err)
         })();
         // On success the queue is empty; on an error the driver hands the
         // chunks still queued back unprocessed. Either way it is joined
