@@ -6,9 +6,9 @@ pub mod core;
 mod py;
 
 /// The extension's own allocations (batch buffers, Arrow outputs) come from
-/// mimalloc, which keeps freed memory for the next batch instead of returning
-/// it to the kernel and faulting it in again (docs/backends.md). Python objects
-/// still come from Python's allocator.
+/// mimalloc, which keeps freed memory for the next batch rather than returning
+/// it to the kernel at once, and is built without transparent huge pages
+/// (docs/backends.md). Python objects still come from Python's allocator.
 #[cfg(feature = "python")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use sha2::{Sha256, Sha384};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::core::batch::{pool, Items};
+use crate::core::batch::{pool, zeroed, Items};
 use crate::core::error::{Error, Result};
 use crate::core::keys::{SecretKey, KEY_LEN};
 use crate::core::primitives::HmacSha256;
@@ -602,7 +602,7 @@ impl BlindIndexer {
         let total = n
             .checked_mul(width)
             .ok_or_else(|| invalid("batch output is too large"))?;
-        let mut out = vec![0u8; total];
+        let mut out = zeroed(total, threads)?;
         let start = range.start;
         let work = |scratch: &mut Scratch, (k, slot_out): (usize, &mut [u8])| -> Result<()> {
             let i = start + k;

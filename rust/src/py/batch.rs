@@ -11,7 +11,8 @@ use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
 use zeroize::Zeroizing;
 
 use crate::core::batch::{
-    chunks, compact, Batch, ChunkOutput, Contexts, Items, Op, RotateMode, Status, CHUNK_BYTES,
+    chunks, compact, zeroed, Batch, ChunkOutput, Contexts, Items, Op, RotateMode, Status,
+    CHUNK_BYTES,
 };
 use crate::core::{Encoding, Error as CoreError, Sealer};
 
@@ -427,10 +428,10 @@ pub fn column_batch<'py>(
         ));
     }
     let mut status: Vec<Status> = Vec::with_capacity(n);
-    // Allocated (and, when the allocator reuses memory, cleared) with the GIL
-    // released; wiped if the call ends early, since it may hold plaintexts; and
-    // moved into a NumPy array uncopied at the end.
-    let mut data = Zeroizing::new(py.detach(|| vec![0u8; total]));
+    // Zeroed by the workers with the GIL released; wiped if the call ends
+    // early, since it may hold plaintexts; and moved into a NumPy array
+    // uncopied at the end.
+    let mut data = Zeroizing::new(py.detach(|| zeroed(total, threads))?);
     for range in chunks(&layout.offsets) {
         py.check_signals()?;
         let bounds = (
