@@ -299,6 +299,37 @@ def test_batches_match_single_and_arrow(ring: Keyring) -> None:
     assert box.decrypt_batch(enc, ctx).to_pylist() == values
 
 
+@pytest.mark.parametrize("kind", ["local", "provider"])
+def test_none_in_a_list_is_misuse_and_an_arrow_null_stays_null(kind: str, ring: Keyring) -> None:
+    """Every Box gives the same answer: a list holds messages only; Arrow nulls pass through."""
+    pa = pytest.importorskip("pyarrow")
+    kek = CountingKek()
+    box = sealbox.Box(EnvelopeKeyProvider(ring if kind == "local" else kek))
+    msgs = box.encrypt_batch([b"a", b"b", b"c"], [b"r0", b"r1", b"r2"])
+    calls = dict(kek.calls)
+    with pytest.raises(TypeError, match=r"^values\[1\] must be bytes, not NoneType$"):
+        box.encrypt_batch([b"a", None])
+    for op in (box.decrypt_batch, box.rotate_batch):
+        with pytest.raises(TypeError, match=r"^messages\[2\] must be bytes or str, not NoneType$"):
+            op([msgs[0], msgs[1], None], [b"r0", b"r1", b"r2"])
+    assert kek.calls == calls  # refused before any provider call
+    column = pa.array([msgs[0], None, msgs[2]], type=pa.binary())
+    ctx = [b"r0", b"ignored", b"r2"]
+    assert box.decrypt_batch(column, ctx).to_pylist() == [b"a", None, b"c"]
+    rotated = box.rotate_batch(column, ctx, mode="reencrypt")
+    assert rotated.is_null().to_pylist() == [False, True, False]
+    assert box.decrypt_batch(rotated, ctx).to_pylist() == [b"a", None, b"c"]
+    tampered = pa.array([None, msgs[1][:-1] + bytes([msgs[1][-1] ^ 1]), msgs[2]], type=pa.binary())
+    with pytest.raises(DecryptionError, match=r"^item 1 failed to decrypt$"):
+        box.decrypt_batch(tampered, [b"r0", b"r1", b"r2"])
+    assert box.decrypt_batch(tampered, [b"r0", b"r1", b"r2"], errors="return").to_pylist() == [
+        None,
+        None,
+        b"c",
+    ]
+    assert box.encrypt_batch(pa.array([None, None], type=pa.binary())).null_count == 2
+
+
 # Provider protocol and cache
 
 

@@ -445,23 +445,23 @@ class EnvelopeBox(Box[_M]):
         if _is_arrow(items):
             import pyarrow as pa
 
-            if _is_arrow(contexts):
-                contexts = contexts.to_pylist()
-            result = self._batch(op, items.to_pylist(), contexts, mode, "return", threads, keys)
-            if errors == "raise":
-                for i, (given, r) in enumerate(zip(items.to_pylist(), result, strict=True)):
-                    if r is None and given is not None:
-                        raise DecryptionError(f"item {i} failed to decrypt")
+            given = items.to_pylist()
+            ctx = _context_list(contexts.to_pylist() if _is_arrow(contexts) else contexts, len(given))
+            present = [i for i, x in enumerate(given) if x is not None]  # nulls stay null
+            done = self._batch(
+                op, [given[i] for i in present], [ctx[i] for i in present], mode, "return", threads, keys
+            )
+            result: list[Any] = [None] * len(given)
+            for i, r in zip(present, done, strict=True):
+                if r is None and errors == "raise":
+                    raise DecryptionError(f"item {i} failed to decrypt")
+                result[i] = r
             return pa.array(result, type=self._arrow_type(op, items.type))
         items = list(items)
-        if any(x is None for x in items):
-            nulls = [i for i, x in enumerate(items) if x is None]
-            present = [x for x in items if x is not None]
-            ctx = _context_list(contexts, len(items))
-            ctx_present = [c for x, c in zip(items, ctx, strict=True) if x is not None]
-            sub = iter(self._batch(op, present, ctx_present, mode, errors, threads, keys))
-            null_set = set(nulls)
-            return [None if i in null_set else next(sub) for i in range(len(items))]
+        missing = next((i for i, x in enumerate(items) if x is None), None)
+        if missing is not None:  # as the native batches say it; None is not a message
+            what, expected = ("values", "bytes") if op == "encrypt" else ("messages", "bytes or str")
+            raise TypeError(f"{what}[{missing}] must be {expected}, not NoneType")
         if op == "encrypt":
             return self._encrypt_list(items, contexts, threads, keys)
         if op == "decrypt":
