@@ -311,6 +311,44 @@ def test_arrow_failures_across_chunks_and_per_item_contexts() -> None:
         box.decrypt_batch(chunked, ctxs[:3])
 
 
+def test_arrow_rotation_whose_lengths_change_in_a_later_chunk() -> None:
+    """An Arrow rotation takes the input's lengths as its layout; from the chunk
+    where a message changes length (another suite), it lays the rest out again."""
+    new, xold = Box(RING), Box(OLD, algorithm="xchacha20-poly1305")
+    assert len(xold.encrypt(b"v")) != len(new.encrypt(b"v"))  # the case under test
+    n = 140_000  # three of the engine's 65,536-item chunks
+    vals = [i.to_bytes(4, "big") * (i % 3) for i in range(n)]
+    ctxs = [f"row/{i}".encode() for i in range(n)]
+    sealed = Box(OLD).encrypt_batch(pa.array(vals, type=pa.binary()), ctxs).to_pylist()
+    moved = range(100_000, n, 7)  # from the second chunk on: another suite
+    for i in moved:
+        sealed[i] = xold.encrypt(vals[i], context=ctxs[i])
+    current = range(100_003, n, 11)  # already under the active key: unchanged
+    for i in current:
+        sealed[i] = new.encrypt(vals[i], context=ctxs[i])
+    nulls = set(range(3, n, 10_000))
+    bad = {50, 110_001, 139_998} - nulls
+    for i in bad:
+        sealed[i] = sealed[i][:-1] + bytes([sealed[i][-1] ^ 1])
+    column = [None if i in nulls else m for i, m in enumerate(sealed)]
+    for typ in (pa.binary(), pa.large_binary()):
+        out = new.rotate_batch(pa.array(column, type=typ), ctxs, errors="return")
+        out.validate(full=True)
+        assert out.type == typ
+        got = out.to_pylist()
+        assert {i for i, m in enumerate(got) if m is None} == nulls | bad
+        assert all(Message.parse(m).key_id == 2 for m in got if m is not None)
+        assert all(got[i] == sealed[i] for i in current if i not in nulls | bad)
+        opened = new.decrypt_batch(out, ctxs).to_pylist()
+        assert all(opened[i] == vals[i] for i in range(n) if i not in nulls | bad)
+    with pytest.raises(DecryptionError, match="item 50 "):
+        new.rotate_batch(pa.array(column, type=pa.binary()), ctxs)
+    # A failure after the change of length is found in the relaid chunk.
+    column[50] = sealed[50] = Box(OLD).encrypt(vals[50], context=ctxs[50])
+    with pytest.raises(DecryptionError, match="item 110001 "):
+        new.rotate_batch(pa.array(column, type=pa.binary()), ctxs)
+
+
 def test_arrow_buffers_at_any_alignment() -> None:
     """Offsets that start at an odd address (a sliced buffer) are read correctly."""
     box = Box(RING)

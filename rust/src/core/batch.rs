@@ -3,12 +3,15 @@
 //! Work is done a chunk at a time so memory stays bounded whatever the batch
 //! size: for each chunk the output length of every item is computed first, one
 //! buffer is allocated for the whole chunk and split into per-item slices, and
-//! the items are processed in parallel (rayon) into their slices. Results keep
-//! the input order; every item has its own status, so one bad message never
-//! stops the others.
+//! the items are processed in parallel (rayon) into their slices. A rotation
+//! skips the first pass: it takes each input's length as its output's, checks
+//! that as it goes, and lays out properly only from where that fails. Results
+//! keep the input order; every item has its own status, so one bad message
+//! never stops the others.
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
@@ -24,6 +27,10 @@ pub trait Items: Sync {
     fn len(&self) -> usize;
     /// The item at `i` (`i < len()`); out-of-range gives an empty slice.
     fn get(&self, i: usize) -> &[u8];
+    /// The length of the item at `i`.
+    fn item_len(&self, i: usize) -> usize {
+        self.get(i).len()
+    }
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -72,6 +79,13 @@ impl<O: Copy + TryInto<usize> + Sync> Items for OffsetColumn<'_, O> {
         match (bound(i), bound(i + 1)) {
             (Some(a), Some(b)) => self.data.get(a..b).unwrap_or(&[]),
             _ => &[],
+        }
+    }
+    fn item_len(&self, i: usize) -> usize {
+        let bound = |j: usize| self.offsets.get(j).and_then(|o| (*o).try_into().ok());
+        match (bound(i), bound(i + 1)) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => 0,
         }
     }
 }
@@ -171,28 +185,21 @@ pub const CHUNK_ITEMS: usize = 65_536;
 /// Bytes per chunk, so huge values also come in bounded pieces.
 pub const CHUNK_BYTES: usize = 64 << 20;
 
-/// Split the items of a layout (`offsets`: n + 1 running output offsets) into
-/// chunks of at most `CHUNK_ITEMS` items, each ending at the first item that
-/// brings its output to `CHUNK_BYTES` or more. No pass over the items: a
-/// binary search per chunk.
-pub fn chunks(offsets: &[usize]) -> Vec<Range<usize>> {
+/// The first chunk of the items of a layout (`offsets`: n + 1 running output
+/// offsets): at most `CHUNK_ITEMS` items, ending at the first item that brings
+/// its output to `CHUNK_BYTES` or more; empty when there are no items. No pass
+/// over the items: a binary search.
+pub fn first_chunk(offsets: &[usize]) -> Range<usize> {
     let n = offsets.len().saturating_sub(1);
-    let mut out = Vec::with_capacity(n.div_ceil(CHUNK_ITEMS));
-    let mut start = 0;
-    while start < n {
-        let end = (start + CHUNK_ITEMS).min(n);
-        let base = offsets.get(start).copied().unwrap_or(0);
-        let after = offsets.get(start + 1..=end).unwrap_or(&[]);
-        let under = after.partition_point(|o| o.saturating_sub(base) < CHUNK_BYTES);
-        let end = if under < after.len() {
-            start + 1 + under
-        } else {
-            end
-        };
-        out.push(start..end);
-        start = end;
+    let end = CHUNK_ITEMS.min(n);
+    let base = offsets.first().copied().unwrap_or(0);
+    let after = offsets.get(1..=end).unwrap_or(&[]);
+    let under = after.partition_point(|o| o.saturating_sub(base) < CHUNK_BYTES);
+    if under < after.len() {
+        0..1 + under
+    } else {
+        0..end
     }
-    out
 }
 
 /// What a batch computes for each item.
@@ -213,13 +220,19 @@ struct Step {
     work: Work,
 }
 
-/// The first pass over a batch ([`Batch::layout`]): where each item's output
-/// goes and what to do with it.
+/// Where each item's output goes and what to do with it: from a first pass
+/// over the items ([`Batch::layout`]), or guessed from their lengths
+/// ([`Batch::guess`]), or a guess followed by a first pass from some item on
+/// ([`Layout::replace_from`]).
 pub struct Layout {
     /// Batch index of the first item.
     first: usize,
     /// Running output offsets, one more than the items.
     pub offsets: Vec<usize>,
+    /// Batch index of the first item planned by a first pass; the items
+    /// before it are guessed.
+    planned_from: usize,
+    /// What the first pass decided, for the items from `planned_from` on.
     steps: Vec<Step>,
 }
 
@@ -227,6 +240,31 @@ impl Layout {
     /// Output bytes of all the items.
     pub fn total(&self) -> usize {
         self.offsets.last().copied().unwrap_or(0)
+    }
+
+    /// Replace this layout from item `rest.first` on with `rest` (a layout of
+    /// the remaining items, from a first pass), placed where that item's
+    /// output starts. The outputs before it keep their places.
+    pub fn replace_from(&mut self, rest: Layout) -> Result<()> {
+        let inconsistent = || Error::Invalid("batch layouts do not join".into());
+        let at = rest
+            .first
+            .checked_sub(self.first)
+            .ok_or_else(inconsistent)?;
+        if at.checked_add(rest.offsets.len()) != Some(self.offsets.len()) {
+            return Err(inconsistent());
+        }
+        let base = self.offsets.get(at).copied().ok_or_else(inconsistent)?;
+        self.offsets.truncate(at);
+        for o in rest.offsets {
+            let o = o
+                .checked_add(base)
+                .ok_or_else(|| Error::Invalid("batch output is too large".into()))?;
+            self.offsets.push(o);
+        }
+        self.planned_from = rest.planned_from;
+        self.steps = rest.steps;
+        Ok(())
     }
 }
 
@@ -280,6 +318,37 @@ pub fn zeroed(len: usize, threads: Option<usize>) -> Result<Vec<u8>> {
     });
     let mut out = out.into_flattened();
     out.truncate(len);
+    Ok(out)
+}
+
+/// Running offsets (from 0, one more than `lens`) of consecutive lengths.
+fn running(lens: impl IntoIterator<Item = usize>) -> Result<Vec<usize>> {
+    let lens = lens.into_iter();
+    let mut offsets = Vec::with_capacity(lens.size_hint().0 + 1);
+    let mut total = 0usize;
+    offsets.push(0);
+    for len in lens {
+        total = total
+            .checked_add(len)
+            .ok_or_else(|| Error::Invalid("batch output is too large".into()))?;
+        offsets.push(total);
+    }
+    Ok(offsets)
+}
+
+/// A zeroed buffer of `len` bytes that starts with the first `kept` bytes of
+/// `data` (at most `len`); `data` is wiped.
+pub fn resized(
+    data: Zeroizing<Vec<u8>>,
+    kept: usize,
+    len: usize,
+    threads: Option<usize>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let mut out = Zeroizing::new(zeroed(len, threads)?);
+    let kept = kept.min(len).min(data.len());
+    if let (Some(to), Some(from)) = (out.get_mut(..kept), data.get(..kept)) {
+        to.copy_from_slice(from);
+    }
     Ok(out)
 }
 
@@ -462,14 +531,15 @@ impl Batch<'_> {
         self.nulls.and_then(|n| n.get(i).copied()).unwrap_or(false)
     }
 
-    fn plan<'a>(&self, op: Op, items: &'a dyn Items, i: usize) -> (Plan<'a>, usize) {
+    /// Plan item `i`, whose input is `raw`.
+    fn plan<'a>(&self, op: Op, raw: &'a [u8], i: usize) -> (Plan<'a>, usize) {
         if self.is_null(i) {
             return (
                 Plan::new(Cow::Borrowed(&[][..]), Status::Null, Work::None),
                 0,
             );
         }
-        plan(&op, self.sealer, self.encoding, items.get(i))
+        plan(&op, self.sealer, self.encoding, raw)
     }
 
     /// The first pass over items `range`, in parallel: each item's output
@@ -479,7 +549,7 @@ impl Batch<'_> {
         let first = range.start;
         let n = range.len();
         let step = |k: usize| {
-            let (p, len) = self.plan(op, items, first + k);
+            let (p, len) = self.plan(op, items.get(first + k), first + k);
             let step = Step {
                 status: p.status,
                 work: p.work,
@@ -498,26 +568,42 @@ impl Batch<'_> {
                     .unzip_into_vecs(&mut steps, &mut lens)
             });
         }
-        let mut offsets = Vec::with_capacity(n + 1);
-        let mut total = 0usize;
-        offsets.push(0);
-        for len in lens {
-            total = total
-                .checked_add(len)
-                .ok_or_else(|| Error::Invalid("batch output is too large".into()))?;
-            offsets.push(total);
-        }
         Ok(Layout {
             first,
-            offsets,
+            offsets: running(lens)?,
+            planned_from: first,
             steps,
+        })
+    }
+
+    /// A layout of items `range` that gives each item its input's length (a
+    /// null none), without a first pass: right for a rotation that keeps
+    /// every message's length, the usual case (a re-wrap under a local key,
+    /// a re-encryption under the same suite and key width). [`Batch::fill`]
+    /// plans each guessed item as it goes, and tells when one does not fit:
+    /// the items from there on are then laid out by a first pass
+    /// ([`Layout::replace_from`]).
+    pub fn guess(&self, items: &dyn Items, range: Range<usize>) -> Result<Layout> {
+        let lens = range.clone().map(|i| {
+            if self.is_null(i) {
+                0
+            } else {
+                items.item_len(i)
+            }
+        });
+        Ok(Layout {
+            first: range.start,
+            offsets: running(lens)?,
+            planned_from: range.end,
+            steps: Vec::new(),
         })
     }
 
     /// Process items `range` (within `layout`) into `out` in parallel, each
     /// item into its place in `layout.offsets`, shifted so that the first
     /// item of `range` starts at 0. Failed items are zeroed; the statuses are
-    /// returned in order.
+    /// returned in order. `None` when a guessed item's output does not fit
+    /// its place ([`Batch::guess`]): the range must be laid out and filled again.
     pub fn fill(
         &self,
         op: Op,
@@ -526,14 +612,14 @@ impl Batch<'_> {
         layout: &Layout,
         range: Range<usize>,
         out: &mut [u8],
-    ) -> Result<Vec<Status>> {
+    ) -> Result<Option<Vec<Status>>> {
         let outside = || Error::Invalid("batch range is outside its layout".into());
         let (a, b) = (
             range.start.checked_sub(layout.first).ok_or_else(outside)?,
             range.end.checked_sub(layout.first).ok_or_else(outside)?,
         );
         let offsets = layout.offsets.get(a..=b).ok_or_else(outside)?;
-        let steps = layout.steps.get(a..b).ok_or_else(outside)?;
+        let planned_from = layout.planned_from;
         let mut slices: Vec<&mut [u8]> = Vec::with_capacity(range.len());
         let mut rest: &mut [u8] = out;
         for w in offsets.windows(2) {
@@ -549,40 +635,57 @@ impl Batch<'_> {
             rest = tail;
         }
         let (sealer, encoding, start) = (self.sealer, self.encoding, range.start);
+        let misfit = AtomicBool::new(false);
         let work = |memo: &mut RunMemo, k: usize, out: &mut [u8]| -> Status {
-            let Some(step) = steps.get(k).copied() else {
-                return Status::Failed;
-            };
             let i = start + k;
             let raw = items.get(i);
-            match step.status {
-                Status::Failed | Status::Null => step.status,
-                Status::Unchanged if out.len() == raw.len() => {
-                    out.copy_from_slice(raw);
-                    Status::Unchanged
+            let plan = if i < planned_from {
+                // A guessed place: plan the item here, and check that it fits.
+                if misfit.load(Ordering::Relaxed) {
+                    return Status::Failed;
                 }
-                Status::Unchanged => {
-                    out.fill(0);
-                    Status::Failed
+                let (plan, len) = self.plan(op, raw, i);
+                if len != out.len() && matches!(plan.status, Status::Done | Status::Unchanged) {
+                    misfit.store(true, Ordering::Relaxed);
+                    return Status::Failed;
                 }
-                Status::Done => {
-                    // The header was read in the first pass; only text needs decoding again.
-                    let input = match step.work {
-                        Work::Seal => Ok(Cow::Borrowed(raw)),
-                        _ => message::decode(raw),
-                    };
-                    let done = input.and_then(|input| {
-                        let plan = Plan::new(input, Status::Done, step.work);
-                        process(&op, sealer, encoding, &plan, contexts.get(i), out, memo)
-                    });
-                    if done.is_err() {
-                        out.fill(0);
-                        Status::Failed
-                    } else {
-                        Status::Done
+                Ok(plan)
+            } else {
+                let Some(step) = layout.steps.get(i - planned_from).copied() else {
+                    return Status::Failed;
+                };
+                // The header was read in the first pass; only text needs decoding again.
+                match (step.status, step.work) {
+                    (Status::Done, Work::Seal) | (Status::Unchanged, _) => {
+                        Ok(Plan::new(Cow::Borrowed(raw), step.status, step.work))
                     }
+                    (Status::Done, work) => {
+                        message::decode(raw).map(|input| Plan::new(input, Status::Done, work))
+                    }
+                    (status, work) => Ok(Plan::new(Cow::Borrowed(raw), status, work)),
                 }
+            };
+            let status = match plan {
+                Ok(plan) => match plan.status {
+                    Status::Failed | Status::Null => plan.status,
+                    Status::Unchanged if out.len() == raw.len() => {
+                        out.copy_from_slice(raw);
+                        Status::Unchanged
+                    }
+                    Status::Unchanged => Status::Failed,
+                    Status::Done => {
+                        match process(&op, sealer, encoding, &plan, contexts.get(i), out, memo) {
+                            Ok(()) => Status::Done,
+                            Err(_) => Status::Failed,
+                        }
+                    }
+                },
+                Err(_) => Status::Failed,
+            };
+            if status == Status::Failed {
+                out.fill(0);
             }
+            status
         };
         // Each run of items on one thread carries its own memo of a shared data key.
         let mut status = Vec::with_capacity(slices.len());
@@ -604,7 +707,10 @@ impl Batch<'_> {
                     .collect_into_vec(&mut status)
             });
         }
-        Ok(status)
+        if misfit.into_inner() {
+            return Ok(None);
+        }
+        Ok(Some(status))
     }
 
     /// Process items `range` into one buffer, reusing the allocations of
@@ -618,19 +724,33 @@ impl Batch<'_> {
         reuse: Option<ChunkOutput>,
     ) -> Result<ChunkOutput> {
         let mut out = reuse.unwrap_or_else(ChunkOutput::empty);
-        let layout = self.layout(op, items, range.clone())?;
         // A buffer too small is replaced, not grown: growing would free the old
         // allocation, which may hold plaintexts, without wiping it. A reused
-        // buffer is not cleared first: `fill` writes every byte of every
-        // item's slice (a failed item's are zeroed), and the spare capacity is
-        // wiped when the buffer is dropped.
-        if out.data.capacity() < layout.total() {
-            out.data = Zeroizing::new(Vec::new());
-            out.data.reserve_exact(layout.total());
+        // buffer is not cleared first: a fill that returns statuses has
+        // written every byte of every item's slice (a failed item's are
+        // zeroed), and the spare capacity is wiped when the buffer is dropped.
+        let sized = |data: &mut Zeroizing<Vec<u8>>, len: usize| {
+            if data.capacity() < len {
+                *data = Zeroizing::new(Vec::new());
+                data.reserve_exact(len);
+            }
+            data.truncate(len);
+            data.resize(len, 0);
+        };
+        // A rotation takes the input's lengths as its layout ([`Batch::guess`]).
+        let mut layout = match op {
+            Op::Rotate(_) => self.guess(items, range.clone())?,
+            _ => self.layout(op, items, range.clone())?,
+        };
+        sized(&mut out.data, layout.total());
+        let mut filled = self.fill(op, items, contexts, &layout, range.clone(), &mut out.data)?;
+        if filled.is_none() {
+            layout = self.layout(op, items, range.clone())?;
+            sized(&mut out.data, layout.total());
+            filled = self.fill(op, items, contexts, &layout, range, &mut out.data)?;
         }
-        out.data.truncate(layout.total());
-        out.data.resize(layout.total(), 0);
-        out.status = self.fill(op, items, contexts, &layout, range, &mut out.data)?;
+        out.status =
+            filled.ok_or_else(|| Error::Invalid("a planned batch layout did not fit".into()))?;
         out.offsets = layout.offsets;
         if out.status.contains(&Status::Failed) {
             let used = compact(&mut out.data, &mut out.offsets, &out.status);
@@ -683,6 +803,18 @@ mod tests {
             .iter()
             .map(|&id| (id, SecretKey::from_slice(&[id as u8; 32]).unwrap()));
         Sealer::new(Arc::new(Keyring::new(keys, active).unwrap()), suite)
+    }
+
+    /// The chunks of a whole layout, one after the other.
+    fn chunks(offsets: &[usize]) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start + 1 < offsets.len() {
+            let r = first_chunk(&offsets[start..]);
+            out.push(start + r.start..start + r.end);
+            start += r.end;
+        }
+        out
     }
 
     fn batch(s: &Sealer) -> Batch<'_> {
@@ -849,6 +981,105 @@ mod tests {
             .unwrap();
         assert!(wrong.status.iter().all(|s| *s == Status::Failed));
         assert!(wrong.data.iter().all(|b| *b == 0));
+    }
+
+    /// Fill `range` of `layout` into `out` (the whole layout's buffer).
+    fn fill_range(
+        b: &Batch<'_>,
+        op: Op,
+        items: &dyn Items,
+        layout: &Layout,
+        range: Range<usize>,
+        out: &mut [u8],
+    ) -> Option<Vec<Status>> {
+        let region = &mut out[layout.offsets[range.start]..layout.offsets[range.end]];
+        b.fill(op, items, &Contexts::One(b"c"), layout, range, region)
+            .unwrap()
+    }
+
+    /// Items `0..n` through a first pass and one fill, failed items removed.
+    fn planned(b: &Batch<'_>, op: Op, items: &dyn Items) -> (Vec<u8>, Vec<usize>, Vec<Status>) {
+        let n = items.len();
+        let mut layout = b.layout(op, items, 0..n).unwrap();
+        let mut data = vec![0u8; layout.total()];
+        let status = fill_range(b, op, items, &layout, 0..n, &mut data).unwrap();
+        let used = compact(&mut data, &mut layout.offsets, &status);
+        data.truncate(used);
+        (data, layout.offsets, status)
+    }
+
+    #[test]
+    fn a_guessed_layout_gives_the_planned_result_or_reports_a_misfit() {
+        // Deterministic messages, so the two ways can be compared byte for byte.
+        let old = sealer(&[1], 1, Suite::Aes256Siv);
+        let new = sealer(&[1, 2], 2, Suite::Aes256Siv);
+        let mut items: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| match i % 10 {
+                3 => b"junk".to_vec(),
+                7 => new.seal(&i.to_le_bytes(), b"c").unwrap(),
+                _ => old
+                    .seal(&i.to_be_bytes().repeat(i as usize % 4), b"c")
+                    .unwrap(),
+            })
+            .collect();
+        let nulls: Vec<bool> = (0..300).map(|i| i % 10 == 5).collect();
+        let b = Batch {
+            nulls: Some(&nulls),
+            ..batch(&new)
+        };
+        let op = Op::Rotate(RotateMode::Auto);
+        let (want, want_offsets, want_status) = planned(&b, op, &items);
+
+        // Every message keeps its length: the guess holds, and after the
+        // failed items' bytes are removed the output is the planned one.
+        let mut layout = b.guess(&items, 0..300).unwrap();
+        let mut data = vec![0u8; layout.total()];
+        let status = fill_range(&b, op, &items, &layout, 0..300, &mut data).unwrap();
+        assert_eq!(status, want_status);
+        let used = compact(&mut data, &mut layout.offsets, &status);
+        assert_eq!(&data[..used], &want[..]);
+        assert_eq!(layout.offsets, want_offsets);
+
+        // A message of another suite changes length when rotated: the range
+        // it is in reports a misfit; laid out again from there, the result is
+        // again the planned one.
+        let xold = sealer(&[1], 1, Suite::XChaCha20Poly1305);
+        items[251] = xold.seal(b"moved", b"c").unwrap();
+        let (want, want_offsets, want_status) = planned(&b, op, &items);
+        let mut layout = b.guess(&items, 0..300).unwrap();
+        let mut data = vec![0u8; layout.total()];
+        let mut status = fill_range(&b, op, &items, &layout, 0..200, &mut data).unwrap();
+        assert!(fill_range(&b, op, &items, &layout, 200..300, &mut data).is_none());
+        let kept = layout.offsets[200];
+        layout
+            .replace_from(b.layout(op, &items, 200..300).unwrap())
+            .unwrap();
+        assert_eq!(layout.offsets[200], kept);
+        let mut data = resized(Zeroizing::new(data), kept, layout.total(), None).unwrap();
+        status.extend(fill_range(&b, op, &items, &layout, 200..300, &mut data).unwrap());
+        assert_eq!(status, want_status);
+        assert_eq!(status[251], Status::Done);
+        let used = compact(&mut data, &mut layout.offsets, &status);
+        assert_eq!(&data[..used], &want[..]);
+        assert_eq!(layout.offsets, want_offsets);
+        // A chunk does the same on its own, in a reused buffer of other bytes.
+        let reuse = ChunkOutput {
+            offsets: Vec::new(),
+            data: Zeroizing::new(vec![0xAA; 2 * want.len()]),
+            status: Vec::new(),
+        };
+        let chunk = b
+            .chunk(op, &items, &Contexts::One(b"c"), 0..300, Some(reuse))
+            .unwrap();
+        assert_eq!(
+            (&chunk.data[..], &chunk.offsets, &chunk.status),
+            (&want[..], &want_offsets, &want_status)
+        );
+        // Layouts that do not join are refused.
+        let mut guess = b.guess(&items, 0..300).unwrap();
+        assert!(guess
+            .replace_from(b.layout(op, &items, 10..200).unwrap())
+            .is_err());
     }
 
     #[test]

@@ -11,8 +11,8 @@ use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
 use zeroize::Zeroizing;
 
 use crate::core::batch::{
-    chunks, compact, zeroed, Batch, ChunkOutput, Contexts, Items, Op, RotateMode, Status,
-    CHUNK_BYTES,
+    compact, first_chunk, resized, zeroed, Batch, ChunkOutput, Contexts, Items, Op, RotateMode,
+    Status, CHUNK_BYTES,
 };
 use crate::core::{Encoding, Error as CoreError, Sealer};
 
@@ -388,9 +388,20 @@ pub fn list_batch<'py>(
     PyList::new(py, results)
 }
 
-/// A batch over an Arrow column. The output lengths are computed first, then
-/// every item is written once, in parallel with the GIL released, straight
-/// into the result's data buffer. Returns `(offsets, data, validity or None,
+/// Arrow's 32-bit offsets cannot address more than 2 GiB of output.
+fn check_size(total: usize, large: bool) -> PyResult<()> {
+    if !large && i32::try_from(total).is_err() {
+        return Err(PyValueError::new_err(
+            "output exceeds 2 GiB: use a large_binary array",
+        ));
+    }
+    Ok(())
+}
+
+/// A batch over an Arrow column. The output lengths are computed first (or,
+/// for a rotation, taken from the input and checked as the items are
+/// processed), then every item is written once, in parallel with the GIL
+/// released, straight into the result's data buffer. Returns `(offsets, data, validity or None,
 /// null_count)`, offsets and data as uint8 NumPy arrays that own the buffers
 /// (failed items, with `errors="return"`, removed from `data`).
 #[allow(clippy::too_many_arguments)]
@@ -420,20 +431,28 @@ pub fn column_batch<'py>(
         threads,
         nulls: input_nulls,
     };
-    let mut layout = py.detach(|| batch.layout(op, column, 0..n))?;
-    let total = layout.total();
-    if !large && i32::try_from(total).is_err() {
-        return Err(PyValueError::new_err(
-            "output exceeds 2 GiB: use a large_binary array",
-        ));
-    }
+    // A rotation usually keeps every message's length: the input's lengths
+    // are taken as the layout, and the items from the first one that does not
+    // fit on are laid out by a first pass.
+    let mut layout = py.detach(|| match op {
+        Op::Rotate(_) => batch.guess(column, 0..n),
+        _ => batch.layout(op, column, 0..n),
+    })?;
+    check_size(layout.total(), large)?;
     let mut status: Vec<Status> = Vec::with_capacity(n);
     // Zeroed by the workers with the GIL released; wiped if the call ends
     // early, since it may hold plaintexts; and moved into a NumPy array
     // uncopied at the end.
-    let mut data = Zeroizing::new(py.detach(|| zeroed(total, threads))?);
-    for range in chunks(&layout.offsets) {
+    let mut data = Zeroizing::new(py.detach(|| zeroed(layout.total(), threads))?);
+    while status.len() < n {
         py.check_signals()?;
+        let start = status.len();
+        let range = layout
+            .offsets
+            .get(start..)
+            .map(first_chunk)
+            .map(|r| start + r.start..start + r.end)
+            .ok_or_else(|| PyValueError::new_err("batch offsets are inconsistent"))?;
         let bounds = (
             layout.offsets.get(range.start).copied(),
             layout.offsets.get(range.end).copied(),
@@ -444,6 +463,16 @@ pub fn column_batch<'py>(
         }
         .ok_or_else(|| PyValueError::new_err("batch offsets are inconsistent"))?;
         let part = py.detach(|| batch.fill(op, column, &ctx, &layout, range.clone(), region))?;
+        let Some(part) = part else {
+            // An item did not fit its guessed place: lay out the rest, and
+            // fill this chunk again in a buffer of the right size.
+            let rest = py.detach(|| batch.layout(op, column, range.start..n))?;
+            layout.replace_from(rest)?;
+            check_size(layout.total(), large)?;
+            let kept = bounds.0.unwrap_or(0);
+            data = py.detach(|| resized(data, kept, layout.total(), threads))?;
+            continue;
+        };
         if raise {
             if let Some(k) = part.iter().position(|s| *s == Status::Failed) {
                 return Err(failure(op, range.start + k));
