@@ -9,7 +9,7 @@
 # corpora grow in fuzz/corpus/<target>/.
 #
 # Environment:
-#   SEALBOX_FUZZ_TARGETS          targets to run, default "open_message round_trip atheris_box"
+#   SEALBOX_FUZZ_TARGETS          targets to run, default "open_message round_trip batch_rotate atheris_box"
 #   SEALBOX_FUZZ_RUST_COVERAGE=1  run atheris_box against a sealbox built with
 #                                 SanitizerCoverage in fuzz/target-atheris (its own
 #                                 venv), so the fuzzer is guided by Rust coverage too
@@ -27,7 +27,7 @@ fi
 
 fuzz_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$fuzz_dir")
-targets=${SEALBOX_FUZZ_TARGETS:-open_message round_trip atheris_box}
+targets=${SEALBOX_FUZZ_TARGETS:-open_message round_trip batch_rotate atheris_box}
 python=${PYTHON:-python}
 corpus=$fuzz_dir/corpus
 artifacts=$fuzz_dir/artifacts
@@ -157,7 +157,7 @@ run_atheris() {
 
 total_start=$(stamp)
 cargo_targets=()
-for t in open_message round_trip; do
+for t in open_message round_trip batch_rotate; do
     wants "$t" && cargo_targets+=("$t")
 done
 if ((${#cargo_targets[@]})); then

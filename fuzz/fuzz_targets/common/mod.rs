@@ -56,6 +56,19 @@ pub fn old_sealers() -> &'static [Sealer; Suite::COUNT] {
     })
 }
 
+/// An envelope sealer (data keys wrapped by the ring's keys) over the same
+/// ring, `ACTIVE_ID` active.
+pub fn envelope_sealer() -> &'static Sealer {
+    static SEALER: OnceLock<Sealer> = OnceLock::new();
+    SEALER.get_or_init(|| Sealer::envelope(ring(ACTIVE_ID)))
+}
+
+/// The same with the old key active.
+pub fn old_envelope_sealer() -> &'static Sealer {
+    static SEALER: OnceLock<Sealer> = OnceLock::new();
+    SEALER.get_or_init(|| Sealer::envelope(ring(OLD_ID)))
+}
+
 /// Contexts no seed was sealed under: near misses of `RIGHT_CONTEXT`, the
 /// empty context, and one long enough for the associated data to leave the
 /// stack buffer.
@@ -108,6 +121,57 @@ pub fn write_seeds_from_env() {
             let _ = std::fs::write(&text, encode_text(&msg));
         }
     }
+}
+
+/// Write batches of genuine messages (every suite and envelope messages, both
+/// keys, both encodings; some null, some damaged) in `batch_rotate`'s input
+/// form into the directory named by `SEALBOX_FUZZ_SEEDS`, unless they are
+/// there already.
+pub fn write_batch_seeds_from_env() {
+    let Some(dir) = std::env::var_os("SEALBOX_FUZZ_SEEDS") else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    if dir.join("batch-seed-0").exists() || std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let mut messages = Vec::new();
+    for (id, direct, envelope) in [
+        (ACTIVE_ID, sealers(), envelope_sealer()),
+        (OLD_ID, old_sealers(), old_envelope_sealer()),
+    ] {
+        for sealer in direct.iter().chain(std::iter::once(envelope)) {
+            let msg = sealer
+                .seal(
+                    format!("batch seed under key {id}").as_bytes(),
+                    RIGHT_CONTEXT,
+                )
+                .expect("seal seed");
+            messages.push(encode_text(&msg).into_bytes());
+            messages.push(msg);
+        }
+    }
+    let item = |out: &mut Vec<u8>, bytes: &[u8], null: bool| {
+        let len = u16::try_from(bytes.len()).expect("a short seed") | if null { 0x8000 } else { 0 };
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(bytes);
+    };
+    let mut all = Vec::new();
+    let mut mixed = Vec::new();
+    for (k, m) in messages.iter().enumerate() {
+        item(&mut all, m, false);
+        let mut damaged = m.clone();
+        if let Some(b) = damaged.get_mut(k % m.len().max(1)) {
+            *b ^= 1;
+        }
+        item(
+            &mut mixed,
+            if k % 3 == 0 { &damaged } else { m },
+            k % 5 == 4,
+        );
+    }
+    let _ = std::fs::write(dir.join("batch-seed-0"), &all);
+    let _ = std::fs::write(dir.join("batch-seed-1"), &mixed);
 }
 
 fn path_for(dir: &Path, suite: Suite, id: u32, ext: &str) -> std::path::PathBuf {
