@@ -343,6 +343,16 @@ def test_arrow_rotation_whose_lengths_change_in_a_later_chunk() -> None:
         assert all(opened[i] == vals[i] for i in range(n) if i not in nulls | bad)
     with pytest.raises(DecryptionError, match="item 50 "):
         new.rotate_batch(pa.array(column, type=pa.binary()), ctxs)
+    # Every item changes length (binary messages into text): nothing of the
+    # guessed layout is kept.
+    text = Box(RING, encoding="text")
+    first = pa.array(column[:1000], type=pa.binary())
+    out = text.rotate_batch(first, ctxs[:1000], errors="return").to_pylist()
+    assert {i for i, m in enumerate(out) if m is None} == {i for i in nulls | bad if i < 1000}
+    assert all(isinstance(m, str) and Message.parse(m).key_id == 2 for m in out if m is not None)
+    assert [text.decrypt(m, context=ctxs[i]) for i, m in enumerate(out) if m is not None] == [
+        vals[i] for i in range(1000) if out[i] is not None
+    ]
     # A failure after the change of length is found in the relaid chunk.
     column[50] = sealed[50] = Box(OLD).encrypt(vals[50], context=ctxs[50])
     with pytest.raises(DecryptionError, match="item 110001 "):

@@ -337,13 +337,18 @@ fn running(lens: impl IntoIterator<Item = usize>) -> Result<Vec<usize>> {
 }
 
 /// A zeroed buffer of `len` bytes that starts with the first `kept` bytes of
-/// `data` (at most `len`); `data` is wiped.
+/// `data` (at most `len`); `data` is wiped, and freed first when none of it
+/// is kept, so the two buffers are not held at once.
 pub fn resized(
     data: Zeroizing<Vec<u8>>,
     kept: usize,
     len: usize,
     threads: Option<usize>,
 ) -> Result<Zeroizing<Vec<u8>>> {
+    if kept == 0 {
+        drop(data);
+        return Ok(Zeroizing::new(zeroed(len, threads)?));
+    }
     let mut out = Zeroizing::new(zeroed(len, threads)?);
     let kept = kept.min(len).min(data.len());
     if let (Some(to), Some(from)) = (out.get_mut(..kept), data.get(..kept)) {

@@ -401,9 +401,9 @@ fn check_size(total: usize, large: bool) -> PyResult<()> {
 /// A batch over an Arrow column. The output lengths are computed first (or,
 /// for a rotation, taken from the input and checked as the items are
 /// processed), then every item is written once, in parallel with the GIL
-/// released, straight into the result's data buffer. Returns `(offsets, data, validity or None,
-/// null_count)`, offsets and data as uint8 NumPy arrays that own the buffers
-/// (failed items, with `errors="return"`, removed from `data`).
+/// released, straight into the result's data buffer. Returns `(offsets, data,
+/// validity or None, null_count)`, offsets and data as uint8 NumPy arrays that
+/// own the buffers (failed items, with `errors="return"`, removed from `data`).
 #[allow(clippy::too_many_arguments)]
 pub fn column_batch<'py>(
     py: Python<'py>,
