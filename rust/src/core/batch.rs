@@ -70,23 +70,25 @@ impl<'a, O: Copy + TryInto<usize> + Sync> OffsetColumn<'a, O> {
     }
 }
 
+impl<O: Copy + TryInto<usize>> OffsetColumn<'_, O> {
+    /// Where item `i` starts and ends in `data`.
+    fn span(&self, i: usize) -> Option<(usize, usize)> {
+        let bound = |j: usize| self.offsets.get(j).and_then(|o| (*o).try_into().ok());
+        Some((bound(i)?, bound(i + 1)?))
+    }
+}
+
 impl<O: Copy + TryInto<usize> + Sync> Items for OffsetColumn<'_, O> {
     fn len(&self) -> usize {
         self.offsets.len().saturating_sub(1)
     }
     fn get(&self, i: usize) -> &[u8] {
-        let bound = |j: usize| self.offsets.get(j).and_then(|o| (*o).try_into().ok());
-        match (bound(i), bound(i + 1)) {
-            (Some(a), Some(b)) => self.data.get(a..b).unwrap_or(&[]),
-            _ => &[],
-        }
+        self.span(i)
+            .and_then(|(a, b)| self.data.get(a..b))
+            .unwrap_or(&[])
     }
     fn item_len(&self, i: usize) -> usize {
-        let bound = |j: usize| self.offsets.get(j).and_then(|o| (*o).try_into().ok());
-        match (bound(i), bound(i + 1)) {
-            (Some(a), Some(b)) => b.saturating_sub(a),
-            _ => 0,
-        }
+        self.span(i).map_or(0, |(a, b)| b.saturating_sub(a))
     }
 }
 
@@ -581,6 +583,15 @@ impl Batch<'_> {
         })
     }
 
+    /// The layout a batch starts from: guessed from the inputs' lengths for a
+    /// rotation ([`Batch::guess`]), from a first pass otherwise.
+    pub fn start_layout(&self, op: Op, items: &dyn Items, range: Range<usize>) -> Result<Layout> {
+        match op {
+            Op::Rotate(_) => self.guess(items, range),
+            _ => self.layout(op, items, range),
+        }
+    }
+
     /// A layout of items `range` that gives each item its input's length (a
     /// null none), without a first pass: right for a rotation that keeps
     /// every message's length, the usual case (a re-wrap under a local key,
@@ -742,11 +753,7 @@ impl Batch<'_> {
             data.truncate(len);
             data.resize(len, 0);
         };
-        // A rotation takes the input's lengths as its layout ([`Batch::guess`]).
-        let mut layout = match op {
-            Op::Rotate(_) => self.guess(items, range.clone())?,
-            _ => self.layout(op, items, range.clone())?,
-        };
+        let mut layout = self.start_layout(op, items, range.clone())?;
         sized(&mut out.data, layout.total());
         let mut filled = self.fill(op, items, contexts, &layout, range.clone(), &mut out.data)?;
         if filled.is_none() {

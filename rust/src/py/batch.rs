@@ -434,10 +434,7 @@ pub fn column_batch<'py>(
     // A rotation usually keeps every message's length: the input's lengths
     // are taken as the layout, and the items from the first one that does not
     // fit on are laid out by a first pass.
-    let mut layout = py.detach(|| match op {
-        Op::Rotate(_) => batch.guess(column, 0..n),
-        _ => batch.layout(op, column, 0..n),
-    })?;
+    let mut layout = py.detach(|| batch.start_layout(op, column, 0..n))?;
     check_size(layout.total(), large)?;
     let mut status: Vec<Status> = Vec::with_capacity(n);
     // Zeroed by the workers with the GIL released; wiped if the call ends
