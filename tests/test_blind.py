@@ -525,6 +525,11 @@ def test_misuse_is_refused_with_a_clear_error() -> None:
         hazmat.scrypt(b"pw", KEY, n=1000, r=8, p=1)
     with pytest.raises(ValueError, match="length"):
         hazmat.scrypt(b"pw", KEY, n=16, r=1, p=1, length=0)
+    # p * r * 128 overflows 64 bits: refused, not a panic (PanicException is no Exception).
+    with pytest.raises(ValueError, match="scrypt"):
+        hazmat.scrypt(b"pw", KEY, n=2, r=2**28, p=2**29)
+    with pytest.raises(ValueError, match="scrypt"):
+        BlindIndex(KEY, "scrypt", n=2, r=2**28, p=2**29)
 
 
 def test_no_key_in_repr_no_pickling_immutable() -> None:

@@ -27,8 +27,8 @@
 mod common;
 
 use _native::core::batch::{compact, Batch, Contexts, Items, Op, RotateMode, Status};
-use _native::core::envelope::EnvelopeMessage;
-use _native::core::message::{decode, Suite};
+use _native::core::format::envelope::EnvelopeMessage;
+use _native::core::format::{decode, Suite};
 use _native::core::{Encoding, Sealer};
 use libfuzzer_sys::fuzz_target;
 

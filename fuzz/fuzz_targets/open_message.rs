@@ -21,8 +21,8 @@ mod common;
 
 use std::borrow::Cow;
 
-use _native::core::envelope::{self, EnvelopeMessage};
-use _native::core::message::{
+use _native::core::format::envelope::{self, EnvelopeMessage};
+use _native::core::format::{
     decode, encode_text, Message, Suite, COMMIT_LEN, HEADER_LEN, TAG_LEN, VERSION,
 };
 use _native::core::Error;

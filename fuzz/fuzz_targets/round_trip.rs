@@ -22,7 +22,7 @@
 
 mod common;
 
-use _native::core::message::{decode, encode_text, Message};
+use _native::core::format::{decode, encode_text, Message};
 use _native::core::{Error, Sealer};
 use libfuzzer_sys::fuzz_target;
 

@@ -12,7 +12,7 @@ import os as _os
 
 from sealbox import audit, hazmat, normalizers
 from sealbox._blind import BitsPlan, BlindIndex, plan_bits
-from sealbox._box import Box
+from sealbox._box import Box, EnvelopeBox
 from sealbox._derive import derive_key, key_from_password, keyring_from_passwords
 from sealbox._envelope import DataKeyCache, EnvelopeKeyProvider
 from sealbox._errors import (
@@ -36,6 +36,7 @@ __all__ = [
     "Box",
     "DataKeyCache",
     "DecryptionError",
+    "EnvelopeBox",
     "EnvelopeKeyProvider",
     "KeyDisabledError",
     "KeyProvider",

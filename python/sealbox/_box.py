@@ -3,39 +3,74 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
 
-from sealbox import _native
+from sealbox import _native, audit
+from sealbox._envelope import EnvelopeKeyProvider, _Keys, _name
 from sealbox._errors import DecryptionError
+from sealbox._keyring import Keyring
 
 if TYPE_CHECKING:
-    from sealbox._envelope import EnvelopeKeyProvider
-    from sealbox._keyring import Keyring
     from sealbox._native import _Buffer as Buffer
 
-__all__ = ["Box"]
+    Contexts = Sequence[Buffer | str] | Buffer | str | None
+
+__all__ = ["ArrowArray", "ArrowColumn", "Box", "EnvelopeBox", "LocalBox"]
 
 _M = TypeVar("_M", bytes, str)
 
 Algorithm = Literal["aes-256-gcm", "xchacha20-poly1305", "aes-256-siv"]
 Errors = Literal["raise", "return"]
+Mode = Literal["auto", "reencrypt"]
 
 
 def _is_arrow(obj: object) -> bool:
     return type(obj).__module__.startswith("pyarrow")
 
 
-class Box(_native.Box, Generic[_M]):
-    """Encrypts and decrypts values with a key or a :class:`Keyring`.
+class _ArrowArrayExportable(Protocol):
+    def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]: ...
+
+
+class _ArrowStreamExportable(Protocol):
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any: ...
+
+
+#: What a batch takes as an Arrow column: a pyarrow ``Array`` or ``ChunkedArray``, or
+#: anything that exports the Arrow C data interface (polars, DuckDB, nanoarrow).
+ArrowColumn = _ArrowArrayExportable | _ArrowStreamExportable
+
+
+class ArrowArray(Protocol):
+    """What a batch returns for an Arrow column: a pyarrow ``Array`` (or ``ChunkedArray``
+    for a chunked or streamed input) of binary, large_binary, string or large_string."""
+
+    def __len__(self) -> int: ...
+    def to_pylist(self) -> list[Any]: ...
+    @property
+    def null_count(self) -> int: ...
+    @property
+    def type(self) -> Any: ...
+
+
+class Box(Generic[_M]):
+    """Encrypts and decrypts values with a key, a :class:`Keyring` or an
+    :class:`~sealbox.EnvelopeKeyProvider`.
 
     ``Box(key)`` uses the default suite, AES-256-GCM with a per-message subkey
     and a key commitment; ``algorithm="xchacha20-poly1305"`` selects
     XChaCha20-Poly1305, and ``deterministic=True`` AES-256-SIV, whose equal
     inputs give equal messages (for lookups). ``encoding="text"`` returns
     URL-safe text (``str``) instead of ``bytes``; ``decrypt`` accepts both forms.
+    ``Box(EnvelopeKeyProvider(kek))`` gives an :class:`EnvelopeBox`.
 
     A bare 32-byte key has key id 0. A Box is immutable and safe to share
     between threads; it cannot be pickled.
+
+    Batches (``encrypt_batch``, ``decrypt_batch``, ``rotate_batch``) take a list
+    and return a list, or take an Arrow column (binary or large_binary, or
+    string for text messages) and return a pyarrow array of the same width,
+    with no Python object per row; nulls stay null.
     """
 
     __slots__ = ()
@@ -45,7 +80,18 @@ class Box(_native.Box, Generic[_M]):
         @overload
         def __new__(
             cls,
-            key: bytes | Keyring | EnvelopeKeyProvider,
+            key: EnvelopeKeyProvider,
+            *,
+            encoding: Literal["binary"] = "binary",
+        ) -> EnvelopeBox[bytes]: ...
+
+        @overload
+        def __new__(cls, key: EnvelopeKeyProvider, *, encoding: Literal["text"]) -> EnvelopeBox[str]: ...
+
+        @overload
+        def __new__(
+            cls,
+            key: Buffer | str | Keyring,
             *,
             algorithm: Algorithm | None = None,
             deterministic: bool = False,
@@ -55,21 +101,14 @@ class Box(_native.Box, Generic[_M]):
         @overload
         def __new__(
             cls,
-            key: bytes | Keyring | EnvelopeKeyProvider,
+            key: Buffer | str | Keyring,
             *,
             algorithm: Algorithm | None = None,
             deterministic: bool = False,
             encoding: Literal["text"],
         ) -> Box[str]: ...
 
-        def __new__(
-            cls,
-            key: bytes | Keyring | EnvelopeKeyProvider,
-            *,
-            algorithm: Algorithm | None = None,
-            deterministic: bool = False,
-            encoding: Literal["binary", "text"] = "binary",
-        ) -> Box[Any]: ...
+        def __new__(cls, key: Any, **options: Any) -> Any: ...
 
         def encrypt(self, data: Buffer, *, context: Buffer | str | None = None) -> _M:
             """Encrypt ``data``, binding ``context`` (authenticated, not stored)."""
@@ -80,64 +119,176 @@ class Box(_native.Box, Generic[_M]):
         def lookup_values(self, data: Buffer, *, context: Buffer | str | None = None) -> list[_M]:
             """The deterministic message under every key of the ring, active first."""
 
+        def needs_rotation(self, message: Buffer | str) -> bool:
+            """Whether the message is under another key or algorithm than this Box's."""
+
+        @overload
+        def encrypt_batch(
+            self,
+            values: Sequence[Buffer],
+            contexts: Contexts = None,
+            *,
+            errors: Literal["raise"] = "raise",
+            threads: int | None = None,
+        ) -> list[_M]: ...
+        @overload
+        def encrypt_batch(
+            self,
+            values: Sequence[Buffer],
+            contexts: Contexts = None,
+            *,
+            errors: Errors,
+            threads: int | None = None,
+        ) -> list[_M | None]: ...
+        @overload
+        def encrypt_batch(
+            self,
+            values: ArrowColumn,
+            contexts: Contexts = None,
+            *,
+            errors: Errors = "raise",
+            threads: int | None = None,
+        ) -> ArrowArray: ...
+        def encrypt_batch(
+            self, values: Any, contexts: Any = None, *, errors: Errors = "raise", threads: int | None = None
+        ) -> Any:
+            """Encrypt every value; ``contexts`` is None, one for all, or one per value."""
+
+        @overload
+        def decrypt_batch(
+            self,
+            messages: Sequence[Buffer | str],
+            contexts: Contexts = None,
+            *,
+            errors: Literal["raise"] = "raise",
+            threads: int | None = None,
+        ) -> list[bytes]: ...
+        @overload
+        def decrypt_batch(
+            self,
+            messages: Sequence[Buffer | str],
+            contexts: Contexts = None,
+            *,
+            errors: Errors,
+            threads: int | None = None,
+        ) -> list[bytes | None]: ...
+        @overload
+        def decrypt_batch(
+            self,
+            messages: ArrowColumn,
+            contexts: Contexts = None,
+            *,
+            errors: Errors = "raise",
+            threads: int | None = None,
+        ) -> ArrowArray: ...
+        def decrypt_batch(
+            self, messages: Any, contexts: Any = None, *, errors: Errors = "raise", threads: int | None = None
+        ) -> Any:
+            """Decrypt every message. With ``errors="return"`` failed items are None (null)."""
+
+        @overload
+        def rotate_batch(
+            self,
+            messages: Sequence[Buffer | str],
+            contexts: Contexts = None,
+            mode: Mode = "auto",
+            *,
+            errors: Literal["raise"] = "raise",
+            threads: int | None = None,
+        ) -> list[_M]: ...
+        @overload
+        def rotate_batch(
+            self,
+            messages: Sequence[Buffer | str],
+            contexts: Contexts = None,
+            mode: Mode = "auto",
+            *,
+            errors: Errors,
+            threads: int | None = None,
+        ) -> list[_M | None]: ...
+        @overload
+        def rotate_batch(
+            self,
+            messages: ArrowColumn,
+            contexts: Contexts = None,
+            mode: Mode = "auto",
+            *,
+            errors: Errors = "raise",
+            threads: int | None = None,
+        ) -> ArrowArray: ...
+        def rotate_batch(
+            self,
+            messages: Any,
+            contexts: Any = None,
+            mode: Mode = "auto",
+            *,
+            errors: Errors = "raise",
+            threads: int | None = None,
+        ) -> Any:
+            """Re-encrypt (or re-wrap) every message to the active key and this Box's algorithm."""
+
+        @property
+        def algorithm(self) -> str: ...
+        @property
+        def deterministic(self) -> bool: ...
+        @property
+        def encoding(self) -> str: ...
+        @property
+        def active_key_id(self) -> int: ...
+        @property
+        def key_ids(self) -> list[int]: ...
+
     else:
 
         def __new__(cls, key: Any, **options: Any) -> Any:
-            from sealbox._envelope import EnvelopeKeyProvider, make_envelope_box
-
             if isinstance(key, EnvelopeKeyProvider):
                 if options.get("algorithm") is not None or options.get("deterministic"):
                     raise ValueError(
                         "envelope messages use aes-256-gcm under each data key; algorithm and "
                         "deterministic do not apply"
                     )
-                return make_envelope_box(key, options.get("encoding", "binary"))
-            return super().__new__(cls, key, **options)
+                unknown = set(options) - {"algorithm", "deterministic", "encoding"}
+                if unknown:
+                    raise TypeError(f"Box() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+                return EnvelopeBox._over(key, options.get("encoding", "binary"))
+            if "envelope" in options:
+                raise TypeError("Box() got an unexpected keyword argument 'envelope'")
+            return LocalBox(key, **options)
 
-    # Batches: one native call, all cores, the GIL released. A pyarrow binary or
-    # large_binary array (or a ChunkedArray) in gives the same kind out, with no
-    # Python object per row; nulls stay null.
+
+class LocalBox(_native.Box, Box[_M]):
+    """A :class:`Box` over a key or a :class:`Keyring`: everything runs in Rust."""
+
+    __slots__ = ()
+
+    # Batches: one native call, all cores, the GIL released. An Arrow column in
+    # gives a pyarrow array out, with no Python object per row; nulls stay null.
 
     def encrypt_batch(
-        self,
-        values: Sequence[bytes] | Any,
-        contexts: Sequence[bytes | str] | bytes | str | None = None,
-        *,
-        errors: Errors = "raise",
-        threads: int | None = None,
+        self, values: Any, contexts: Any = None, *, errors: Errors = "raise", threads: int | None = None
     ) -> Any:
-        """Encrypt every value; ``contexts`` is None, one for all, or one per value."""
         if _is_arrow(values):
             return self._arrow("encrypt", values, contexts, "auto", errors, threads)
         return super().encrypt_batch(values, contexts, errors=errors, threads=threads)
 
     def decrypt_batch(
-        self,
-        messages: Sequence[bytes | str] | Any,
-        contexts: Sequence[bytes | str] | bytes | str | None = None,
-        *,
-        errors: Errors = "raise",
-        threads: int | None = None,
+        self, messages: Any, contexts: Any = None, *, errors: Errors = "raise", threads: int | None = None
     ) -> Any:
-        """Decrypt every message. With ``errors="return"`` failed items are None (null)."""
         if _is_arrow(messages):
             return self._arrow("decrypt", messages, contexts, "auto", errors, threads)
         return super().decrypt_batch(messages, contexts, errors=errors, threads=threads)
 
     def rotate_batch(
         self,
-        messages: Sequence[bytes | str] | Any,
-        contexts: Sequence[bytes | str] | bytes | str | None = None,
-        mode: Literal["auto", "reencrypt"] = "auto",
+        messages: Any,
+        contexts: Any = None,
+        mode: Mode = "auto",
         *,
         errors: Errors = "raise",
         threads: int | None = None,
     ) -> Any:
-        """Re-encrypt every message under the active key and this Box's algorithm.
-
-        ``mode="auto"`` returns messages that are already there unchanged;
-        ``"reencrypt"`` encrypts every message again.
-        """
+        """``mode="auto"`` returns messages that are already current unchanged;
+        ``"reencrypt"`` encrypts every message again."""
         if _is_arrow(messages):
             return self._arrow("rotate", messages, contexts, mode, errors, threads)
         return super().rotate_batch(messages, contexts, mode, errors=errors, threads=threads)
@@ -161,7 +312,7 @@ class Box(_native.Box, Generic[_M]):
                 ctx = contexts if _one_context(contexts) else contexts[start:end]
                 parts.append(self._arrow(op, chunk, ctx, mode, errors, threads))
                 start = end
-            return pa.chunked_array(parts, type=self._arrow_type(op, array.type))
+            return pa.chunked_array(parts, type=_arrow_type(op, array.type, self.encoding))
         from sealbox import _arrow
 
         offsets, data, validity = _arrow.buffers(array)
@@ -169,18 +320,19 @@ class Box(_native.Box, Generic[_M]):
             op, offsets, data, validity, contexts, mode, errors, threads
         )
         return _arrow.column(
-            self._arrow_type(op, array.type), len(array), out_offsets, out_data, out_validity, nulls
+            _arrow_type(op, array.type, self.encoding), len(array), out_offsets, out_data, out_validity, nulls
         )
 
-    def _arrow_type(self, op: str, in_type: Any) -> Any:
-        import pyarrow as pa
 
-        from sealbox import _arrow
+def _arrow_type(op: str, in_type: Any, encoding: str) -> Any:
+    import pyarrow as pa
 
-        large = _arrow.is_large(in_type)
-        if op != "decrypt" and self.encoding == "text":
-            return pa.large_string() if large else pa.string()
-        return pa.large_binary() if large else pa.binary()
+    from sealbox import _arrow
+
+    large = _arrow.is_large(in_type)
+    if op != "decrypt" and encoding == "text":
+        return pa.large_string() if large else pa.string()
+    return pa.large_binary() if large else pa.binary()
 
 
 def _one_context(contexts: Any) -> bool:
@@ -275,17 +427,47 @@ class EnvelopeBox(Box[_M]):
     (a blocking provider runs in a worker thread).
     """
 
-    __slots__ = ("_env", "_keys", "_local")
+    __slots__ = ("_encoding", "_env", "_keys", "_local")
 
-    if TYPE_CHECKING:
-        _env: EnvelopeKeyProvider
-        _keys: Any
-        _local: Box[Any] | None
+    _encoding: str
+    _env: EnvelopeKeyProvider
+    _keys: _Keys
+    # The messages under a local KEK (a Keyring) are sealed, opened and re-wrapped
+    # by a native envelope Box over that ring: all in Rust.
+    _local: LocalBox[Any] | None
 
-    def _init_envelope(self, env: Any, keys: Any, local: Box[Any] | None) -> None:
-        self._env = env
-        self._keys = keys
-        self._local = local
+    @classmethod
+    def _over(cls, env: EnvelopeKeyProvider, encoding: str) -> EnvelopeBox[Any]:
+        if encoding not in ("binary", "text"):
+            raise ValueError(f"encoding must be 'binary' or 'text', not {encoding!r}")
+        box = object.__new__(cls)
+        ring = env.local_ring()
+        box._encoding = encoding
+        box._env = env
+        box._keys = _Keys(env)
+        box._local = None if ring is None else LocalBox(ring, encoding=encoding, envelope=True)
+        return box
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Box holds keys and cannot be pickled")
+
+    def __copy__(self) -> EnvelopeBox[_M]:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> EnvelopeBox[_M]:
+        return self
+
+    @property
+    def encoding(self) -> str:
+        return self._encoding
+
+    @property
+    def algorithm(self) -> str:
+        return "envelope"
+
+    @property
+    def deterministic(self) -> bool:
+        return False
 
     @property
     def provider(self) -> EnvelopeKeyProvider:
@@ -297,8 +479,6 @@ class EnvelopeBox(Box[_M]):
 
     @property
     def key_ids(self) -> list[int]:
-        from sealbox._keyring import Keyring
-
         ids: set[int] = set()
         for k in (self._env.kek, *self._env.previous):
             ids.update(k.ids if isinstance(k, Keyring) else [k.kek_id])
@@ -310,14 +490,10 @@ class EnvelopeBox(Box[_M]):
     @property
     def _fast(self) -> bool:
         """Local KEKs only and no cache: the whole operation runs in Rust."""
-        from sealbox._keyring import Keyring
-
         env: EnvelopeKeyProvider = self._env
         return self._local is not None and all(isinstance(k, Keyring) for k in (env.kek, *env.previous))
 
     def _keys_for(self, loop: Any) -> Any:
-        from sealbox._envelope import _Keys
-
         return self._keys if loop is None else _Keys(self._env, loop)
 
     def _text(self) -> bool:
@@ -340,8 +516,6 @@ class EnvelopeBox(Box[_M]):
         return self._decrypt(message, context, self._keys)
 
     def _decrypt(self, message: Any, context: Any, keys: Any) -> bytes:
-        from sealbox._keyring import Keyring
-
         info = _native.Message.parse(message)
         kek = self._env.find(info.key_id) if info.suite == "envelope" else self._env.local_ring()
         if kek is None:
@@ -365,9 +539,6 @@ class EnvelopeBox(Box[_M]):
     def _audit_decrypt(
         self, key_id: int, kek: Any, context: Any, error: BaseException | None, count: int = 1
     ) -> None:
-        from sealbox import audit
-        from sealbox._envelope import _name
-
         if audit.enabled():
             name = kek if isinstance(kek, str) else _name(kek)
             shown = _context_bytes(context) if count == 1 else None
@@ -388,8 +559,8 @@ class EnvelopeBox(Box[_M]):
 
     def encrypt_batch(
         self,
-        values: Sequence[bytes] | Any,
-        contexts: Sequence[bytes | str] | bytes | str | None = None,
+        values: Any,
+        contexts: Any = None,
         *,
         errors: Errors = "raise",
         threads: int | None = None,
@@ -398,8 +569,8 @@ class EnvelopeBox(Box[_M]):
 
     def decrypt_batch(
         self,
-        messages: Sequence[bytes | str] | Any,
-        contexts: Sequence[bytes | str] | bytes | str | None = None,
+        messages: Any,
+        contexts: Any = None,
         *,
         errors: Errors = "raise",
         threads: int | None = None,
@@ -408,8 +579,8 @@ class EnvelopeBox(Box[_M]):
 
     def rotate_batch(
         self,
-        messages: Sequence[bytes | str] | Any,
-        contexts: Sequence[bytes | str] | bytes | str | None = None,
+        messages: Any,
+        contexts: Any = None,
         mode: Literal["auto", "reencrypt"] = "auto",
         *,
         errors: Errors = "raise",
@@ -456,7 +627,7 @@ class EnvelopeBox(Box[_M]):
                 if r is None and errors == "raise":
                     raise DecryptionError(f"item {i} failed to decrypt")
                 result[i] = r
-            return pa.array(result, type=self._arrow_type(op, items.type))
+            return pa.array(result, type=_arrow_type(op, items.type, self.encoding))
         items = list(items)
         missing = next((i for i, x in enumerate(items) if x is None), None)
         if missing is not None:  # as the native batches say it; None is not a message
@@ -499,8 +670,6 @@ class EnvelopeBox(Box[_M]):
         return out
 
     def _decrypt_list(self, messages: list[Any], contexts: Any, threads: int | None, keys: Any) -> list[Any]:
-        from sealbox._keyring import Keyring
-
         n = len(messages)
         ctx = _context_list(contexts, n)
         index, unique = _native.envelope_scan(messages, ctx)
@@ -536,8 +705,6 @@ class EnvelopeBox(Box[_M]):
         return out
 
     def _rewrap_list(self, messages: list[Any], contexts: Any, threads: int | None, keys: Any) -> list[Any]:
-        from sealbox._keyring import Keyring
-
         n = len(messages)
         ctx = _context_list(contexts, n)
         index, unique = _native.envelope_scan(messages, ctx)

@@ -19,15 +19,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from sealbox import _native, audit
 from sealbox._errors import DecryptionError, SealboxError
 from sealbox._keyring import Keyring
 from sealbox._provider import AsyncKeyProvider, KeyProvider
-
-if TYPE_CHECKING:
-    from sealbox._box import Box
 
 __all__ = ["DataKeyCache", "EnvelopeKeyProvider"]
 
@@ -359,13 +356,3 @@ class _Keys:
         if isinstance(kek, Keyring):
             return False
         return bool(kek.needs_rewrap(wrapped))
-
-
-def make_envelope_box(env: EnvelopeKeyProvider, encoding: str) -> Box[Any]:
-    from sealbox._box import Box, EnvelopeBox
-
-    box = _native.Box.__new__(EnvelopeBox, None, encoding=encoding, envelope=True)
-    ring = env.local_ring()
-    local = None if ring is None else _native.Box.__new__(Box, ring, encoding=encoding, envelope=True)
-    box._init_envelope(env, _Keys(env), local)
-    return box

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use _native::core::message::{encode_text, Suite};
+use _native::core::format::{encode_text, Suite};
 use _native::core::{Keyring, Sealer, SecretKey};
 
 /// Key ids of the fixed keyring. Messages are sealed under `ACTIVE_ID`.

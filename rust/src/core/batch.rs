@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::core::envelope::RunMemo;
 use crate::core::error::{Error, Result};
-use crate::core::message::{self, Encoding};
+use crate::core::format::{self, Encoding};
+use crate::core::seal::envelope::RunMemo;
 use crate::core::seal::Sealer;
 
 /// Items of a batch: any indexable collection of byte strings.
@@ -397,7 +397,7 @@ impl<'a> Plan<'a> {
 fn encoded_len(encoding: Encoding, binary: usize) -> usize {
     match encoding {
         Encoding::Binary => binary,
-        Encoding::Text => message::text_len(binary),
+        Encoding::Text => format::text_len(binary),
     }
 }
 
@@ -410,7 +410,7 @@ fn plan<'a>(op: &Op, sealer: &Sealer, encoding: Encoding, raw: &'a [u8]) -> (Pla
             Err(_) => failed(Cow::Borrowed(raw)),
         },
         Op::Open | Op::Rotate(_) => {
-            let Ok(binary) = message::decode(raw) else {
+            let Ok(binary) = format::decode(raw) else {
                 return failed(Cow::Borrowed(raw));
             };
             let Ok(info) = sealer.inspect(&binary) else {
@@ -447,10 +447,11 @@ fn write_encoded(
     match encoding {
         Encoding::Binary => write(out),
         Encoding::Text => {
-            let binary = message::binary_len(out.len()).ok_or(Error::Decrypt)?;
+            let binary =
+                format::binary_len(out.len()).ok_or(Error::Internal("text slot length"))?;
             with_scratch(binary, |buf| {
                 write(buf)?;
-                message::encode_text_into(buf, out)
+                format::encode_text_into(buf, out)
             })
         }
     }
@@ -520,7 +521,7 @@ fn process(
                 seal_encoded(sealer, encoding, buf, ctx, out)
             })
         }
-        (_, Work::None) => Err(Error::Decrypt),
+        (_, Work::None) => Err(Error::Internal("an item with no work was processed")),
     }
 }
 
@@ -640,7 +641,9 @@ impl Batch<'_> {
         let mut rest: &mut [u8] = out;
         for w in offsets.windows(2) {
             let len = match w {
-                [a, b] => b.checked_sub(*a).ok_or(Error::Decrypt)?,
+                [a, b] => b
+                    .checked_sub(*a)
+                    .ok_or(Error::Internal("decreasing offsets"))?,
                 _ => 0,
             };
             if rest.len() < len {
@@ -676,7 +679,7 @@ impl Batch<'_> {
                         Ok(Plan::new(Cow::Borrowed(raw), step.status, step.work))
                     }
                     (Status::Done, work) => {
-                        message::decode(raw).map(|input| Plan::new(input, Status::Done, work))
+                        format::decode(raw).map(|input| Plan::new(input, Status::Done, work))
                     }
                     (status, work) => Ok(Plan::new(Cow::Borrowed(raw), status, work)),
                 }
@@ -807,8 +810,8 @@ impl Batch<'_> {
 #[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
+    use crate::core::format::Suite;
     use crate::core::keys::{Keyring, SecretKey};
-    use crate::core::message::Suite;
 
     fn sealer(ids: &[u32], active: u32, suite: Suite) -> Sealer {
         let keys = ids
@@ -911,7 +914,7 @@ mod tests {
         // mixes re-encrypted, unchanged and failed items in text encoding.
         let old = sealer(&[1], 1, Suite::Aes256Gcm);
         let new = sealer(&[1, 2], 2, Suite::Aes256Gcm);
-        let text = |s: &Sealer, v: &[u8]| message::encode_text(&s.seal(v, b"").unwrap());
+        let text = |s: &Sealer, v: &[u8]| format::encode_text(&s.seal(v, b"").unwrap());
         let long: Vec<String> = (0..100).map(|_| text(&old, &[0xAA; 500])).collect();
         let b = Batch {
             encoding: Encoding::Text,
@@ -946,7 +949,7 @@ mod tests {
                 }
                 _ => {
                     assert_eq!(status, Status::Done);
-                    let binary = message::decode(second.item(i)).unwrap();
+                    let binary = format::decode(second.item(i)).unwrap();
                     let plain = new.open(&binary, b"").unwrap();
                     assert_eq!(plain.as_slice(), (i as u32).to_le_bytes());
                 }

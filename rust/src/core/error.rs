@@ -19,6 +19,9 @@ pub enum Error {
     Invalid(String),
     /// The operating system's random number generator failed.
     Random,
+    /// A state the code rules out was reached: a bug in sealbox, never a
+    /// property of the input. Never returned for a failed decryption.
+    Internal(&'static str),
 }
 
 impl fmt::Debug for Error {
@@ -39,6 +42,9 @@ impl fmt::Display for Error {
             }
             Error::Invalid(msg) => f.write_str(msg),
             Error::Random => f.write_str("the operating system's random number generator failed"),
+            Error::Internal(what) => {
+                write!(f, "internal error in sealbox ({what}); please report it")
+            }
         }
     }
 }

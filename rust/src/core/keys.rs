@@ -12,7 +12,7 @@ use hmac::Mac;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::core::error::{Error, Result};
-use crate::core::message::{header, Suite, COMMIT_LEN, HEADER_LEN};
+use crate::core::format::{header, Suite, COMMIT_LEN, HEADER_LEN};
 use crate::core::primitives::{HmacSha256, LcAead, XChaCha};
 use crate::core::rng;
 
@@ -124,7 +124,10 @@ impl KeyMaterial {
         let mut commits = [[0u8; COMMIT_LEN]; Suite::COUNT];
         for (commit, suite) in commits.iter_mut().zip(Suite::ALL) {
             let out = derive(label::COMMIT, suite);
-            commit.copy_from_slice(out.get(..COMMIT_LEN).ok_or(Error::Decrypt)?);
+            commit.copy_from_slice(
+                out.get(..COMMIT_LEN)
+                    .ok_or(Error::Internal("commitment length"))?,
+            );
         }
         let xchacha = XChaCha::new(derive(label::XCHACHA_KEY, Suite::XChaCha20Poly1305).as_ref())?;
         let mut siv_key = Zeroizing::new([0u8; 64]);
@@ -132,7 +135,7 @@ impl KeyMaterial {
         mac.copy_from_slice(derive(label::SIV_MAC_KEY, Suite::Aes256Siv).as_ref());
         enc.copy_from_slice(derive(label::SIV_ENC_KEY, Suite::Aes256Siv).as_ref());
         // The key as a key-encryption key: AES-256-GCM-SIV over data keys (docs/format.md).
-        let kek_header = crate::core::envelope::kek_header(id);
+        let kek_header = crate::core::format::envelope::kek_header(id);
         let wrapper =
             LcAead::aes_256_gcm_siv(prf_out(&prf, label::WRAP_KEY, &[&kek_header]).as_ref())?;
         Ok(Self {

@@ -2,17 +2,18 @@
 //! sealing logic. Nothing here depends on Python, so `cargo test`, benches and
 //! fuzzers run without an interpreter.
 
+// In layers, each importing only those listed before it (docs/architecture.md):
 pub mod batch;
-pub mod blind;
-pub mod envelope;
+pub mod compat;
 pub mod error;
+pub mod format;
 pub mod keys;
-pub mod message;
 pub mod primitives;
 pub mod rng;
 pub mod seal;
+pub mod search;
 
 pub use error::Error;
+pub use format::{Encoding, Message, Suite};
 pub use keys::{Keyring, SecretKey, KEY_LEN};
-pub use message::{Encoding, Message, Suite};
 pub use seal::Sealer;

@@ -1,5 +1,5 @@
 //! `BlindIndex`: argument conversion, GIL release and list building around
-//! `core::blind`. Normalizers are Python callables and run here, with the GIL
+//! `core::search`. Normalizers are Python callables and run here, with the GIL
 //! held, before the values cross into Rust.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -8,9 +8,9 @@ use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 
 use crate::core::batch::Items;
-use crate::core::blind::{
-    self, chunk_items, Algorithm, Argon2Variant, BlindIndexer, OutputEncoding,
-};
+use crate::core::compat;
+use crate::core::primitives::Argon2Variant;
+use crate::core::search::{self, chunk_items, Algorithm, BlindIndexer, OutputEncoding};
 use crate::core::SecretKey;
 
 use super::batch::parse_threads;
@@ -188,14 +188,14 @@ fn version_keys(
         let key = match &names {
             None => key,
             Some((scheme, parts)) => match (scheme.as_str(), parts.as_slice()) {
-                ("sealbox", [table, column, index]) => blind::derive_index_key(
+                ("sealbox", [table, column, index]) => search::derive_index_key(
                     &key,
                     table.as_bytes(),
                     column.as_bytes(),
                     index.as_bytes(),
                 )?,
                 ("gem", [table, attribute]) => {
-                    blind::gem_index_key(&key, table.as_bytes(), attribute.as_bytes())?
+                    compat::gem_index_key(&key, table.as_bytes(), attribute.as_bytes())?
                 }
                 _ => return Err(PyValueError::new_err("unknown key derivation")),
             },
@@ -374,7 +374,7 @@ impl BlindIndex {
             }
         }
         let refs: Vec<&[u8]> = pieces.iter().map(AsRef::as_ref).collect();
-        Ok(Value::Owned(blind::pack(&refs)))
+        Ok(Value::Owned(search::pack(&refs)))
     }
 
     fn output<'py>(&self, py: Python<'py>, raw: &[u8]) -> Bound<'py, PyAny> {
@@ -714,6 +714,6 @@ pub fn gem_index_key<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let master = key_from_object(0, master_key)
         .map_err(|_| PyValueError::new_err("master key must be 32 bytes (64 hex digits)"))?;
-    let key = blind::gem_index_key(&master, table.as_bytes(), bidx_attribute.as_bytes())?;
+    let key = compat::gem_index_key(&master, table.as_bytes(), bidx_attribute.as_bytes())?;
     Ok(PyBytes::new(py, key.expose()))
 }

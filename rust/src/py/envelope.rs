@@ -12,9 +12,10 @@ use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::core::batch::{pool, Contexts};
-use crate::core::envelope::{self, DataKey, EnvelopeMessage};
 use crate::core::error::{Error, Result};
-use crate::core::{message, Encoding};
+use crate::core::format::envelope::{self as wire, EnvelopeMessage};
+use crate::core::seal::envelope::{self, DataKey};
+use crate::core::{format, Encoding};
 
 use super::args;
 use super::batch::{items, parse_threads, BatchContexts, Item};
@@ -43,7 +44,7 @@ fn seal_one(
 ) -> Result<Vec<u8>> {
     let len = data
         .len()
-        .checked_add(envelope::overhead(wrapped.len()))
+        .checked_add(wire::overhead(wrapped.len()))
         .ok_or_else(|| Error::Invalid("data is too large".into()))?;
     let mut out = vec![0u8; len];
     envelope::seal_with_data_key(dk, kek_id, flags, wrapped, data, ctx, &mut out)?;
@@ -51,7 +52,7 @@ fn seal_one(
 }
 
 fn open_one(dk: &DataKey, raw: &[u8], ctx: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let binary = message::decode(raw)?;
+    let binary = format::decode(raw)?;
     let msg = EnvelopeMessage::parse(&binary)?;
     let mut out = Zeroizing::new(vec![0u8; msg.ciphertext.len()]);
     envelope::open_payload(dk, &msg, ctx, &mut out)?;
@@ -115,7 +116,7 @@ pub fn envelope_scan<'py>(
     let mut index = Vec::with_capacity(items.len());
     let mut keys = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let Ok(binary) = message::decode(item.as_ref()) else {
+        let Ok(binary) = format::decode(item.as_ref()) else {
             index.push(-1i64);
             continue;
         };
@@ -186,7 +187,9 @@ pub fn envelope_seal_batch<'py>(
     }
     let ctx: Contexts<'_> = contexts.view();
     let sealed = run_parallel(py, values.len(), threads, |i| {
-        let (dk, kek_id, flags, wrapped) = dks.get(i / per).ok_or(Error::Decrypt)?;
+        let (dk, kek_id, flags, wrapped) = dks
+            .get(i / per)
+            .ok_or(Error::Internal("fewer data keys than batches"))?;
         let v = values.get(i).map(|v| v.as_ref()).unwrap_or(&[]);
         seal_one(dk, *kek_id, *flags, wrapped, v, ctx.get(i))
     })?;
@@ -291,10 +294,10 @@ pub fn envelope_rewrite_batch<'py>(
             });
             continue;
         };
-        let rewritten = message::decode(raw).and_then(|binary| {
+        let rewritten = format::decode(raw).and_then(|binary| {
             let msg = EnvelopeMessage::parse(&binary)?;
-            let mut buf = vec![0u8; msg.payload.len() + envelope::FIXED_HEADER_LEN + wrapped.len()];
-            envelope::rewrite(&msg, *kek_id, wrapped, &mut buf)?;
+            let mut buf = vec![0u8; msg.payload.len() + wire::FIXED_HEADER_LEN + wrapped.len()];
+            wire::rewrite(&msg, *kek_id, wrapped, &mut buf)?;
             Ok(buf)
         });
         out.push(match rewritten {
@@ -329,12 +332,12 @@ pub fn envelope_local_wrap<'py>(
         return Err(PyTypeError::new_err("a data key must be 32 bytes"));
     }
     let ctx = args::context(context)?;
-    let bound: &[u8] = if flags & envelope::FLAG_CONTEXT_BOUND != 0 {
+    let bound: &[u8] = if flags & wire::FLAG_CONTEXT_BOUND != 0 {
         &ctx
     } else {
         &[]
     };
-    let mut wrapped = [0u8; envelope::LOCAL_WRAPPED_LEN];
+    let mut wrapped = [0u8; wire::LOCAL_WRAPPED_LEN];
     envelope::local_wrap(kek, flags, bound, &key, &mut wrapped)?;
     PyTuple::new(
         py,
@@ -359,7 +362,7 @@ pub fn envelope_local_unwrap<'py>(
     let ring = &keyring.get().inner;
     let kek = ring.get(kek_id).ok_or(Error::Decrypt)?;
     let ctx = args::context(context)?;
-    let bound: &[u8] = if flags & envelope::FLAG_CONTEXT_BOUND != 0 {
+    let bound: &[u8] = if flags & wire::FLAG_CONTEXT_BOUND != 0 {
         &ctx
     } else {
         &[]

@@ -1,7 +1,7 @@
 //! Core errors to Python exceptions. The exception classes live in Python
 //! (`sealbox._errors`) and are raised from here.
 
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::PyErr;
 
 use crate::core::Error;
@@ -13,6 +13,7 @@ impl From<Error> for PyErr {
         match err {
             Error::Decrypt => DecryptionError::new_err("decryption failed"),
             Error::Random => PyOSError::new_err(err.to_string()),
+            Error::Internal(_) => PyRuntimeError::new_err(err.to_string()),
             Error::KeyLength { .. } | Error::NonceLength { .. } | Error::Invalid(_) => {
                 PyValueError::new_err(err.to_string())
             }

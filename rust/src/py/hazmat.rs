@@ -263,7 +263,7 @@ pub fn pbkdf2_hmac_sha256<'py>(
 
 fn argon2_variant<'py>(
     py: Python<'py>,
-    variant: crate::core::blind::Argon2Variant,
+    variant: crate::core::primitives::Argon2Variant,
     args: Argon2Args<'_, 'py>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let password = args::bytes_like(args.password, "password")?;
@@ -317,7 +317,7 @@ pub fn argon2id<'py>(
         secret,
         associated_data,
     };
-    argon2_variant(py, crate::core::blind::Argon2Variant::Argon2id, a)
+    argon2_variant(py, crate::core::primitives::Argon2Variant::Argon2id, a)
 }
 
 /// Argon2i (RFC 9106, version 0x13): `t` passes, `m` KiB, `p` lanes.
@@ -345,7 +345,7 @@ pub fn argon2i<'py>(
         secret,
         associated_data,
     };
-    argon2_variant(py, crate::core::blind::Argon2Variant::Argon2i, a)
+    argon2_variant(py, crate::core::primitives::Argon2Variant::Argon2i, a)
 }
 
 /// scrypt (RFC 7914) with cost `n` (a power of two), block size `r`, parallelism `p`.

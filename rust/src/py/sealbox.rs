@@ -7,8 +7,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::core::batch::Op;
-use crate::core::envelope::{self, EnvelopeMessage};
-use crate::core::message::{self, text_len};
+use crate::core::format::envelope::{self, EnvelopeMessage};
+use crate::core::format::{self, text_len, SuiteChoice};
 use crate::core::{Encoding, Keyring as CoreKeyring, Sealer, SecretKey, Suite};
 
 use super::{args, arrow, batch};
@@ -131,19 +131,11 @@ impl Keyring {
 /// Encrypts and decrypts values with a key or keyring. Immutable and thread-safe.
 #[pyclass(frozen, subclass, module = "sealbox._native", name = "Box")]
 pub struct SealBox {
-    /// None for an envelope Box whose key-encryption key is remote (a KMS):
-    /// the Python layer then supplies the data keys.
-    sealer: Option<Sealer>,
+    sealer: Sealer,
     encoding: Encoding,
 }
 
 impl SealBox {
-    fn sealer(&self) -> PyResult<&Sealer> {
-        self.sealer.as_ref().ok_or_else(|| {
-            PyTypeError::new_err("this Box's key-encryption key is remote; use sealbox.Box(EnvelopeKeyProvider(...))")
-        })
-    }
-
     fn list_batch<'py>(
         &self,
         py: Python<'py>,
@@ -156,7 +148,7 @@ impl SealBox {
         let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
         batch::list_batch(
             py,
-            self.sealer()?,
+            &self.sealer,
             self.encoding,
             op,
             items,
@@ -179,7 +171,7 @@ pub(crate) fn encoded<'py>(
 ) -> Bound<'py, PyAny> {
     match encoding {
         Encoding::Binary => PyBytes::new(py, binary).into_any(),
-        Encoding::Text => PyString::new(py, &message::encode_text(binary)).into_any(),
+        Encoding::Text => PyString::new(py, &format::encode_text(binary)).into_any(),
     }
 }
 
@@ -204,12 +196,6 @@ impl SealBox {
                 "envelope messages use aes-256-gcm under each data key; algorithm and deterministic do not apply",
             ));
         }
-        if envelope && key.is_none() {
-            return Ok(Self {
-                sealer: None,
-                encoding,
-            });
-        }
         let ring = if let Ok(ring) = key.cast::<Keyring>() {
             Arc::clone(&ring.get().inner)
         } else if key.is_instance_of::<PyString>() {
@@ -224,37 +210,26 @@ impl SealBox {
                 key.get_type().name()?
             )));
         };
-        let suite = match (algorithm, deterministic) {
-            (None, false) => Suite::Aes256Gcm,
-            (None, true) | (Some("aes-256-siv"), true) => Suite::Aes256Siv,
-            (Some("aes-256-siv"), false) => {
-                return Err(PyValueError::new_err(
-                    "aes-256-siv is deterministic: use Box(key, deterministic=True)",
-                ))
-            }
-            (Some(name), det) => match Suite::from_name(name) {
-                Some(s) if !det => s,
-                Some(_) => {
-                    return Err(PyValueError::new_err(format!(
-                        "deterministic=True uses aes-256-siv, not {name}"
-                    )))
+        let suite = Suite::choose(algorithm, deterministic).map_err(|why| {
+            let name = algorithm.unwrap_or_default();
+            PyValueError::new_err(match why {
+                SuiteChoice::SivIsDeterministic => {
+                    "aes-256-siv is deterministic: use Box(key, deterministic=True)".to_owned()
                 }
-                None => {
-                    return Err(PyValueError::new_err(format!(
-                        "unknown algorithm {name:?}: expected 'aes-256-gcm' or 'xchacha20-poly1305' (or deterministic=True)"
-                    )))
+                SuiteChoice::NotDeterministic => {
+                    format!("deterministic=True uses aes-256-siv, not {name}")
                 }
-            },
-        };
+                SuiteChoice::Unknown => format!(
+                    "unknown algorithm {name:?}: expected 'aes-256-gcm' or 'xchacha20-poly1305' (or deterministic=True)"
+                ),
+            })
+        })?;
         let sealer = if envelope {
             Sealer::envelope(ring)
         } else {
             Sealer::new(ring, suite)
         };
-        Ok(Self {
-            sealer: Some(sealer),
-            encoding,
-        })
+        Ok(Self { sealer, encoding })
     }
 
     /// Encrypt `data`, binding `context` (authenticated, not stored).
@@ -267,7 +242,7 @@ impl SealBox {
     ) -> PyResult<Bound<'py, PyAny>> {
         let data = args::bytes_like(data, "data")?;
         let context = args::context(context)?;
-        let sealer = self.sealer()?;
+        let sealer = &self.sealer;
         let len = sealer.sealed_len(data.len())?;
         let (data, context) = (data.as_ref(), context.as_ref());
         match self.encoding {
@@ -288,7 +263,7 @@ impl SealBox {
                 } else {
                     sealer.seal(data, context)?
                 };
-                debug_assert_eq!(text_len(binary.len()), message::encode_text(&binary).len());
+                debug_assert_eq!(text_len(binary.len()), format::encode_text(&binary).len());
                 Ok(self.output(py, binary))
             }
         }
@@ -304,8 +279,8 @@ impl SealBox {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let raw = args::message(message)?;
         let context = args::context(context)?;
-        let binary = message::decode(&raw)?;
-        let sealer = self.sealer()?;
+        let binary = format::decode(&raw)?;
+        let sealer = &self.sealer;
         let len = sealer.inspect(&binary)?.plaintext_len;
         let context = context.as_ref();
         PyBytes::new_with(py, len, |out| {
@@ -386,7 +361,7 @@ impl SealBox {
         };
         let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
         let column = arrow::Column::extract(offsets, data, validity)?;
-        let sealer = self.sealer()?;
+        let sealer = &self.sealer;
         column.with_items(|items| {
             batch::column_batch(
                 py,
@@ -414,7 +389,13 @@ impl SealBox {
     ) -> PyResult<Bound<'py, PyList>> {
         let data = args::bytes_like(data, "data")?;
         let context = args::context(context)?;
-        let values = self.sealer()?.lookup_values(&data, &context)?;
+        let sealer = &self.sealer;
+        if !sealer.is_deterministic() {
+            return Err(PyValueError::new_err(
+                "lookup_values needs a deterministic Box (deterministic=True)",
+            ));
+        }
+        let values = sealer.lookup_values(&data, &context)?;
         PyList::new(py, values.into_iter().map(|v| self.output(py, v)))
     }
 
@@ -422,22 +403,21 @@ impl SealBox {
     /// encrypts with. Reads the header only.
     fn needs_rotation(&self, message: &Bound<'_, PyAny>) -> PyResult<bool> {
         let raw = args::message(message)?;
-        Ok(self.sealer()?.needs_rotation(&raw)?)
+        Ok(self.sealer.needs_rotation(&raw)?)
     }
 
     #[getter]
     fn algorithm(&self) -> &'static str {
-        match &self.sealer {
-            Some(s) if !s.is_envelope() => s.suite().name(),
-            _ => envelope::NAME,
+        if self.sealer.is_envelope() {
+            envelope::NAME
+        } else {
+            self.sealer.suite().name()
         }
     }
 
     #[getter]
     fn deterministic(&self) -> bool {
-        self.sealer
-            .as_ref()
-            .is_some_and(|s| !s.is_envelope() && s.suite().is_deterministic())
+        self.sealer.is_deterministic()
     }
 
     #[getter]
@@ -446,13 +426,13 @@ impl SealBox {
     }
 
     #[getter]
-    fn active_key_id(&self) -> PyResult<u32> {
-        Ok(self.sealer()?.keyring().active_id())
+    fn active_key_id(&self) -> u32 {
+        self.sealer.keyring().active_id()
     }
 
     #[getter]
-    fn key_ids(&self) -> PyResult<Vec<u32>> {
-        Ok(self.sealer()?.keyring().ids().collect())
+    fn key_ids(&self) -> Vec<u32> {
+        self.sealer.keyring().ids().collect()
     }
 
     fn __repr__(&self) -> PyResult<String> {
@@ -460,8 +440,8 @@ impl SealBox {
             "Box(algorithm={:?}, encoding={:?}, key_ids={:?}, active_key_id={})",
             self.algorithm(),
             self.encoding.name(),
-            self.key_ids()?,
-            self.active_key_id()?
+            self.key_ids(),
+            self.active_key_id()
         ))
     }
 
@@ -500,7 +480,7 @@ impl Message {
     #[staticmethod]
     fn parse(message: &Bound<'_, PyAny>) -> PyResult<Self> {
         let raw = args::message(message)?;
-        let binary = message::decode(&raw)?;
+        let binary = format::decode(&raw)?;
         let encoding = if matches!(binary, std::borrow::Cow::Borrowed(_)) {
             Encoding::Binary
         } else {

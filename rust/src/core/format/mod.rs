@@ -19,6 +19,8 @@ use base64::Engine as _;
 
 use crate::core::error::{Error, Result};
 
+pub mod envelope;
+
 pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 6;
 pub const COMMIT_LEN: usize = 24;
@@ -75,6 +77,36 @@ impl Suite {
         matches!(self, Suite::Aes256Siv)
     }
 
+    /// The suite for an algorithm name (None: the default) and a wish for
+    /// deterministic encryption: AES-256-GCM by default, AES-256-SIV when
+    /// deterministic.
+    pub fn choose(
+        name: Option<&str>,
+        deterministic: bool,
+    ) -> std::result::Result<Self, SuiteChoice> {
+        match (name.map(|n| (n, Suite::from_name(n))), deterministic) {
+            (None, false) => Ok(Suite::Aes256Gcm),
+            (None, true) | (Some((_, Some(Suite::Aes256Siv))), true) => Ok(Suite::Aes256Siv),
+            (Some((_, Some(Suite::Aes256Siv))), false) => Err(SuiteChoice::SivIsDeterministic),
+            (Some((_, Some(suite))), false) => Ok(suite),
+            (Some((_, Some(_))), true) => Err(SuiteChoice::NotDeterministic),
+            (Some((_, None)), _) => Err(SuiteChoice::Unknown),
+        }
+    }
+}
+
+/// Why `Suite::choose` refused a choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuiteChoice {
+    /// AES-256-SIV named without asking for deterministic encryption.
+    SivIsDeterministic,
+    /// A randomized suite named together with deterministic encryption.
+    NotDeterministic,
+    /// No suite has this name.
+    Unknown,
+}
+
+impl Suite {
     /// Bytes of nonce or salt after the header.
     pub const fn nonce_len(self) -> usize {
         match self {

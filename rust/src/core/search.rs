@@ -17,52 +17,19 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::Mac;
 use rayon::prelude::*;
-use sha2::{Sha256, Sha384};
+use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::core::batch::{pool, zeroed, Items};
 use crate::core::error::{Error, Result};
 use crate::core::keys::{SecretKey, KEY_LEN};
-use crate::core::primitives::HmacSha256;
+use crate::core::primitives::{scrypt_params, Argon2Variant, MAX_ARGON2_KIB};
 
 /// The longest hash an index may keep before truncation.
 pub const MAX_LENGTH: usize = 64;
-/// Argon2 memory above this (4 GiB, the gem's `m = 22`) is refused.
-pub const MAX_ARGON2_KIB: u32 = 1 << 22;
-/// scrypt memory (128 · N · r bytes) above this is refused.
-pub const MAX_SCRYPT_BYTES: u64 = 1 << 30;
-
 /// Domain-separation labels for sealbox's own index keys (see docs/search.md).
 mod label {
     pub const INDEX_KEY: &[u8] = b"sealbox/v1/blind-index";
-}
-
-/// Check scrypt's cost (N = 2^`log_n`) and bound its memory.
-pub fn scrypt_params(log_n: u8, r: u32, p: u32) -> Result<scrypt::Params> {
-    let bad = || {
-        invalid(format!(
-            "invalid scrypt parameters: N must be a power of two of at least 2, r and p at least 1, and 128 * N * r and 128 * p * r at most {MAX_SCRYPT_BYTES} bytes (got N = 2**{log_n}, r = {r}, p = {p})"
-        ))
-    };
-    if !(1..=40).contains(&log_n) || r < 1 || p < 1 {
-        return Err(bad());
-    }
-    let mem = 128u64
-        .checked_mul(1u64 << log_n)
-        .and_then(|x| x.checked_mul(u64::from(r)))
-        .ok_or_else(bad)?;
-    let pr = u64::from(p) * u64::from(r) * 128;
-    if mem > MAX_SCRYPT_BYTES || pr > MAX_SCRYPT_BYTES {
-        return Err(bad());
-    }
-    scrypt::Params::new(log_n, r, p).map_err(|_| bad())
-}
-
-/// The Argon2 variants a blind index may use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Argon2Variant {
-    Argon2id,
-    Argon2i,
 }
 
 /// A blind-index hash function and its cost.
@@ -196,7 +163,7 @@ pub fn pack(pieces: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-fn require_name(what: &str, value: &[u8]) -> Result<()> {
+pub(crate) fn require_name(what: &str, value: &[u8]) -> Result<()> {
     if value.is_empty() {
         return Err(Error::Invalid(format!("{what} must not be empty")));
     }
@@ -220,26 +187,6 @@ pub fn derive_index_key(
     hk.expand(&info, okm.as_mut())
         .map_err(|_| Error::Invalid("HKDF output too long".into()))?;
     SecretKey::from_slice(okm.as_ref())
-}
-
-/// The blind_index gem's index key (`BlindIndex::KeyGenerator#index_key`):
-/// `root = HKDF-SHA384(ikm = master, salt = table, info = "~" * 32 || bidx_attribute, 32)`,
-/// then `HMAC-SHA256(root, pack([table, bidx_attribute, bidx_attribute]))`.
-pub fn gem_index_key(master: &SecretKey, table: &[u8], bidx_attribute: &[u8]) -> Result<SecretKey> {
-    require_name("table", table)?;
-    require_name("bidx_attribute", bidx_attribute)?;
-    let mut info = Vec::with_capacity(32 + bidx_attribute.len());
-    info.extend_from_slice(&[0x7e; 32]);
-    info.extend_from_slice(bidx_attribute);
-    let hk = hkdf::Hkdf::<Sha384>::new(Some(table), master.expose());
-    let mut root = Zeroizing::new([0u8; 32]);
-    hk.expand(&info, root.as_mut())
-        .map_err(|_| Error::Invalid("HKDF output too long".into()))?;
-    let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(root.as_ref())
-        .map_err(|_| Error::Invalid("invalid key".into()))?;
-    mac.update(&pack(&[table, bidx_attribute, bidx_attribute]));
-    let key = Zeroizing::new(<[u8; 32]>::from(mac.finalize().into_bytes()));
-    SecretKey::from_slice(key.as_ref())
 }
 
 type HmacSha256Reset = hmac::HmacReset<Sha256>;
@@ -791,18 +738,6 @@ mod tests {
         for (k, chunk) in out.chunks(32).enumerate() {
             assert_eq!(chunk, idx.compute(None, &values[k]).unwrap().as_slice());
         }
-    }
-
-    #[test]
-    fn gem_index_key_vector() {
-        // blind_index test/blind_index_test.rb, test_index_key.
-        let master = SecretKey::from_text(&"0".repeat(64)).unwrap();
-        let k = gem_index_key(&master, b"users", b"email_bidx").unwrap();
-        assert_eq!(
-            hex::encode(k.expose()),
-            "289737bab72fa97b1f4b081cef00d7b7d75034bcf3183c363feaf3e6441777bc"
-        );
-        assert!(gem_index_key(&master, b"", b"email_bidx").is_err());
     }
 
     #[test]

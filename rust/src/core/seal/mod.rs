@@ -2,40 +2,20 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::aead::Nonce;
 use zeroize::Zeroizing;
 
-use crate::core::envelope::{self, EnvelopeMessage, RunMemo};
 use crate::core::error::{Error, Result};
+use crate::core::format::envelope::{self as wire, EnvelopeMessage};
+use crate::core::format::{self, header, Message, Suite, COMMIT_LEN, HEADER_LEN};
 use crate::core::keys::{KeyMaterial, Keyring};
-use crate::core::message::{self, header, Message, Suite, COMMIT_LEN, HEADER_LEN};
 use crate::core::primitives::{
-    equal, gcm256_open_small, gcm256_seal_small, AesSiv, LcAead, SMALL_GCM_MAX,
+    equal, one_time_gcm_open as gcm_open, one_time_gcm_seal as gcm_seal, with_aad, AesSiv,
 };
 use crate::core::rng;
 
-/// The default suite's GCM nonce: each subkey seals exactly one message.
-const ZERO_NONCE: [u8; 12] = [0u8; 12];
+pub mod envelope;
 
-/// Run `f` on the associated data `prefix || context`: `prefix` itself when
-/// there is no context, else a copy on the stack (or the heap when large).
-pub(crate) fn with_aad<R>(prefix: &[u8], context: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
-    if context.is_empty() {
-        return f(prefix);
-    }
-    let len = prefix.len() + context.len();
-    let mut small = [0u8; 128];
-    if let Some(buf) = small.get_mut(..len) {
-        let (a, b) = buf.split_at_mut(prefix.len());
-        a.copy_from_slice(prefix);
-        b.copy_from_slice(context);
-        return f(buf);
-    }
-    let mut heap = Vec::with_capacity(len);
-    heap.extend_from_slice(prefix);
-    heap.extend_from_slice(context);
-    f(&heap)
-}
+use envelope::RunMemo;
 
 /// Seals under the active key of a keyring with one suite; opens messages of
 /// every suite under any key of the ring.
@@ -91,16 +71,14 @@ impl Sealer {
     /// Parse a binary message of either kind and check that its key is in the ring.
     pub fn inspect(&self, binary: &[u8]) -> Result<Inspection> {
         let active = self.ring.active_id();
-        if envelope::is_envelope(binary) {
+        if wire::is_envelope(binary) {
             let msg = EnvelopeMessage::parse(binary)?;
             self.ring.get(msg.kek_id).ok_or(Error::Decrypt)?;
             return Ok(Inspection {
                 plaintext_len: msg.ciphertext.len(),
                 current: self.envelope && msg.kek_id == active,
                 envelope: true,
-                rewrapped_len: envelope::FIXED_HEADER_LEN
-                    + envelope::LOCAL_WRAPPED_LEN
-                    + msg.payload.len(),
+                rewrapped_len: wire::FIXED_HEADER_LEN + wire::LOCAL_WRAPPED_LEN + msg.payload.len(),
             });
         }
         let msg = Message::parse(binary)?;
@@ -127,7 +105,7 @@ impl Sealer {
         out: &mut [u8],
         memo: &mut RunMemo,
     ) -> Result<()> {
-        if envelope::is_envelope(binary) {
+        if wire::is_envelope(binary) {
             let msg = EnvelopeMessage::parse(binary)?;
             return envelope::open_local(&self.ring, &msg, context, out, memo);
         }
@@ -176,18 +154,26 @@ impl Sealer {
         Ok(out)
     }
 
+    /// Whether equal plaintexts give equal messages (AES-SIV, not envelope).
+    pub fn is_deterministic(&self) -> bool {
+        !self.envelope && self.suite.is_deterministic()
+    }
+
     /// The deterministic message under every key of the ring (for `IN (...)` lookups),
     /// active key first.
     pub fn lookup_values(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<Vec<u8>>> {
-        if self.envelope || !self.suite.is_deterministic() {
+        if !self.is_deterministic() {
             return Err(Error::Invalid(
-                "lookup_values needs a deterministic Box (deterministic=True)".into(),
+                "lookup values need the deterministic suite (aes-256-siv)".into(),
             ));
         }
         let active = self.ring.active_id();
         let ids = std::iter::once(active).chain(self.ring.ids().filter(|&id| id != active));
         ids.map(|id| {
-            let key = self.ring.get(id).ok_or(Error::Decrypt)?;
+            let key = self
+                .ring
+                .get(id)
+                .ok_or(Error::Internal("a ring id without a key"))?;
             let mut out = vec![0u8; self.sealed_len(plaintext.len())?];
             seal_with(key, self.suite, plaintext, context, &mut out)?;
             Ok(out)
@@ -215,7 +201,7 @@ impl Sealer {
 
     /// Open a message in either encoding.
     pub fn open(&self, message: &[u8], context: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let binary = message::decode(message)?;
+        let binary = format::decode(message)?;
         let len = self.inspect(&binary)?.plaintext_len;
         let mut out = Zeroizing::new(vec![0u8; len]);
         self.open_binary_into(&binary, context, &mut out)?;
@@ -225,55 +211,15 @@ impl Sealer {
     /// Whether a message is under another key or suite than this sealer's,
     /// judged from the header alone.
     pub fn needs_rotation(&self, message: &[u8]) -> Result<bool> {
-        let binary = message::decode(message)?;
+        let binary = format::decode(message)?;
         let active = self.ring.active_id();
-        if envelope::is_envelope(&binary) {
+        if wire::is_envelope(&binary) {
             let msg = EnvelopeMessage::parse(&binary)?;
             return Ok(!self.envelope || msg.kek_id != active);
         }
         let msg = Message::parse(&binary)?;
         Ok(self.envelope || msg.key_id != active || msg.suite != self.suite)
     }
-}
-
-/// AES-256-GCM under a one-time subkey (zero nonce): RustCrypto for small
-/// values, whose key setup is cheaper, aws-lc-rs above (docs/backends.md).
-pub(crate) fn gcm_seal(
-    subkey: &[u8; 32],
-    aad: &[u8],
-    plaintext: &[u8],
-    ct: &mut [u8],
-    tag: &mut [u8],
-) -> Result<()> {
-    if plaintext.len() <= SMALL_GCM_MAX {
-        return gcm256_seal_small(subkey, &ZERO_NONCE, aad, plaintext, ct, tag);
-    }
-    LcAead::aes_gcm(subkey)?.seal_detached(
-        Nonce::assume_unique_for_key(ZERO_NONCE),
-        aad,
-        plaintext,
-        ct,
-        tag,
-    )
-}
-
-pub(crate) fn gcm_open(
-    subkey: &[u8; 32],
-    aad: &[u8],
-    ciphertext: &[u8],
-    tag: &[u8],
-    out: &mut [u8],
-) -> Result<()> {
-    if ciphertext.len() <= SMALL_GCM_MAX {
-        return gcm256_open_small(subkey, &ZERO_NONCE, aad, ciphertext, tag, out);
-    }
-    LcAead::aes_gcm(subkey)?.open_detached(
-        Nonce::assume_unique_for_key(ZERO_NONCE),
-        aad,
-        ciphertext,
-        tag,
-        out,
-    )
 }
 
 fn seal_with(
@@ -307,7 +253,7 @@ fn seal_with(
             // `prefix` holds the nonce just drawn.
             let nonce = prefix
                 .get(HEADER_LEN..HEADER_LEN + suite.nonce_len())
-                .ok_or(Error::Decrypt)?;
+                .ok_or(Error::Internal("message prefix length"))?;
             with_aad(prefix, context, |aad| {
                 key.xchacha().seal_detached(nonce, aad, plaintext, ct, tag)
             })
@@ -316,10 +262,9 @@ fn seal_with(
             // Header and commitment form the first AD component; SIV || ciphertext
             // fill the rest of the message, exactly AesSiv's output layout.
             let mut ad = [0u8; HEADER_LEN + COMMIT_LEN];
-            ad.copy_from_slice(out.get(..HEADER_LEN + COMMIT_LEN).ok_or(Error::Decrypt)?);
-            let tail = out
-                .get_mut(HEADER_LEN + COMMIT_LEN..)
-                .ok_or(Error::Decrypt)?;
+            let short = || Error::Internal("message prefix length");
+            ad.copy_from_slice(out.get(..HEADER_LEN + COMMIT_LEN).ok_or_else(short)?);
+            let tail = out.get_mut(HEADER_LEN + COMMIT_LEN..).ok_or_else(short)?;
             AesSiv::new(key.siv_key())?.encrypt_into(&[&ad, context], plaintext, tail)
         }
     }
@@ -386,7 +331,7 @@ mod tests {
                 bad[i / 8] ^= 1 << (i % 8);
                 assert!(s.open(&bad, b"users/1/email").is_err(), "{suite:?} bit {i}");
             }
-            let text = message::encode_text(&ct);
+            let text = format::encode_text(&ct);
             assert_eq!(
                 s.open(text.as_bytes(), b"users/1/email")
                     .unwrap()

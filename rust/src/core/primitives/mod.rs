@@ -13,6 +13,13 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::core::error::{Error, Result};
 
+mod kdf;
+
+pub use kdf::{
+    argon2, hkdf_sha256, pbkdf2_hmac_sha256, scrypt, scrypt_params, Argon2Variant, MAX_ARGON2_KIB,
+    MAX_SCRYPT_BYTES,
+};
+
 pub const TAG_LEN: usize = 16;
 pub const GCM_NONCE_LEN: usize = NONCE_LEN;
 pub const XCHACHA_NONCE_LEN: usize = 24;
@@ -324,17 +331,19 @@ macro_rules! with_siv {
         match key.len() {
             32 => {
                 let mut $siv = aes_siv::siv::Aes128Siv::new(
-                    &Array::try_from(key).map_err(|_| Error::Decrypt)?,
+                    &Array::try_from(key).map_err(|_| Error::Internal("AES-SIV key length"))?,
                 );
                 $body
             }
             48 => {
-                let mut $siv = Aes192Siv::new(&Array::try_from(key).map_err(|_| Error::Decrypt)?);
+                let mut $siv = Aes192Siv::new(
+                    &Array::try_from(key).map_err(|_| Error::Internal("AES-SIV key length"))?,
+                );
                 $body
             }
             64 => {
                 let mut $siv = aes_siv::siv::Aes256Siv::new(
-                    &Array::try_from(key).map_err(|_| Error::Decrypt)?,
+                    &Array::try_from(key).map_err(|_| Error::Internal("AES-SIV key length"))?,
                 );
                 $body
             }
@@ -424,108 +433,67 @@ fn unreachable_hmac() -> HmacSha256 {
     <HmacSha256 as hmac::KeyInit>::new(&Default::default())
 }
 
-/// HKDF-SHA256 (RFC 5869). An empty salt means HashLen zero bytes.
-pub fn hkdf_sha256(
-    ikm: &[u8],
-    salt: &[u8],
-    info: &[u8],
-    length: usize,
-) -> Result<Zeroizing<Vec<u8>>> {
-    if length == 0 || length > 255 * 32 {
-        return Err(Error::Invalid(format!(
-            "HKDF-SHA256 length must be between 1 and 8160 bytes, got {length}"
-        )));
+/// A one-time key's GCM nonce: each such key seals exactly one message.
+const ZERO_NONCE: [u8; 12] = [0u8; 12];
+
+/// AES-256-GCM under a one-time subkey (zero nonce): RustCrypto for small
+/// values, whose key setup is cheaper, aws-lc-rs above (docs/backends.md).
+pub fn one_time_gcm_seal(
+    subkey: &[u8; 32],
+    aad: &[u8],
+    plaintext: &[u8],
+    ct: &mut [u8],
+    tag: &mut [u8],
+) -> Result<()> {
+    if plaintext.len() <= SMALL_GCM_MAX {
+        return gcm256_seal_small(subkey, &ZERO_NONCE, aad, plaintext, ct, tag);
     }
-    let hk = hkdf::Hkdf::<Sha256>::new(Some(salt), ikm);
-    let mut okm = Zeroizing::new(vec![0u8; length]);
-    hk.expand(info, &mut okm)
-        .map_err(|_| Error::Invalid("HKDF output too long".into()))?;
-    Ok(okm)
+    LcAead::aes_gcm(subkey)?.seal_detached(
+        Nonce::assume_unique_for_key(ZERO_NONCE),
+        aad,
+        plaintext,
+        ct,
+        tag,
+    )
 }
 
-/// PBKDF2-HMAC-SHA256 (RFC 8018).
-pub fn pbkdf2_hmac_sha256(
-    password: &[u8],
-    salt: &[u8],
-    iterations: u32,
-    length: usize,
-) -> Result<Zeroizing<Vec<u8>>> {
-    if iterations == 0 {
-        return Err(Error::Invalid(
-            "PBKDF2 iterations must be at least 1".into(),
-        ));
+pub fn one_time_gcm_open(
+    subkey: &[u8; 32],
+    aad: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    if ciphertext.len() <= SMALL_GCM_MAX {
+        return gcm256_open_small(subkey, &ZERO_NONCE, aad, ciphertext, tag, out);
     }
-    if length == 0 || length > (1 << 20) {
-        return Err(Error::Invalid(format!(
-            "PBKDF2 length must be between 1 and 1048576 bytes, got {length}"
-        )));
-    }
-    let mut out = Zeroizing::new(vec![0u8; length]);
-    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out);
-    Ok(out)
+    LcAead::aes_gcm(subkey)?.open_detached(
+        Nonce::assume_unique_for_key(ZERO_NONCE),
+        aad,
+        ciphertext,
+        tag,
+        out,
+    )
 }
 
-/// Argon2 (RFC 9106, version 0x13) of `password` and `salt`, with the optional
-/// secret `K` and associated data `X`, into `length` bytes. `m` is in KiB.
-#[allow(clippy::too_many_arguments)]
-pub fn argon2(
-    variant: crate::core::blind::Argon2Variant,
-    password: &[u8],
-    salt: &[u8],
-    secret: &[u8],
-    associated_data: &[u8],
-    t: u32,
-    m: u32,
-    p: u32,
-    length: usize,
-) -> Result<Zeroizing<Vec<u8>>> {
-    use crate::core::blind::{Argon2Variant, MAX_ARGON2_KIB};
-    if m > MAX_ARGON2_KIB {
-        return Err(Error::Invalid(format!(
-            "argon2 m (memory in KiB) must be at most {MAX_ARGON2_KIB}, got {m}"
-        )));
+/// Run `f` on the associated data `prefix || context`: `prefix` itself when
+/// there is no context, else a copy on the stack (or the heap when large).
+pub fn with_aad<R>(prefix: &[u8], context: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    if context.is_empty() {
+        return f(prefix);
     }
-    let bad = |e: argon2::Error| Error::Invalid(format!("invalid argon2 input: {e}"));
-    let mut builder = argon2::ParamsBuilder::new();
-    builder.m_cost(m).t_cost(t).p_cost(p).output_len(length);
-    if !associated_data.is_empty() {
-        builder.data(argon2::AssociatedData::new(associated_data).map_err(bad)?);
+    let len = prefix.len() + context.len();
+    let mut small = [0u8; 128];
+    if let Some(buf) = small.get_mut(..len) {
+        let (a, b) = buf.split_at_mut(prefix.len());
+        a.copy_from_slice(prefix);
+        b.copy_from_slice(context);
+        return f(buf);
     }
-    let params = builder.build().map_err(bad)?;
-    let alg = match variant {
-        Argon2Variant::Argon2id => argon2::Algorithm::Argon2id,
-        Argon2Variant::Argon2i => argon2::Algorithm::Argon2i,
-    };
-    let ctx = if secret.is_empty() {
-        argon2::Argon2::new(alg, argon2::Version::V0x13, params)
-    } else {
-        argon2::Argon2::new_with_secret(secret, alg, argon2::Version::V0x13, params).map_err(bad)?
-    };
-    let mut out = Zeroizing::new(vec![0u8; length]);
-    ctx.hash_password_into(password, salt, &mut out)
-        .map_err(bad)?;
-    Ok(out)
-}
-
-/// scrypt (RFC 7914) with N = 2^`log_n`, into `length` bytes.
-pub fn scrypt(
-    password: &[u8],
-    salt: &[u8],
-    log_n: u8,
-    r: u32,
-    p: u32,
-    length: usize,
-) -> Result<Zeroizing<Vec<u8>>> {
-    let params = crate::core::blind::scrypt_params(log_n, r, p)?;
-    if length == 0 || length > (1 << 20) {
-        return Err(Error::Invalid(format!(
-            "scrypt length must be between 1 and 1048576 bytes, got {length}"
-        )));
-    }
-    let mut out = Zeroizing::new(vec![0u8; length]);
-    ::scrypt::scrypt(password, salt, &params, &mut out)
-        .map_err(|_| Error::Invalid("invalid scrypt output length".into()))?;
-    Ok(out)
+    let mut heap = Vec::with_capacity(len);
+    heap.extend_from_slice(prefix);
+    heap.extend_from_slice(context);
+    f(&heap)
 }
 
 #[cfg(test)]
