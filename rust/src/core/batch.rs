@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::core::error::{Error, Result};
-use crate::core::format::{self, Encoding};
+use crate::core::format::{self, Encoding, Parsed};
 use crate::core::seal::envelope::RunMemo;
 use crate::core::seal::Sealer;
 
@@ -377,20 +377,28 @@ enum Work {
     None,
 }
 
-/// Plan for one item: its input in binary form, its status and its work.
-struct Plan<'a> {
-    input: Cow<'a, [u8]>,
-    status: Status,
-    work: Work,
+/// One item's input, decoded (text to binary) and parsed once: the plan and
+/// the work of the item both read this.
+enum Input<'a> {
+    /// A plaintext to seal.
+    Plain(&'a [u8]),
+    /// A message of any suite.
+    Message(Parsed<'a>),
 }
 
-impl<'a> Plan<'a> {
-    fn new(input: Cow<'a, [u8]>, status: Status, work: Work) -> Self {
-        Self {
-            input,
-            status,
-            work,
-        }
+/// Decode and parse the input of one item, unless it is a plaintext. A
+/// message that does not decode (or parse) is `Err`: the item fails.
+fn decode<'a>(op: &Op, raw: &'a [u8]) -> Result<Cow<'a, [u8]>> {
+    match op {
+        Op::Seal => Ok(Cow::Borrowed(raw)),
+        Op::Open | Op::Rotate(_) => format::decode(raw),
+    }
+}
+
+fn parse<'a>(op: &Op, binary: &'a [u8]) -> Result<Input<'a>> {
+    match op {
+        Op::Seal => Ok(Input::Plain(binary)),
+        Op::Open | Op::Rotate(_) => Parsed::parse(binary).map(Input::Message),
     }
 }
 
@@ -401,38 +409,40 @@ fn encoded_len(encoding: Encoding, binary: usize) -> usize {
     }
 }
 
-fn plan<'a>(op: &Op, sealer: &Sealer, encoding: Encoding, raw: &'a [u8]) -> (Plan<'a>, usize) {
-    let failed = |input| (Plan::new(input, Status::Failed, Work::None), 0);
+/// What to do with one item, and its output length: from its header alone.
+fn plan(
+    op: &Op,
+    sealer: &Sealer,
+    encoding: Encoding,
+    raw: &[u8],
+    input: &Input<'_>,
+) -> (Status, Work, usize) {
+    const FAILED: (Status, Work, usize) = (Status::Failed, Work::None, 0);
     let sealed_len = |len: usize| sealer.sealed_len(len).map(|b| encoded_len(encoding, b));
-    match op {
-        Op::Seal => match sealed_len(raw.len()) {
-            Ok(len) => (Plan::new(Cow::Borrowed(raw), Status::Done, Work::Seal), len),
-            Err(_) => failed(Cow::Borrowed(raw)),
-        },
-        Op::Open | Op::Rotate(_) => {
-            let Ok(binary) = format::decode(raw) else {
-                return failed(Cow::Borrowed(raw));
-            };
-            let Ok(info) = sealer.inspect(&binary) else {
-                return failed(Cow::Borrowed(raw));
-            };
-            let open = Work::Open;
-            match op {
-                Op::Open => (Plan::new(binary, Status::Done, open), info.plaintext_len),
-                Op::Rotate(RotateMode::Auto) if info.current => (
-                    Plan::new(Cow::Borrowed(raw), Status::Unchanged, Work::None),
-                    raw.len(),
-                ),
-                Op::Rotate(RotateMode::Auto) if info.envelope && sealer.is_envelope() => {
-                    let len = encoded_len(encoding, info.rewrapped_len);
-                    (Plan::new(binary, Status::Done, Work::Rewrap), len)
-                }
-                _ => match sealed_len(info.plaintext_len) {
-                    Ok(len) => (Plan::new(binary, Status::Done, open), len),
-                    Err(_) => failed(Cow::Borrowed(raw)),
-                },
+    let msg = match input {
+        Input::Plain(plaintext) => {
+            return match sealed_len(plaintext.len()) {
+                Ok(len) => (Status::Done, Work::Seal, len),
+                Err(_) => FAILED,
             }
         }
+        Input::Message(msg) => msg,
+    };
+    let Ok(info) = sealer.inspect(msg) else {
+        return FAILED;
+    };
+    match op {
+        Op::Open | Op::Seal => (Status::Done, Work::Open, info.plaintext_len),
+        Op::Rotate(RotateMode::Auto) if info.current => (Status::Unchanged, Work::None, raw.len()),
+        Op::Rotate(RotateMode::Auto) if info.envelope && sealer.is_envelope() => (
+            Status::Done,
+            Work::Rewrap,
+            encoded_len(encoding, info.rewrapped_len),
+        ),
+        Op::Rotate(_) => match sealed_len(info.plaintext_len) {
+            Ok(len) => (Status::Done, Work::Open, len),
+            Err(_) => FAILED,
+        },
     }
 }
 
@@ -498,33 +508,6 @@ fn seal_encoded(
     write_encoded(encoding, out, |buf| sealer.seal_into(plaintext, ctx, buf))
 }
 
-fn process(
-    op: &Op,
-    sealer: &Sealer,
-    encoding: Encoding,
-    plan: &Plan<'_>,
-    ctx: &[u8],
-    out: &mut [u8],
-    memo: &mut RunMemo,
-) -> Result<()> {
-    let input: &[u8] = &plan.input;
-    match (op, plan.work) {
-        (_, Work::Seal) => seal_encoded(sealer, encoding, input, ctx, out),
-        (Op::Open, _) => sealer.open_binary_in_run(input, ctx, out, memo),
-        (_, Work::Rewrap) => write_encoded(encoding, out, |buf| {
-            sealer.rewrap_into(input, ctx, buf, memo)
-        }),
-        (_, Work::Open) => {
-            let plain = sealer.inspect(input)?.plaintext_len;
-            with_scratch(plain, |buf| {
-                sealer.open_binary_in_run(input, ctx, buf, memo)?;
-                seal_encoded(sealer, encoding, buf, ctx, out)
-            })
-        }
-        (_, Work::None) => Err(Error::Internal("an item with no work was processed")),
-    }
-}
-
 /// One batch operation over a sealer, in a given output encoding.
 pub struct Batch<'s> {
     pub sealer: &'s Sealer,
@@ -539,15 +522,18 @@ impl Batch<'_> {
         self.nulls.and_then(|n| n.get(i).copied()).unwrap_or(false)
     }
 
-    /// Plan item `i`, whose input is `raw`.
-    fn plan<'a>(&self, op: Op, raw: &'a [u8], i: usize) -> (Plan<'a>, usize) {
+    /// Plan item `i`, whose input is `raw`: its status, work and output length.
+    fn plan(&self, op: Op, raw: &[u8], i: usize) -> (Status, Work, usize) {
         if self.is_null(i) {
-            return (
-                Plan::new(Cow::Borrowed(&[][..]), Status::Null, Work::None),
-                0,
-            );
+            return (Status::Null, Work::None, 0);
         }
-        plan(&op, self.sealer, self.encoding, raw)
+        let Ok(binary) = decode(&op, raw) else {
+            return (Status::Failed, Work::None, 0);
+        };
+        match parse(&op, &binary) {
+            Ok(input) => plan(&op, self.sealer, self.encoding, raw, &input),
+            Err(_) => (Status::Failed, Work::None, 0),
+        }
     }
 
     /// The first pass over items `range`, in parallel: each item's output
@@ -557,12 +543,8 @@ impl Batch<'_> {
         let first = range.start;
         let n = range.len();
         let step = |k: usize| {
-            let (p, len) = self.plan(op, items.get(first + k), first + k);
-            let step = Step {
-                status: p.status,
-                work: p.work,
-            };
-            (step, len)
+            let (status, work, len) = self.plan(op, items.get(first + k), first + k);
+            (Step { status, work }, len)
         };
         let (mut steps, mut lens) = (Vec::new(), Vec::new());
         if n < PARALLEL_MIN_ITEMS {
@@ -636,7 +618,6 @@ impl Batch<'_> {
             range.end.checked_sub(layout.first).ok_or_else(outside)?,
         );
         let offsets = layout.offsets.get(a..=b).ok_or_else(outside)?;
-        let planned_from = layout.planned_from;
         let mut slices: Vec<&mut [u8]> = Vec::with_capacity(range.len());
         let mut rest: &mut [u8] = out;
         for w in offsets.windows(2) {
@@ -653,54 +634,12 @@ impl Batch<'_> {
             slices.push(head);
             rest = tail;
         }
-        let (sealer, encoding, start) = (self.sealer, self.encoding, range.start);
+        let start = range.start;
         let misfit = AtomicBool::new(false);
         let work = |memo: &mut RunMemo, k: usize, out: &mut [u8]| -> Status {
             let i = start + k;
             let raw = items.get(i);
-            let plan = if i < planned_from {
-                // A guessed place: plan the item here, and check that it fits.
-                if misfit.load(Ordering::Relaxed) {
-                    return Status::Failed;
-                }
-                let (plan, len) = self.plan(op, raw, i);
-                if len != out.len() && matches!(plan.status, Status::Done | Status::Unchanged) {
-                    misfit.store(true, Ordering::Relaxed);
-                    return Status::Failed;
-                }
-                Ok(plan)
-            } else {
-                let Some(step) = layout.steps.get(i - planned_from).copied() else {
-                    return Status::Failed;
-                };
-                // The header was read in the first pass; only text needs decoding again.
-                match (step.status, step.work) {
-                    (Status::Done, Work::Seal) | (Status::Unchanged, _) => {
-                        Ok(Plan::new(Cow::Borrowed(raw), step.status, step.work))
-                    }
-                    (Status::Done, work) => {
-                        format::decode(raw).map(|input| Plan::new(input, Status::Done, work))
-                    }
-                    (status, work) => Ok(Plan::new(Cow::Borrowed(raw), status, work)),
-                }
-            };
-            let status = match plan {
-                Ok(plan) => match plan.status {
-                    Status::Failed | Status::Null => plan.status,
-                    Status::Unchanged if out.len() == raw.len() => {
-                        out.copy_from_slice(raw);
-                        Status::Unchanged
-                    }
-                    Status::Unchanged => Status::Failed,
-                    Status::Done => {
-                        match process(&op, sealer, encoding, &plan, contexts.get(i), out, memo) {
-                            Ok(()) => Status::Done,
-                            Err(_) => Status::Failed,
-                        }
-                    }
-                },
-                Err(_) => Status::Failed,
-            };
+            let status = self.fill_one(op, raw, i, layout, &misfit, contexts.get(i), out, memo);
             if status == Status::Failed {
                 out.fill(0);
             }
@@ -730,6 +669,103 @@ impl Batch<'_> {
             return Ok(None);
         }
         Ok(Some(status))
+    }
+
+    /// Fill the place `out` of item `i`: decode and parse its input once, plan
+    /// it (a guessed place) or take its planned step, then do its work.
+    #[allow(clippy::too_many_arguments)]
+    fn fill_one(
+        &self,
+        op: Op,
+        raw: &[u8],
+        i: usize,
+        layout: &Layout,
+        misfit: &AtomicBool,
+        ctx: &[u8],
+        out: &mut [u8],
+        memo: &mut RunMemo,
+    ) -> Status {
+        let (status, work) = if i < layout.planned_from {
+            // A guessed place: plan the item here, and check that it fits.
+            if misfit.load(Ordering::Relaxed) {
+                return Status::Failed;
+            }
+            if self.is_null(i) {
+                return Status::Null;
+            }
+            (Status::Done, None)
+        } else {
+            match layout.steps.get(i - layout.planned_from) {
+                Some(step) => (step.status, Some(step.work)),
+                None => return Status::Failed,
+            }
+        };
+        match (status, work) {
+            (Status::Failed | Status::Null, _) => return status,
+            (Status::Unchanged, _) => return self.copy_unchanged(raw, out),
+            _ => {}
+        }
+        let Ok(binary) = decode(&op, raw) else {
+            return Status::Failed;
+        };
+        let Ok(input) = parse(&op, &binary) else {
+            return Status::Failed;
+        };
+        let work = match work {
+            Some(work) => work,
+            None => {
+                let (status, work, len) = plan(&op, self.sealer, self.encoding, raw, &input);
+                if len != out.len() && matches!(status, Status::Done | Status::Unchanged) {
+                    misfit.store(true, Ordering::Relaxed);
+                    return Status::Failed;
+                }
+                match status {
+                    Status::Done => work,
+                    Status::Unchanged => return self.copy_unchanged(raw, out),
+                    other => return other,
+                }
+            }
+        };
+        match self.process(&op, work, &input, ctx, out, memo) {
+            Ok(()) => Status::Done,
+            Err(_) => Status::Failed,
+        }
+    }
+
+    /// Do the work of one item, whose input is decoded and parsed.
+    fn process(
+        &self,
+        op: &Op,
+        work: Work,
+        input: &Input<'_>,
+        ctx: &[u8],
+        out: &mut [u8],
+        memo: &mut RunMemo,
+    ) -> Result<()> {
+        let (sealer, encoding) = (self.sealer, self.encoding);
+        match (op, work, input) {
+            (_, Work::Seal, Input::Plain(plaintext)) => {
+                seal_encoded(sealer, encoding, plaintext, ctx, out)
+            }
+            (Op::Open, Work::Open, Input::Message(msg)) => sealer.open_parsed(msg, ctx, out, memo),
+            (_, Work::Rewrap, Input::Message(Parsed::Envelope(msg))) => {
+                write_encoded(encoding, out, |buf| sealer.rewrap_into(msg, ctx, buf, memo))
+            }
+            (_, Work::Open, Input::Message(msg)) => with_scratch(msg.plaintext_len(), |buf| {
+                sealer.open_parsed(msg, ctx, buf, memo)?;
+                seal_encoded(sealer, encoding, buf, ctx, out)
+            }),
+            _ => Err(Error::Internal("an item's work does not match its input")),
+        }
+    }
+
+    /// An item rotation leaves as it is: copied into its place.
+    fn copy_unchanged(&self, raw: &[u8], out: &mut [u8]) -> Status {
+        if out.len() != raw.len() {
+            return Status::Failed;
+        }
+        out.copy_from_slice(raw);
+        Status::Unchanged
     }
 
     /// Process items `range` into one buffer, reusing the allocations of
@@ -830,6 +866,79 @@ mod tests {
             start += r.end;
         }
         out
+    }
+
+    /// Messages parsed on this thread while `f` runs.
+    fn parses_in(f: impl FnOnce()) -> usize {
+        let before = format::PARSES.with(|n| n.get());
+        f();
+        format::PARSES.with(|n| n.get()) - before
+    }
+
+    #[test]
+    fn each_path_parses_a_message_once() {
+        // Fewer items than PARALLEL_MIN_ITEMS run on this thread, where the
+        // counter is.
+        let n = PARALLEL_MIN_ITEMS - 1;
+        let old = sealer(&[1, 2], 1, Suite::Aes256Gcm);
+        let new = sealer(&[1, 2], 2, Suite::Aes256Gcm);
+        let env_old = Sealer::envelope(Arc::clone(old.keyring()));
+        let env = Sealer::envelope(Arc::clone(new.keyring()));
+        let plain: Vec<Vec<u8>> = (0..n).map(|i| vec![i as u8; 20]).collect();
+        let ctx = Contexts::One(b"c");
+        // A rotation that keeps each message's length parses each once; one into
+        // envelope messages (longer) finds so at its first item, then lays out
+        // the rest by their headers and fills them.
+        for (from, to, rotate_parses) in [
+            (&old, &new, n),
+            (&env_old, &env, n),
+            (&env, &env, n),
+            (&old, &env, 1 + 2 * n),
+        ] {
+            let b = Batch {
+                sealer: to,
+                encoding: Encoding::Binary,
+                threads: Some(1),
+                nulls: None,
+            };
+            let messages: Vec<Vec<u8>> =
+                plain.iter().map(|p| from.seal(p, b"c").unwrap()).collect();
+            // A rotation lays out by the inputs' lengths and parses each item as it fills.
+            let mut rotated = None;
+            let count = parses_in(|| {
+                rotated = Some(b.rotate(&messages, &ctx, RotateMode::Auto, 0..n).unwrap())
+            });
+            let rotated = rotated.unwrap();
+            assert!(rotated
+                .status
+                .iter()
+                .all(|s| matches!(s, Status::Done | Status::Unchanged)));
+            assert_eq!(count, rotate_parses, "rotate");
+            // A decryption lays out by the plaintexts' lengths (a first pass over
+            // the headers), then parses each item once as it fills.
+            let texts: Vec<&[u8]> = rotated
+                .offsets
+                .windows(2)
+                .map(|w| &rotated.data[w[0]..w[1]])
+                .collect();
+            let texts: Vec<Vec<u8>> = texts
+                .into_iter()
+                .map(|m| format::encode_text(m).into_bytes())
+                .collect();
+            let count = parses_in(|| {
+                let opened = b.open(&texts, &ctx, 0..n).unwrap();
+                assert!(opened.status.iter().all(|s| *s == Status::Done));
+            });
+            assert_eq!(count, 2 * n, "open: one pass for lengths, one to open");
+            // One value.
+            assert_eq!(
+                parses_in(|| assert_eq!(
+                    to.open(&texts[0], b"c").unwrap().as_slice(),
+                    &plain[0][..]
+                )),
+                1
+            );
+        }
     }
 
     fn batch(s: &Sealer) -> Batch<'_> {

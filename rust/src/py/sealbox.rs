@@ -7,8 +7,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::core::batch::Op;
-use crate::core::format::envelope::{self, EnvelopeMessage};
-use crate::core::format::{self, text_len, SuiteChoice};
+use crate::core::format::envelope;
+use crate::core::format::{self, text_len, Parsed, SuiteChoice};
+use crate::core::seal::envelope::RunMemo;
 use crate::core::{Encoding, Keyring as CoreKeyring, Sealer, SecretKey, Suite};
 
 use super::{args, arrow, batch};
@@ -280,14 +281,16 @@ impl SealBox {
         let raw = args::message(message)?;
         let context = args::context(context)?;
         let binary = format::decode(&raw)?;
+        let msg = Parsed::parse(&binary)?;
         let sealer = &self.sealer;
-        let len = sealer.inspect(&binary)?.plaintext_len;
+        let len = sealer.inspect(&msg)?.plaintext_len;
         let context = context.as_ref();
+        let open = |out: &mut [u8]| sealer.open_parsed(&msg, context, out, &mut RunMemo::default());
         PyBytes::new_with(py, len, |out| {
             if out.len() >= DETACH_THRESHOLD {
-                py.detach(|| sealer.open_binary_into(&binary, context, out))?;
+                py.detach(|| open(out))?;
             } else {
-                sealer.open_binary_into(&binary, context, out)?;
+                open(out)?;
             }
             Ok(())
         })
@@ -486,32 +489,33 @@ impl Message {
         } else {
             Encoding::Text
         };
-        if envelope::is_envelope(&binary) {
-            let m = EnvelopeMessage::parse(&binary)?;
-            return Ok(Self {
-                suite_name: envelope::NAME,
-                suite_id: envelope::SUITE_ID,
-                deterministic: false,
-                key_id: m.kek_id,
-                wrapped_key: Some(m.wrapped.to_vec()),
-                context_bound: m.context_bound(),
-                encoding,
-                nonce: m.salt.to_vec(),
-                commitment: m.commitment.to_vec(),
-                ciphertext_length: m.ciphertext.len(),
-                length: binary.len(),
-            });
-        }
-        let m = crate::core::Message::parse(&binary)?;
+        let m = match Parsed::parse(&binary)? {
+            Parsed::Envelope(m) => m,
+            Parsed::Sealed(m) => {
+                return Ok(Self {
+                    suite_name: m.suite.name(),
+                    suite_id: m.suite.id(),
+                    deterministic: m.suite.is_deterministic(),
+                    key_id: m.key_id,
+                    wrapped_key: None,
+                    context_bound: false,
+                    encoding,
+                    nonce: m.nonce.to_vec(),
+                    commitment: m.commitment.to_vec(),
+                    ciphertext_length: m.ciphertext.len(),
+                    length: binary.len(),
+                })
+            }
+        };
         Ok(Self {
-            suite_name: m.suite.name(),
-            suite_id: m.suite.id(),
-            deterministic: m.suite.is_deterministic(),
-            key_id: m.key_id,
-            wrapped_key: None,
-            context_bound: false,
+            suite_name: envelope::NAME,
+            suite_id: envelope::SUITE_ID,
+            deterministic: false,
+            key_id: m.kek_id,
+            wrapped_key: Some(m.wrapped.to_vec()),
+            context_bound: m.context_bound(),
             encoding,
-            nonce: m.nonce.to_vec(),
+            nonce: m.salt.to_vec(),
             commitment: m.commitment.to_vec(),
             ciphertext_length: m.ciphertext.len(),
             length: binary.len(),

@@ -22,7 +22,7 @@
 //! by several messages (a data-key cache). Other bits must be zero.
 
 use crate::core::error::{Error, Result};
-use crate::core::format::{COMMIT_LEN, SALT_LEN, TAG_LEN, VERSION};
+use crate::core::format::header::{COMMIT_LEN, SALT_LEN, TAG_LEN, VERSION};
 
 pub const SUITE_ID: u8 = 4;
 pub const NAME: &str = "envelope";

@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use crate::core::error::{Error, Result};
 use crate::core::format::envelope::{self as wire, EnvelopeMessage};
-use crate::core::format::{self, header, Message, Suite, COMMIT_LEN, HEADER_LEN};
+use crate::core::format::{self, header, Message, Parsed, Suite, COMMIT_LEN, HEADER_LEN};
 use crate::core::keys::{KeyMaterial, Keyring};
 use crate::core::primitives::{
     equal, one_time_gcm_open as gcm_open, one_time_gcm_seal as gcm_seal, with_aad, AesSiv,
@@ -68,49 +68,44 @@ impl Sealer {
         self.envelope
     }
 
-    /// Parse a binary message of either kind and check that its key is in the ring.
-    pub fn inspect(&self, binary: &[u8]) -> Result<Inspection> {
+    /// What a parsed message's header says to this sealer; fails (opaquely)
+    /// when its key is not in the ring.
+    pub fn inspect(&self, msg: &Parsed<'_>) -> Result<Inspection> {
         let active = self.ring.active_id();
-        if wire::is_envelope(binary) {
-            let msg = EnvelopeMessage::parse(binary)?;
-            self.ring.get(msg.kek_id).ok_or(Error::Decrypt)?;
-            return Ok(Inspection {
-                plaintext_len: msg.ciphertext.len(),
-                current: self.envelope && msg.kek_id == active,
+        self.ring.get(msg.key_id()).ok_or(Error::Decrypt)?;
+        Ok(match msg {
+            Parsed::Envelope(m) => Inspection {
+                plaintext_len: m.ciphertext.len(),
+                current: self.envelope && m.kek_id == active,
                 envelope: true,
-                rewrapped_len: wire::FIXED_HEADER_LEN + wire::LOCAL_WRAPPED_LEN + msg.payload.len(),
-            });
-        }
-        let msg = Message::parse(binary)?;
-        self.ring.get(msg.key_id).ok_or(Error::Decrypt)?;
-        Ok(Inspection {
-            plaintext_len: msg.ciphertext.len(),
-            current: !self.envelope && msg.key_id == active && msg.suite == self.suite,
-            envelope: false,
-            rewrapped_len: 0,
+                rewrapped_len: wire::FIXED_HEADER_LEN + wire::LOCAL_WRAPPED_LEN + m.payload.len(),
+            },
+            Parsed::Sealed(m) => Inspection {
+                plaintext_len: m.ciphertext.len(),
+                current: !self.envelope && m.key_id == active && m.suite == self.suite,
+                envelope: false,
+                rewrapped_len: 0,
+            },
         })
     }
 
-    /// Open a binary message of either kind into `out` (exactly its plaintext length).
-    pub fn open_binary_into(&self, binary: &[u8], context: &[u8], out: &mut [u8]) -> Result<()> {
-        self.open_binary_in_run(binary, context, out, &mut RunMemo::default())
-    }
-
-    /// [`Sealer::open_binary_into`] for one message of a run: `memo` carries a
-    /// data key shared with the previous envelope message ([`RunMemo`]).
-    pub fn open_binary_in_run(
+    /// Open a parsed message of either kind into `out` (exactly its plaintext
+    /// length); `memo` carries a data key shared with the previous envelope
+    /// message of a run ([`RunMemo`]).
+    pub fn open_parsed(
         &self,
-        binary: &[u8],
+        msg: &Parsed<'_>,
         context: &[u8],
         out: &mut [u8],
         memo: &mut RunMemo,
     ) -> Result<()> {
-        if wire::is_envelope(binary) {
-            let msg = EnvelopeMessage::parse(binary)?;
-            return envelope::open_local(&self.ring, &msg, context, out, memo);
+        match msg {
+            Parsed::Envelope(m) => envelope::open_local(&self.ring, m, context, out, memo),
+            Parsed::Sealed(m) => {
+                let key = self.ring.get(m.key_id).ok_or(Error::Decrypt)?;
+                open_with(key, m, context, out)
+            }
         }
-        let (msg, key) = self.locate(binary)?;
-        open_with(key, &msg, context, out)
     }
 
     /// Re-wrap an envelope message's data key under the active key (payload
@@ -118,13 +113,12 @@ impl Sealer {
     /// ([`RunMemo`]).
     pub fn rewrap_into(
         &self,
-        binary: &[u8],
+        msg: &EnvelopeMessage<'_>,
         context: &[u8],
         out: &mut [u8],
         memo: &mut RunMemo,
     ) -> Result<()> {
-        let msg = EnvelopeMessage::parse(binary)?;
-        envelope::rewrap_local(&self.ring, &msg, context, out, memo)
+        envelope::rewrap_local(&self.ring, msg, context, out, memo)
     }
 
     pub fn keyring(&self) -> &Arc<Keyring> {
@@ -181,30 +175,12 @@ impl Sealer {
         .collect()
     }
 
-    /// Parse a binary message and find its key; fails opaquely.
-    pub fn locate<'m>(&self, binary: &'m [u8]) -> Result<(Message<'m>, &KeyMaterial)> {
-        let msg = Message::parse(binary)?;
-        let key = self.ring.get(msg.key_id).ok_or(Error::Decrypt)?;
-        Ok((msg, key))
-    }
-
-    /// Open a parsed message into `out` (exactly `msg.ciphertext.len()` bytes).
-    pub fn open_into(
-        &self,
-        msg: &Message<'_>,
-        key: &KeyMaterial,
-        context: &[u8],
-        out: &mut [u8],
-    ) -> Result<()> {
-        open_with(key, msg, context, out)
-    }
-
     /// Open a message in either encoding.
     pub fn open(&self, message: &[u8], context: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let binary = format::decode(message)?;
-        let len = self.inspect(&binary)?.plaintext_len;
-        let mut out = Zeroizing::new(vec![0u8; len]);
-        self.open_binary_into(&binary, context, &mut out)?;
+        let msg = Parsed::parse(&binary)?;
+        let mut out = Zeroizing::new(vec![0u8; self.inspect(&msg)?.plaintext_len]);
+        self.open_parsed(&msg, context, &mut out, &mut RunMemo::default())?;
         Ok(out)
     }
 
@@ -213,12 +189,10 @@ impl Sealer {
     pub fn needs_rotation(&self, message: &[u8]) -> Result<bool> {
         let binary = format::decode(message)?;
         let active = self.ring.active_id();
-        if wire::is_envelope(&binary) {
-            let msg = EnvelopeMessage::parse(&binary)?;
-            return Ok(!self.envelope || msg.kek_id != active);
-        }
-        let msg = Message::parse(&binary)?;
-        Ok(self.envelope || msg.key_id != active || msg.suite != self.suite)
+        Ok(match Parsed::parse(&binary)? {
+            Parsed::Envelope(m) => !self.envelope || m.kek_id != active,
+            Parsed::Sealed(m) => self.envelope || m.key_id != active || m.suite != self.suite,
+        })
     }
 }
 
