@@ -58,5 +58,6 @@ __all__ = [
 __version__ = "0.1.0"
 
 # Nonces and salts come from a per-thread pool of OS randomness; a forked child
-# must never reuse its parent's pool.
-_os.register_at_fork(after_in_child=_reseed_after_fork)
+# must never reuse its parent's pool. Windows has no fork (and no register_at_fork).
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_reseed_after_fork)
