@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import pkgutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -62,7 +64,7 @@ def test_star_import_includes_the_library_subpackages() -> None:
     names: dict[str, object] = {}
     exec("from sealbox import *", names)
     assert names["compat"] is sealbox.compat and names["providers"] is sealbox.providers
-    assert names["Box"] is sealbox.Box
+    assert names["Box"] is sealbox.Box and names["__version__"] == sealbox.__version__
     assert "cli" not in names and "demo" not in names  # commands, not library API
 
 
@@ -75,6 +77,52 @@ def test_unknown_attributes_raise_attribute_error() -> None:
         exec("from sealbox import nope", {})
     with pytest.raises(ModuleNotFoundError):
         exec("import sealbox.nope", {})
+
+
+def test_version_is_the_installed_distributions() -> None:
+    assert sealbox.__version__ == importlib.metadata.version("sealbox")
+    assert sealbox.__dict__["__version__"] == sealbox.__version__  # looked up once
+
+
+def test_version_is_written_once_in_cargo_toml() -> None:
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())["package"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert sealbox.__version__ == cargo["version"]
+
+
+def test_version_of_an_uninstalled_source_tree_comes_from_cargo_toml(monkeypatch: pytest.MonkeyPatch) -> None:
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())["package"]
+    if Path(sealbox.__file__).resolve().parents[2] == ROOT:
+        assert sealbox._version() == cargo["version"]
+    else:  # sealbox is installed from a wheel: no Cargo.toml beside it
+        with pytest.raises(importlib.metadata.PackageNotFoundError):
+            sealbox._version()
+
+
+def test_license_is_apache_2_in_every_manifest() -> None:
+    text = (ROOT / "LICENSE").read_text()
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    assert "END OF TERMS AND CONDITIONS" in text and "APPENDIX: How to apply the Apache License" in text
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())["package"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert cargo["license"] == project["license"] == "Apache-2.0"
+    assert project["license-files"] == ["LICENSE"]
+    assert not any(c.startswith("License ::") for c in project["classifiers"])  # PEP 639: the expression only
+
+
+def test_python_classifiers_match_requires_python() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    prefix = "Programming Language :: Python :: "
+    versions = [c.removeprefix(prefix) for c in project["classifiers"] if c.startswith(prefix + "3.")]
+    assert versions[0] == project["requires-python"].removeprefix(">=")
+    assert versions == [f"3.{minor}" for minor in range(11, 11 + len(versions))]
+    cargo = (ROOT / "Cargo.toml").read_text()
+    assert f'"abi3-py{versions[0].replace(".", "")}"' in cargo  # one abi3 wheel from the oldest up
 
 
 def test_import_without_register_at_fork() -> None:
