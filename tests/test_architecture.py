@@ -41,9 +41,9 @@ PYTHON_LAYERS = {
     "_box": 3,
     "_blind": 4,
     "compat": 5,
-    "__init__": 6,  # the façade: `import sealbox`
-    "demo": 7,
-    "cli": 8,
+    "demo": 6,
+    "cli": 7,
+    "__init__": 8,  # the façade, `import sealbox`: it names every module
 }
 
 Graph = dict[str, set[str]]

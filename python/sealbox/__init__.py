@@ -8,7 +8,9 @@
 See README.md and docs/ for the guides and docs/format.md for the wire format.
 """
 
+import importlib as _importlib
 import os as _os
+from typing import TYPE_CHECKING
 
 from sealbox import audit, hazmat, normalizers
 from sealbox._blind import BitsPlan, BlindIndex, plan_bits
@@ -47,6 +49,7 @@ __all__ = [
     "SealboxError",
     "__version__",
     "audit",
+    "compat",
     "derive_key",
     "generate_key",
     "hazmat",
@@ -54,10 +57,56 @@ __all__ = [
     "keyring_from_passwords",
     "normalizers",
     "plan_bits",
+    "providers",
 ]
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    # The redundant aliases mark cli and demo (commands, not in __all__) as exported.
+    from sealbox import cli as cli
+    from sealbox import compat, providers
+    from sealbox import demo as demo
+
+    __version__: str
+
+# Submodules imported on first use (PEP 562), so `import sealbox` stays light and
+# `sealbox.providers` does not import a KMS SDK.
+_LAZY = frozenset({"cli", "compat", "demo", "providers"})
+
+if not TYPE_CHECKING:  # hidden from type checkers, which then still reject `sealbox.Boxx`
+
+    def __getattr__(name: str) -> object:
+        if name in _LAZY:
+            return _importlib.import_module(f"{__name__}.{name}")
+        if name == "__version__":
+            global __version__
+            __version__ = _version()
+            return __version__
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, "__version__"})
+
+
+def _version() -> str:
+    """The installed distribution's version, which maturin takes from Cargo.toml; in a
+    source tree that is not installed, Cargo.toml's own."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(__name__)
+    except metadata.PackageNotFoundError:
+        import tomllib
+        from pathlib import Path
+
+        cargo = Path(__file__).resolve().parents[2] / "Cargo.toml"
+        if not cargo.is_file():
+            raise
+        version: str = tomllib.loads(cargo.read_text())["package"]["version"]
+        return version
+
 
 # Nonces and salts come from a per-thread pool of OS randomness; a forked child
-# must never reuse its parent's pool.
-_os.register_at_fork(after_in_child=_reseed_after_fork)
+# must never reuse its parent's pool. Windows has no fork (and no register_at_fork).
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_reseed_after_fork)

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
-from sealbox import _native
+from sealbox import _arrow, _native
 from sealbox.normalizers import Normalizer, resolve
 
 if TYPE_CHECKING:
@@ -21,10 +21,6 @@ Algorithm = Literal["hmac-sha256", "argon2id", "argon2i", "pbkdf2-sha256", "scry
 Key = bytes | str
 NormalizeSpec = Normalizer | str | Sequence[Normalizer | str]
 Errors = Literal["raise", "return"]
-
-
-def _is_arrow(obj: object) -> bool:
-    return type(obj).__module__.startswith("pyarrow")
 
 
 def _versions(key: Any, active: int | None) -> tuple[dict[int, Key], int]:
@@ -291,12 +287,14 @@ class BlindIndex(_native.BlindIndex, Generic[_O]):
         """The index values of many values: one native call, all cores, GIL released.
 
         A list (or any iterable) in gives a list out, ``None`` for ``None``. A
-        pyarrow ``binary``/``string`` array (or ChunkedArray) in gives an Arrow
+        pyarrow ``binary``/``string`` array (or ChunkedArray), or any Arrow column
+        with the PyCapsule interface (polars, DuckDB, nanoarrow), in gives a pyarrow
         array out, with no Python object per row: ``fixed_size_binary`` for raw
         output, ``string`` for base64 and hex; nulls stay null.
         """
-        if _is_arrow(values):
-            return self._arrow(values, version, threads)
+        array = _arrow.as_arrow(values)
+        if array is not None:
+            return self._arrow(array, version, threads)
         return super().compute_batch(values, version=version, threads=threads)
 
     def _arrow_type(self, large: bool) -> Any:
@@ -314,8 +312,6 @@ class BlindIndex(_native.BlindIndex, Generic[_O]):
             return pa.chunked_array(
                 [self._arrow(chunk, version, threads) for chunk in array.chunks], type=self._arrow_type(large)
             )
-        from sealbox import _arrow
-
         out_type = self._arrow_type(_arrow.is_large(array.type))
         if self._prepares:
             # Normalizers and compound fields take Python values.
@@ -326,27 +322,49 @@ class BlindIndex(_native.BlindIndex, Generic[_O]):
         out, out_offsets, out_validity, nulls = self._column(offsets, data, validity, version, threads)
         return _arrow.column(out_type, len(array), out_offsets, out, out_validity, nulls)
 
+    @overload
     def reindex_batch(
         self,
         box: Box[Any],
-        messages: Sequence[bytes | str],
+        messages: list[Any] | tuple[Any, ...],
         contexts: Sequence[bytes | str] | bytes | str | None = None,
         *,
         errors: Errors = "raise",
         threads: int | None = None,
-    ) -> list[_O | None]:
+    ) -> list[_O | None]: ...
+
+    @overload
+    def reindex_batch(
+        self,
+        box: Box[Any],
+        messages: Sequence[bytes | str] | Any,
+        contexts: Sequence[bytes | str] | bytes | str | None = None,
+        *,
+        errors: Errors = "raise",
+        threads: int | None = None,
+    ) -> Any: ...
+
+    def reindex_batch(
+        self,
+        box: Box[Any],
+        messages: Sequence[bytes | str] | Any,
+        contexts: Sequence[bytes | str] | bytes | str | None = None,
+        *,
+        errors: Errors = "raise",
+        threads: int | None = None,
+    ) -> Any:
         """The index values, under the active key version, of the values that
         ``box`` decrypts from ``messages``: the batch step of a re-index job.
 
         Both steps are native batches over all cores. With ``errors="return"``
-        a message that fails to decrypt gives ``None``. The plaintexts pass
-        through Python ``bytes``, which cannot be wiped: see docs/search.md.
+        a message that fails to decrypt gives ``None``. A list of messages gives a
+        list; an Arrow column (as for `compute_batch`) gives a pyarrow column. Listed
+        plaintexts pass through Python ``bytes``, which cannot be wiped: see docs/search.md.
         """
         if self.fields is not None:
             raise TypeError("reindex_batch takes one encrypted column; a compound index needs compute_batch")
-        values: list[bytes | None] = box.decrypt_batch(messages, contexts, errors=errors, threads=threads)
-        out: list[_O | None] = self.compute_batch(values, threads=threads)
-        return out
+        values = box.decrypt_batch(messages, contexts, errors=errors, threads=threads)
+        return self.compute_batch(values, threads=threads)
 
 
 @dataclasses.dataclass(frozen=True)

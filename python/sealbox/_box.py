@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
 
-from sealbox import _native, audit
+from sealbox import _arrow, _native, audit
 from sealbox._envelope import EnvelopeKeyProvider, _Keys, _name
 from sealbox._errors import DecryptionError
 from sealbox._keyring import Keyring
@@ -22,10 +22,6 @@ _M = TypeVar("_M", bytes, str)
 Algorithm = Literal["aes-256-gcm", "xchacha20-poly1305", "aes-256-siv"]
 Errors = Literal["raise", "return"]
 Mode = Literal["auto", "reencrypt"]
-
-
-def _is_arrow(obj: object) -> bool:
-    return type(obj).__module__.startswith("pyarrow")
 
 
 class _ArrowArrayExportable(Protocol):
@@ -261,21 +257,25 @@ class LocalBox(_native.Box, Box[_M]):
 
     __slots__ = ()
 
-    # Batches: one native call, all cores, the GIL released. An Arrow column in
-    # gives a pyarrow array out, with no Python object per row; nulls stay null.
+    # Batches: one native call, all cores, the GIL released. A pyarrow binary or
+    # large_binary array (or a ChunkedArray) in gives the same kind out, with no
+    # Python object per row; nulls stay null. Other Arrow producers' columns come
+    # in through the PyCapsule interface (_arrow.as_arrow) and give pyarrow out.
 
     def encrypt_batch(
         self, values: Any, contexts: Any = None, *, errors: Errors = "raise", threads: int | None = None
     ) -> Any:
-        if _is_arrow(values):
-            return self._arrow("encrypt", values, contexts, "auto", errors, threads)
+        array = _arrow.as_arrow(values)
+        if array is not None:
+            return self._arrow("encrypt", array, contexts, "auto", errors, threads)
         return super().encrypt_batch(values, contexts, errors=errors, threads=threads)
 
     def decrypt_batch(
         self, messages: Any, contexts: Any = None, *, errors: Errors = "raise", threads: int | None = None
     ) -> Any:
-        if _is_arrow(messages):
-            return self._arrow("decrypt", messages, contexts, "auto", errors, threads)
+        array = _arrow.as_arrow(messages)
+        if array is not None:
+            return self._arrow("decrypt", array, contexts, "auto", errors, threads)
         return super().decrypt_batch(messages, contexts, errors=errors, threads=threads)
 
     def rotate_batch(
@@ -289,15 +289,17 @@ class LocalBox(_native.Box, Box[_M]):
     ) -> Any:
         """``mode="auto"`` returns messages that are already current unchanged;
         ``"reencrypt"`` encrypts every message again."""
-        if _is_arrow(messages):
-            return self._arrow("rotate", messages, contexts, mode, errors, threads)
+        array = _arrow.as_arrow(messages)
+        if array is not None:
+            return self._arrow("rotate", array, contexts, mode, errors, threads)
         return super().rotate_batch(messages, contexts, mode, errors=errors, threads=threads)
 
     def _arrow(self, op: str, array: Any, contexts: Any, mode: str, errors: str, threads: int | None) -> Any:
         import pyarrow as pa
 
-        if _is_arrow(contexts):
-            contexts = contexts.to_pylist()
+        context_array = _arrow.as_arrow(contexts)
+        if context_array is not None:
+            contexts = context_array.to_pylist()
         if isinstance(array, pa.ChunkedArray):
             if not _one_context(contexts):
                 contexts = list(contexts)
@@ -313,8 +315,6 @@ class LocalBox(_native.Box, Box[_M]):
                 parts.append(self._arrow(op, chunk, ctx, mode, errors, threads))
                 start = end
             return pa.chunked_array(parts, type=_arrow_type(op, array.type, self.encoding))
-        from sealbox import _arrow
-
         offsets, data, validity = _arrow.buffers(array)
         out_offsets, out_data, out_validity, nulls = self._column(
             op, offsets, data, validity, contexts, mode, errors, threads
@@ -326,8 +326,6 @@ class LocalBox(_native.Box, Box[_M]):
 
 def _arrow_type(op: str, in_type: Any, encoding: str) -> Any:
     import pyarrow as pa
-
-    from sealbox import _arrow
 
     large = _arrow.is_large(in_type)
     if op != "decrypt" and encoding == "text":
@@ -597,6 +595,8 @@ class EnvelopeBox(Box[_M]):
         _check_errors(errors)
         if mode not in ("auto", "reencrypt"):
             raise ValueError(f"mode must be 'auto' or 'reencrypt', not {mode!r}")
+        array = _arrow.as_arrow(items)
+        items = items if array is None else array
         fast = self._fast and (op != "encrypt" or self._env.cache is None)
         if fast:
             assert self._local is not None
@@ -613,11 +613,12 @@ class EnvelopeBox(Box[_M]):
                 raise
             self._audit_decrypt(self._env.kek_id, self._env.kek, None, None, len(items))
             return out
-        if _is_arrow(items):
+        if array is not None:
             import pyarrow as pa
 
-            given = items.to_pylist()
-            ctx = _context_list(contexts.to_pylist() if _is_arrow(contexts) else contexts, len(given))
+            given = array.to_pylist()
+            context_array = _arrow.as_arrow(contexts)
+            ctx = _context_list(contexts if context_array is None else context_array.to_pylist(), len(given))
             present = [i for i, x in enumerate(given) if x is not None]  # nulls stay null
             done = self._batch(
                 op, [given[i] for i in present], [ctx[i] for i in present], mode, "return", threads, keys
@@ -627,7 +628,14 @@ class EnvelopeBox(Box[_M]):
                 if r is None and errors == "raise":
                     raise DecryptionError(f"item {i} failed to decrypt")
                 result[i] = r
-            return pa.array(result, type=_arrow_type(op, items.type, self.encoding))
+            out = pa.array(result, type=_arrow_type(op, array.type, self.encoding))
+            if isinstance(array, pa.ChunkedArray):  # the same kind out, chunk for chunk
+                parts, start = [], 0
+                for chunk in array.chunks:
+                    parts.append(out.slice(start, len(chunk)))
+                    start += len(chunk)
+                return pa.chunked_array(parts, type=out.type)
+            return out
         items = list(items)
         missing = next((i for i, x in enumerate(items) if x is None), None)
         if missing is not None:  # as the native batches say it; None is not a message

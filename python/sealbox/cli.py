@@ -6,7 +6,7 @@ import argparse
 import base64
 import sys
 
-from sealbox import generate_key
+from sealbox._keyring import generate_key
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sealbox import Box, DecryptionError, Keyring, generate_key
+from sealbox._box import Box
+from sealbox._errors import DecryptionError
+from sealbox._keyring import Keyring, generate_key
 
 FIRST = [
     "Ada",
