@@ -8,8 +8,10 @@ import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
+import sealbox
 from sealbox import Box, DecryptionError, Keyring, Message
 
 K1, K2 = b"\x01" * 32, b"\x02" * 32
@@ -377,3 +379,82 @@ def test_unchanged_rotations_return_the_input_objects() -> None:
     out = box.rotate_batch(mixed)
     assert all(o is m for o, m in zip(out[:25], mixed[:25], strict=True))
     assert all(type(o) is bytes and o == m for o, m in zip(out[25:], mixed[25:], strict=True))
+
+
+def _interrupted(call: Any) -> bool:
+    """Run ``call`` while SIGINT arrives 0.1 s in; whether it raised KeyboardInterrupt."""
+    timer = threading.Timer(
+        0.1, lambda: signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+    )
+    timer.start()
+    try:
+        call()
+    except KeyboardInterrupt:
+        return True
+    finally:
+        timer.cancel()
+    return False
+
+
+@pytest.mark.parametrize("shape", ["list", "arrow", "blind list", "blind arrow", "envelope"])
+def test_ctrl_c_during_any_batch_shape_raises_and_leaves_the_box_usable(shape: str) -> None:
+    # Each batch runs for about a second, in many chunks, with the GIL released.
+    import pyarrow as pa
+
+    key = sealbox.generate_key()
+    box = Box(key)
+    env = Box(sealbox.EnvelopeKeyProvider(_KmsLike(key), sealbox.DataKeyCache(max_messages=10**7)))
+    slow = sealbox.BlindIndex(key, "argon2id", t=2, m=4096, p=1)
+    values = [b"x" * 64] * 2_000_000
+    calls = {
+        "list": lambda: box.encrypt_batch(values),
+        "arrow": lambda: box.encrypt_batch(pa.array(values, pa.binary())),
+        "blind list": lambda: slow.compute_batch([b"v"] * 2000),
+        "blind arrow": lambda: slow.compute_batch(pa.array([b"v"] * 2000)),
+        "envelope": lambda: env.encrypt_batch(values),
+    }
+    assert _interrupted(calls[shape])
+    for b in (box, env):
+        assert b.decrypt_batch(b.encrypt_batch([b"a", b"b"])) == [b"a", b"b"]
+
+
+def test_ctrl_c_stops_a_batch_before_it_reads_the_rest_of_its_values() -> None:
+    # Values are read a chunk at a time: an interrupted batch stops reading.
+    slow = sealbox.BlindIndex(sealbox.generate_key(), "argon2id", t=2, m=4096, p=1)
+    read = 0
+
+    def values() -> Any:
+        nonlocal read
+        for _ in range(5000):
+            read += 1
+            yield b"v"
+
+    assert _interrupted(lambda: slow.compute_batch(values()))
+    assert 0 < read < 5000
+
+
+class _KmsLike:
+    """A key provider that wraps in Python (as a KMS client would): envelope batches
+    then run on the provider path, whose data keys come from Python."""
+
+    name = "python"
+    kek_id = 9
+
+    def __init__(self, key: bytes) -> None:
+        self._box = Box(key)
+
+    def generate_data_key(self, context: Any) -> tuple[bytes, bytes]:
+        dk = sealbox.generate_key()
+        return dk, self.wrap(dk, context)
+
+    def wrap(self, data_key: bytes, context: Any) -> bytes:
+        return self._box.encrypt(data_key, context=repr(sorted(context.items())))
+
+    def unwrap(self, wrapped: bytes, context: Any) -> bytes:
+        return self._box.decrypt(wrapped, context=repr(sorted(context.items())))
+
+    def rewrap(self, wrapped: list[bytes], contexts: list[Any]) -> list[bytes]:
+        return [self.wrap(self.unwrap(w, c), c) for w, c in zip(wrapped, contexts, strict=True)]
+
+    def needs_rewrap(self, wrapped: bytes) -> bool:
+        return False

@@ -842,6 +842,127 @@ impl Batch<'_> {
     }
 }
 
+/// A batch whose output is one buffer (an Arrow column): laid out first (or,
+/// for a rotation, guessed from the inputs' lengths), then filled one chunk
+/// at a time by [`ColumnJob::step`], so that a caller can release its lock
+/// around each step and check for interruption between them. When a guessed
+/// item does not fit, the rest is laid out by a first pass and the buffer
+/// resized, keeping what is filled.
+pub struct ColumnJob<'a> {
+    batch: &'a Batch<'a>,
+    op: Op,
+    items: &'a dyn Items,
+    contexts: &'a Contexts<'a>,
+    /// Stop at the first failed item (its index is then `failed_at`).
+    raise: bool,
+    /// The most output bytes the caller can address.
+    max_total: usize,
+    layout: Layout,
+    data: Zeroizing<Vec<u8>>,
+    status: Vec<Status>,
+    failed_at: Option<usize>,
+}
+
+impl<'a> ColumnJob<'a> {
+    pub fn new(
+        batch: &'a Batch<'a>,
+        op: Op,
+        items: &'a dyn Items,
+        contexts: &'a Contexts<'a>,
+        raise: bool,
+        max_total: usize,
+    ) -> Result<Self> {
+        let n = items.len();
+        let layout = batch.start_layout(op, items, 0..n)?;
+        let total = Self::checked(layout.total(), max_total)?;
+        Ok(Self {
+            batch,
+            op,
+            items,
+            contexts,
+            raise,
+            max_total,
+            layout,
+            // Zeroed by the workers; wiped when dropped (it may hold plaintexts).
+            data: Zeroizing::new(zeroed(total, batch.threads)?),
+            status: Vec::with_capacity(n),
+            failed_at: None,
+        })
+    }
+
+    fn checked(total: usize, max_total: usize) -> Result<usize> {
+        if total > max_total {
+            return Err(Error::Invalid(
+                "output exceeds 2 GiB: use a large_binary array".into(),
+            ));
+        }
+        Ok(total)
+    }
+
+    /// Fill the next chunk; false when the job is over (every item done, or
+    /// with `raise`, an item failed).
+    pub fn step(&mut self) -> Result<bool> {
+        let n = self.items.len();
+        let start = self.status.len();
+        if start >= n || self.failed_at.is_some() {
+            return Ok(false);
+        }
+        let inconsistent = || Error::Internal("batch offsets are inconsistent");
+        let range = self
+            .layout
+            .offsets
+            .get(start..)
+            .map(first_chunk)
+            .map(|r| start + r.start..start + r.end)
+            .ok_or_else(inconsistent)?;
+        let (a, b) = (
+            self.layout.offsets.get(range.start).copied(),
+            self.layout.offsets.get(range.end).copied(),
+        );
+        let (Some(a), Some(b)) = (a, b) else {
+            return Err(inconsistent());
+        };
+        let region = self.data.get_mut(a..b).ok_or_else(inconsistent)?;
+        let (op, items, contexts) = (self.op, self.items, self.contexts);
+        let Some(part) =
+            self.batch
+                .fill(op, items, contexts, &self.layout, range.clone(), region)?
+        else {
+            // An item did not fit its guessed place: lay out the rest, and
+            // fill this chunk again in a buffer of the right size.
+            let rest = self.batch.layout(op, items, range.start..n)?;
+            self.layout.replace_from(rest)?;
+            let total = Self::checked(self.layout.total(), self.max_total)?;
+            let data = std::mem::take(&mut self.data);
+            self.data = resized(data, a, total, self.batch.threads)?;
+            return Ok(true);
+        };
+        if self.raise {
+            if let Some(k) = part.iter().position(|s| *s == Status::Failed) {
+                self.failed_at = Some(range.start + k);
+                return Ok(false);
+            }
+        }
+        self.status.extend_from_slice(&part);
+        Ok(self.status.len() < n)
+    }
+
+    /// With `raise`, the index of the item that failed.
+    pub fn failed_at(&self) -> Option<usize> {
+        self.failed_at
+    }
+
+    /// The output: running offsets, the data (failed items removed) and each
+    /// item's status.
+    pub fn finish(mut self) -> (Vec<usize>, Zeroizing<Vec<u8>>, Vec<Status>) {
+        if self.status.contains(&Status::Failed) {
+            let used = compact(&mut self.data, &mut self.layout.offsets, &self.status);
+            self.data.truncate(used);
+        }
+        (self.layout.offsets, self.data, self.status)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)]
 mod tests {
@@ -939,6 +1060,43 @@ mod tests {
                 1
             );
         }
+    }
+
+    #[test]
+    fn a_column_job_fills_what_one_chunk_call_gives_and_stops_where_told() {
+        let old = sealer(&[1, 2], 1, Suite::Aes256Gcm);
+        let new = sealer(&[1, 2], 2, Suite::XChaCha20Poly1305);
+        let n = 70_000; // two chunks, and a change of length (the suite's overhead)
+        let plain: Vec<Vec<u8>> = (0..n).map(|i| (i as u32).to_le_bytes().to_vec()).collect();
+        let mut messages: Vec<Vec<u8>> = plain.iter().map(|p| old.seal(p, b"").unwrap()).collect();
+        messages[66_000][30] ^= 1; // fails, in the second chunk
+        let b = batch(&new);
+        let op = Op::Rotate(RotateMode::Auto);
+        let whole = b.chunk(op, &messages, &Contexts::None, 0..n, None).unwrap();
+        let mut job =
+            ColumnJob::new(&b, op, &messages, &Contexts::None, false, usize::MAX).unwrap();
+        let mut steps = 0;
+        while job.step().unwrap() {
+            steps += 1;
+        }
+        assert!(steps >= 2);
+        let (offsets, data, status) = job.finish();
+        assert_eq!(status, whole.status);
+        assert_eq!(offsets, whole.offsets);
+        assert_eq!(data.len(), whole.data.len());
+        for (k, s) in status.iter().enumerate() {
+            if *s == Status::Done {
+                let m = &data[offsets[k]..offsets[k + 1]];
+                assert_eq!(new.open(m, b"").unwrap().as_slice(), plain[k].as_slice());
+            }
+        }
+        assert_eq!(status[66_000], Status::Failed);
+        // With `raise`, the job stops at the first failure and names it.
+        let mut job = ColumnJob::new(&b, op, &messages, &Contexts::None, true, usize::MAX).unwrap();
+        while job.step().unwrap() {}
+        assert_eq!(job.failed_at(), Some(66_000));
+        // An output larger than the caller can address is refused before any work.
+        assert!(ColumnJob::new(&b, op, &messages, &Contexts::None, false, 1000).is_err());
     }
 
     fn batch(s: &Sealer) -> Batch<'_> {

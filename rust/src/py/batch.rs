@@ -1,22 +1,19 @@
 //! `Box.encrypt_batch`, `decrypt_batch`, `rotate_batch`: lists and Arrow-layout columns.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use pyo3::exceptions::{PyTypeError, PyValueError};
 
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
-use zeroize::Zeroizing;
 
 use crate::core::batch::{
-    compact, first_chunk, resized, zeroed, Batch, ChunkOutput, Contexts, Items, Op, RotateMode,
-    Status, CHUNK_BYTES,
+    Batch, ChunkOutput, ColumnJob, Contexts, Items, Op, RotateMode, Status, CHUNK_BYTES,
 };
-use crate::core::{Encoding, Error as CoreError, Sealer};
+use crate::core::{Encoding, Sealer};
 
 use super::errors::DecryptionError;
+use super::pipeline;
 
 /// One item of a list batch, borrowed from its Python object.
 pub enum Item {
@@ -227,12 +224,8 @@ fn next_chunk(
 /// A batch over a Python sequence: returns a list (None for failed items with
 /// errors="return").
 ///
-/// The stages overlap: a driver thread has the workers fill the queued chunks
-/// one after another (the GIL released), while this thread borrows the items
-/// of the chunks it queues and turns the results that come back into Python
-/// objects, keeping `IN_FLIGHT` chunks queued or in the workers' hands. Ctrl-C
-/// is checked between chunks; on any error nothing is returned (chunks still
-/// queued are handed back unprocessed, and the driver is joined first).
+/// It runs through [`pipeline::run`]: the workers fill one chunk while this
+/// thread borrows the items of the next and makes the objects of the last.
 #[allow(clippy::too_many_arguments)]
 pub fn list_batch<'py>(
     py: Python<'py>,
@@ -262,140 +255,57 @@ pub fn list_batch<'py>(
         threads,
         nulls: None,
     };
-    let (batch, ctx) = (&batch, &ctx);
-    let compute = move |items: Vec<Item>, start: usize, reuse: Option<ChunkOutput>| {
-        let window = Window {
-            items: &items,
-            start,
-        };
-        let out = batch.chunk(op, &window, ctx, start..start + items.len(), reuse);
-        (items, start, out)
-    };
     let mut results: Vec<Bound<'py, PyAny>> = Vec::with_capacity(n);
-    // Set when the call fails: the chunks still queued are handed back
-    // unprocessed (their items are released on this thread, with the GIL).
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|scope| -> PyResult<()> {
-        // One driver thread takes the chunks in order from a queue and hands
-        // each to the workers; with a chunk always queued behind the one being
-        // processed, the workers go on to the next chunk while this thread is
-        // still making the objects of an earlier one.
-        type Job = (Vec<Item>, usize, Option<ChunkOutput>);
-        let (to_driver, inbox) = std::sync::mpsc::sync_channel::<Job>(IN_FLIGHT);
-        let (to_caller, outbox) = std::sync::mpsc::channel();
-        let mut outbox = Some(outbox);
-        let stopped = &stop;
-        let driver = scope.spawn(move || {
-            for (items, start, reuse) in inbox {
-                let done = if stopped.load(Ordering::Relaxed) {
-                    (
-                        items,
-                        start,
-                        Err(CoreError::Invalid("batch stopped".into())),
-                    )
-                } else {
-                    compute(items, start, reuse)
-                };
-                if to_caller.send(done).is_err() {
-                    break;
-                }
+    // A finished chunk's buffers are reused by the chunk queued after it.
+    let spare: std::cell::Cell<Option<ChunkOutput>> = std::cell::Cell::new(None);
+    let mut next = 0usize;
+    pipeline::run(
+        py,
+        IN_FLIGHT,
+        || {
+            if next >= n {
+                return Ok(None);
             }
-        });
-        let worker_failed = || PyValueError::new_err("a batch worker failed");
-        let run = (|| -> PyResult<()> {
-            let mut next = 0usize;
-            let mut in_flight = 0usize;
-            let mut spare: Option<ChunkOutput> = None;
-            // Queue the next chunk's items (borrowed with the GIL held); the
-            // queue has room for every chunk in flight, so this never blocks.
-            // An item of the wrong type stops the queueing but is reported
-            // once the chunks before its own are done, so that with
-            // errors="raise" a failure in those is reported first, wherever
-            // chunks begin.
-            let mut stopped_by: Option<PyErr> = None;
-            let mut more = |next: &mut usize, reuse: Option<ChunkOutput>| -> bool {
-                if *next >= n || stopped_by.is_some() {
-                    return false;
-                }
-                let items = match next_chunk(&values, *next, allow_str, what) {
-                    Ok(items) => items,
-                    Err(e) => {
-                        stopped_by = Some(e);
-                        return false;
-                    }
-                };
-                let at = *next;
-                *next += items.len();
-                if to_driver.send((items, at, reuse)).is_err() {
-                    stopped_by = Some(worker_failed());
-                    return false;
-                }
-                true
+            let items = next_chunk(&values, next, allow_str, what)?;
+            let at = next;
+            next += items.len();
+            Ok(Some((items, at, spare.take())))
+        },
+        |(items, start, reuse): (Vec<Item>, usize, Option<ChunkOutput>)| {
+            let window = Window {
+                items: &items,
+                start,
             };
-            while in_flight < IN_FLIGHT && more(&mut next, None) {
-                in_flight += 1;
+            let out = batch.chunk(op, &window, &ctx, start..start + items.len(), reuse);
+            (items, start, out)
+        },
+        |(items, start, out)| {
+            let out = out?;
+            for (k, status) in out.status.iter().enumerate() {
+                let obj = match status {
+                    Status::Failed if raise => return Err(failure(op, start + k)),
+                    Status::Failed | Status::Null => py.None().into_bound(py),
+                    // The input object itself: rotation found nothing to do.
+                    Status::Unchanged => match items.as_slice().get(k) {
+                        Some(Item::Bytes(b)) => b.into_pyobject(py)?.into_any(),
+                        Some(Item::Str(s)) => s.into_pyobject(py)?.into_any(),
+                        None => PyBytes::new(py, out.item(k)).into_any(),
+                    },
+                    Status::Done => match out_encoding {
+                        Encoding::Binary => PyBytes::new(py, out.item(k)).into_any(),
+                        Encoding::Text => {
+                            PyString::new(py, std::str::from_utf8(out.item(k)).unwrap_or_default())
+                                .into_any()
+                        }
+                    },
+                };
+                results.push(obj);
             }
-            while in_flight > 0 {
-                // The receiver crosses into the GIL-free closure and back.
-                let rx = outbox.take().ok_or_else(worker_failed)?;
-                let (got, rx) = py.detach(move || (rx.recv(), rx));
-                outbox = Some(rx);
-                let (items, start, out) = got.map_err(|_| worker_failed())?;
-                in_flight -= 1;
-                let out = out?;
-                py.check_signals()?;
-                if more(&mut next, spare.take()) {
-                    in_flight += 1;
-                }
-                for (k, status) in out.status.iter().enumerate() {
-                    let obj = match status {
-                        Status::Failed if raise => return Err(failure(op, start + k)),
-                        Status::Failed | Status::Null => py.None().into_bound(py),
-                        // The input object itself: rotation found nothing to do.
-                        Status::Unchanged => match items.as_slice().get(k) {
-                            Some(Item::Bytes(b)) => b.into_pyobject(py)?.into_any(),
-                            Some(Item::Str(s)) => s.into_pyobject(py)?.into_any(),
-                            None => PyBytes::new(py, out.item(k)).into_any(),
-                        },
-                        Status::Done => match out_encoding {
-                            Encoding::Binary => PyBytes::new(py, out.item(k)).into_any(),
-                            Encoding::Text => PyString::new(
-                                py,
-                                std::str::from_utf8(out.item(k)).unwrap_or_default(),
-                            )
-                            .into_any(),
-                        },
-                    };
-                    results.push(obj);
-                }
-                spare = Some(out);
-            }
-            stopped_by.map_or(Ok(()), Err)
-        })();
-        // On success the queue is empty; on an error the driver hands the
-        // chunks still queued back unprocessed. Either way it is joined
-        // without the GIL, and what it sent back (which holds borrowed items)
-        // is dropped here, with it.
-        if run.is_err() {
-            stop.store(true, Ordering::Relaxed);
-        }
-        drop(to_driver);
-        let joined = py.detach(|| driver.join());
-        drop(outbox);
-        run?;
-        joined.map_err(|_| worker_failed())
-    })?;
+            spare.set(Some(out));
+            Ok(())
+        },
+    )?;
     PyList::new(py, results)
-}
-
-/// Arrow's 32-bit offsets cannot address more than 2 GiB of output.
-fn check_size(total: usize, large: bool) -> PyResult<()> {
-    if !large && i32::try_from(total).is_err() {
-        return Err(PyValueError::new_err(
-            "output exceeds 2 GiB: use a large_binary array",
-        ));
-    }
-    Ok(())
 }
 
 /// A batch over an Arrow column. The output lengths are computed first (or,
@@ -431,62 +341,19 @@ pub fn column_batch<'py>(
         threads,
         nulls: input_nulls,
     };
-    // A rotation usually keeps every message's length: the input's lengths
-    // are taken as the layout, and the items from the first one that does not
-    // fit on are laid out by a first pass.
-    let mut layout = py.detach(|| batch.start_layout(op, column, 0..n))?;
-    check_size(layout.total(), large)?;
-    let mut status: Vec<Status> = Vec::with_capacity(n);
-    // Zeroed by the workers with the GIL released; wiped if the call ends
-    // early, since it may hold plaintexts; and moved into a NumPy array
-    // uncopied at the end.
-    let mut data = Zeroizing::new(py.detach(|| zeroed(layout.total(), threads))?);
-    while status.len() < n {
-        py.check_signals()?;
-        let start = status.len();
-        let range = layout
-            .offsets
-            .get(start..)
-            .map(first_chunk)
-            .map(|r| start + r.start..start + r.end)
-            .ok_or_else(|| PyValueError::new_err("batch offsets are inconsistent"))?;
-        let bounds = (
-            layout.offsets.get(range.start).copied(),
-            layout.offsets.get(range.end).copied(),
-        );
-        let region = match bounds {
-            (Some(a), Some(b)) => data.get_mut(a..b),
-            _ => None,
-        }
-        .ok_or_else(|| PyValueError::new_err("batch offsets are inconsistent"))?;
-        let part = py.detach(|| batch.fill(op, column, &ctx, &layout, range.clone(), region))?;
-        let Some(part) = part else {
-            // An item did not fit its guessed place: lay out the rest, and
-            // fill this chunk again in a buffer of the right size.
-            let rest = py.detach(|| batch.layout(op, column, range.start..n))?;
-            layout.replace_from(rest)?;
-            check_size(layout.total(), large)?;
-            let kept = bounds.0.unwrap_or(0);
-            data = py.detach(|| resized(data, kept, layout.total(), threads))?;
-            continue;
-        };
-        if raise {
-            if let Some(k) = part.iter().position(|s| *s == Status::Failed) {
-                return Err(failure(op, range.start + k));
-            }
-        }
-        status.extend_from_slice(&part);
+    let max_total = if large { usize::MAX } else { i32::MAX as usize };
+    let job = py.detach(|| ColumnJob::new(&batch, op, column, &ctx, raise, max_total))?;
+    let job = pipeline::steps(py, job, |job| Ok(job.step()?))?;
+    if let Some(index) = job.failed_at() {
+        return Err(failure(op, index));
     }
-    if status.contains(&Status::Failed) {
-        let used = compact(&mut data, &mut layout.offsets, &status);
-        data.truncate(used);
-    }
+    let (offsets, mut data, status) = job.finish();
     let (validity, nulls) = super::arrow::validity(
         status
             .iter()
             .map(|s| matches!(s, Status::Failed | Status::Null)),
     );
-    let out_offsets = super::arrow::offsets(layout.offsets.iter().copied(), large)?;
+    let out_offsets = super::arrow::offsets(offsets.iter().copied(), large)?;
     let validity = if nulls > 0 {
         PyBytes::new(py, &validity).into_any()
     } else {

@@ -14,6 +14,7 @@ use crate::core::search::{self, chunk_items, Algorithm, BlindIndexer, OutputEnco
 use crate::core::SecretKey;
 
 use super::batch::parse_threads;
+use super::pipeline;
 use super::sealbox::{key_from_object, key_id, refuse_pickle};
 
 /// A value to hash, borrowed from its Python object where possible.
@@ -391,11 +392,7 @@ impl BlindIndex {
             inner.compute_into(slot, value, &mut out, &mut inner.scratch()?)?;
             Ok(out)
         };
-        Ok(if inner.algorithm().is_slow() {
-            py.detach(run)?
-        } else {
-            run()?
-        })
+        Ok(pipeline::one(py, inner.algorithm().is_slow(), run)?)
     }
 }
 
@@ -476,11 +473,9 @@ impl BlindIndex {
         }
         let inner = &self.inner;
         let bytes = v.as_ref();
-        let all = if inner.algorithm().is_slow() {
-            py.detach(|| inner.lookup_values(bytes))?
-        } else {
-            inner.lookup_values(bytes)?
-        };
+        let all = pipeline::one(py, inner.algorithm().is_slow(), || {
+            inner.lookup_values(bytes)
+        })?;
         PyList::new(py, all.iter().map(|h| self.output(py, h)))
     }
 
@@ -500,35 +495,23 @@ impl BlindIndex {
         let width = self.inner.out_len();
         let inner = &self.inner;
         let mut results: Vec<Bound<'py, PyAny>> = Vec::with_capacity(values.len().unwrap_or(0));
-        // Three stages overlap: this thread (holding the GIL) reads chunk k + 1
-        // and builds the objects of chunk k - 1 while the workers hash chunk k.
-        std::thread::scope(|scope| -> PyResult<()> {
-            let spawn = |items: Chunk| {
-                scope.spawn(move || {
-                    let mask = items.any_null.then_some(items.nulls.as_slice());
-                    let out = inner.compute_batch(slot, &items, mask, 0..items.len(), threads);
-                    (items, out)
-                })
-            };
-            let mut in_flight = None;
-            loop {
-                py.check_signals()?;
-                let chunk = self.next_chunk(&mut source, results.len(), per_chunk)?;
-                let last = chunk.is_empty();
-                let next = if last { None } else { Some(chunk) };
-                let Some(handle) = in_flight.take() else {
-                    match next {
-                        Some(items) => {
-                            in_flight = Some(spawn(items));
-                            continue;
-                        }
-                        None => break,
-                    }
-                };
-                let (items, out) = py
-                    .detach(|| handle.join())
-                    .map_err(|_| PyValueError::new_err("a batch worker failed"))?;
-                in_flight = next.map(spawn);
+        // Values are read (and normalized, by Python code) a chunk at a time
+        // while the workers hash the chunk before.
+        let mut read = 0usize;
+        pipeline::run(
+            py,
+            2,
+            || {
+                let chunk = self.next_chunk(&mut source, read, per_chunk)?;
+                read += chunk.len();
+                Ok((!chunk.is_empty()).then_some(chunk))
+            },
+            |items: Chunk| {
+                let mask = items.any_null.then_some(items.nulls.as_slice());
+                let out = inner.compute_batch(slot, &items, mask, 0..items.len(), threads);
+                (items, out)
+            },
+            |(items, out)| {
                 let out = out?;
                 for (null, hash) in items.nulls.iter().zip(out.chunks_exact(width.max(1))) {
                     results.push(if *null {
@@ -537,12 +520,9 @@ impl BlindIndex {
                         self.output(py, hash)
                     });
                 }
-                if last {
-                    break;
-                }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         PyList::new(py, results)
     }
 
@@ -576,12 +556,21 @@ impl BlindIndex {
         let (n, out) = column.with_items(|items| {
             let n = items.len();
             let mut out = Vec::with_capacity(n.saturating_mul(out_width));
-            for start in (0..n).step_by(per_chunk.max(1)) {
-                py.check_signals()?;
-                let range = start..(start + per_chunk).min(n);
-                let part = py.detach(|| inner.compute_batch(slot, items, nulls, range, threads))?;
-                out.extend_from_slice(&part);
-            }
+            let mut next = 0usize;
+            pipeline::run(
+                py,
+                2,
+                || {
+                    let range = next..(next + per_chunk.max(1)).min(n);
+                    next = range.end;
+                    Ok((!range.is_empty()).then_some(range))
+                },
+                |range| inner.compute_batch(slot, items, nulls, range, threads),
+                |part| {
+                    out.extend_from_slice(&part?);
+                    Ok(())
+                },
+            )?;
             Ok((n, out))
         })?;
         let text_offsets = match self.inner.encoding() {

@@ -19,6 +19,7 @@ use crate::core::{format, Encoding};
 
 use super::args;
 use super::batch::{items, parse_threads, BatchContexts, Item};
+use super::pipeline;
 
 fn data_key(obj: &Bound<'_, PyAny>) -> PyResult<DataKey> {
     let bytes = Zeroizing::new(args::bytes_like(obj, "data key")?.into_owned());
@@ -145,14 +146,41 @@ pub fn envelope_scan<'py>(
     PyTuple::new(py, [PyList::new(py, index)?.into_any(), keys.into_any()])
 }
 
-fn run_parallel<T: Send>(
+/// Items per chunk of an envelope batch.
+const CHUNK_ITEMS: usize = 16_384;
+
+/// Run `work` over items `0..n` in chunks, in parallel with the GIL released
+/// ([`pipeline::run`]), and hand each item's result to `finish` in order.
+fn run_chunked<T: Send>(
     py: Python<'_>,
     n: usize,
     threads: Option<usize>,
-    work: impl Fn(usize) -> T + Sync + Send,
-) -> PyResult<Vec<T>> {
+    work: impl Fn(usize) -> T + Sync,
+    mut finish: impl FnMut(usize, T) -> PyResult<()>,
+) -> PyResult<()> {
     let pool = pool(threads)?;
-    Ok(py.detach(|| pool.install(|| (0..n).into_par_iter().with_min_len(64).map(work).collect())))
+    let mut next = 0usize;
+    pipeline::run(
+        py,
+        2,
+        || {
+            let range = next..(next + CHUNK_ITEMS).min(n);
+            next = range.end;
+            Ok((!range.is_empty()).then_some(range))
+        },
+        |range: std::ops::Range<usize>| {
+            let start = range.start;
+            let out: Vec<T> =
+                pool.install(|| range.into_par_iter().with_min_len(64).map(&work).collect());
+            (start, out)
+        },
+        |(start, out)| {
+            for (k, result) in out.into_iter().enumerate() {
+                finish(start + k, result)?;
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Seal `values[i]` under `keys[i / per]`: `keys` are `(data_key, kek_id, flags, wrapped)`.
@@ -186,24 +214,28 @@ pub fn envelope_seal_batch<'py>(
         dks.push((data_key(&dk)?, kek_id, flags, wrapped));
     }
     let ctx: Contexts<'_> = contexts.view();
-    let sealed = run_parallel(py, values.len(), threads, |i| {
-        let (dk, kek_id, flags, wrapped) = dks
-            .get(i / per)
-            .ok_or(Error::Internal("fewer data keys than batches"))?;
-        let v = values.get(i).map(|v| v.as_ref()).unwrap_or(&[]);
-        seal_one(dk, *kek_id, *flags, wrapped, v, ctx.get(i))
-    })?;
-    let mut out = Vec::with_capacity(sealed.len());
-    for (i, s) in sealed.into_iter().enumerate() {
-        match s {
-            Ok(binary) => out.push(output(py, &binary, text)),
-            Err(e) => {
-                return Err(PyValueError::new_err(format!(
-                    "item {i} could not be encrypted: {e}"
-                )))
+    let mut out = Vec::with_capacity(values.len());
+    run_chunked(
+        py,
+        values.len(),
+        threads,
+        |i| {
+            let (dk, kek_id, flags, wrapped) = dks
+                .get(i / per)
+                .ok_or(Error::Internal("fewer data keys than batches"))?;
+            let v = values.get(i).map(|v| v.as_ref()).unwrap_or(&[]);
+            seal_one(dk, *kek_id, *flags, wrapped, v, ctx.get(i))
+        },
+        |i, sealed: Result<Vec<u8>>| match sealed {
+            Ok(binary) => {
+                out.push(output(py, &binary, text));
+                Ok(())
             }
-        }
-    }
+            Err(e) => Err(PyValueError::new_err(format!(
+                "item {i} could not be encrypted: {e}"
+            ))),
+        },
+    )?;
     PyList::new(py, out)
 }
 
@@ -236,18 +268,25 @@ pub fn envelope_open_batch<'py>(
         });
     }
     let ctx = contexts.view();
-    let opened = run_parallel(py, messages.len(), threads, |i| {
-        let slot = index.get(i).and_then(|&s| usize::try_from(s).ok());
-        let dk = slot.and_then(|s| dks.get(s)).and_then(|d| d.as_ref());
-        let raw = messages.get(i).map(|m| m.as_ref()).unwrap_or(&[]);
-        dk.ok_or(Error::Decrypt)
-            .and_then(|dk| open_one(dk, raw, ctx.get(i)))
-            .ok()
-    })?;
-    PyList::new(
+    let mut out = Vec::with_capacity(messages.len());
+    run_chunked(
         py,
-        opened.into_iter().map(|o| o.map(|p| PyBytes::new(py, &p))),
-    )
+        messages.len(),
+        threads,
+        |i| {
+            let slot = index.get(i).and_then(|&s| usize::try_from(s).ok());
+            let dk = slot.and_then(|s| dks.get(s)).and_then(|d| d.as_ref());
+            let raw = messages.get(i).map(|m| m.as_ref()).unwrap_or(&[]);
+            dk.ok_or(Error::Decrypt)
+                .and_then(|dk| open_one(dk, raw, ctx.get(i)))
+                .ok()
+        },
+        |_, opened| {
+            out.push(opened.map(|p| PyBytes::new(py, &p)));
+            Ok(())
+        },
+    )?;
+    PyList::new(py, out)
 }
 
 /// Give `messages[i]` the header `headers[index[i]]` = `(kek_id, wrapped)`,

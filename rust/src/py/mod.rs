@@ -7,6 +7,7 @@ mod blind;
 mod envelope;
 mod errors;
 mod hazmat;
+mod pipeline;
 mod sealbox;
 
 use pyo3::prelude::*;

@@ -12,7 +12,7 @@ use crate::core::format::{self, text_len, Parsed, SuiteChoice};
 use crate::core::seal::envelope::RunMemo;
 use crate::core::{Encoding, Keyring as CoreKeyring, Sealer, SecretKey, Suite};
 
-use super::{args, arrow, batch};
+use super::{args, arrow, batch, pipeline};
 
 /// Inputs at least this large are sealed and opened with the GIL released.
 const DETACH_THRESHOLD: usize = 16 * 1024;
@@ -248,22 +248,17 @@ impl SealBox {
         let (data, context) = (data.as_ref(), context.as_ref());
         match self.encoding {
             Encoding::Binary => {
+                let long = data.len() >= DETACH_THRESHOLD;
                 let out = PyBytes::new_with(py, len, |out| {
-                    if data.len() >= DETACH_THRESHOLD {
-                        py.detach(|| sealer.seal_into(data, context, out))?;
-                    } else {
-                        sealer.seal_into(data, context, out)?;
-                    }
-                    Ok(())
+                    Ok(pipeline::one(py, long, || {
+                        sealer.seal_into(data, context, out)
+                    })?)
                 })?;
                 Ok(out.into_any())
             }
             Encoding::Text => {
-                let binary = if data.len() >= DETACH_THRESHOLD {
-                    py.detach(|| sealer.seal(data, context))?
-                } else {
-                    sealer.seal(data, context)?
-                };
+                let long = data.len() >= DETACH_THRESHOLD;
+                let binary = pipeline::one(py, long, || sealer.seal(data, context))?;
                 debug_assert_eq!(text_len(binary.len()), format::encode_text(&binary).len());
                 Ok(self.output(py, binary))
             }
@@ -287,12 +282,7 @@ impl SealBox {
         let context = context.as_ref();
         let open = |out: &mut [u8]| sealer.open_parsed(&msg, context, out, &mut RunMemo::default());
         PyBytes::new_with(py, len, |out| {
-            if out.len() >= DETACH_THRESHOLD {
-                py.detach(|| open(out))?;
-            } else {
-                open(out)?;
-            }
-            Ok(())
+            Ok(pipeline::one(py, len >= DETACH_THRESHOLD, || open(out))?)
         })
     }
 
