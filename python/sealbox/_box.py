@@ -678,34 +678,15 @@ class EnvelopeBox(Box[_M]):
         return out
 
     def _decrypt_list(self, messages: list[Any], contexts: Any, threads: int | None, keys: Any) -> list[Any]:
+        """One native call: it asks ``keys`` to unwrap each distinct wrapped data key
+        once (local KEKs unwrap in Rust) and opens the messages in parallel."""
         n = len(messages)
         ctx = _context_list(contexts, n)
-        index, unique = _native.envelope_scan(messages, ctx)
-        data_keys: list[bytes | None] = []
-        local_items: list[int] = [i for i, s in enumerate(index) if s < 0]
-        local_keys: set[int] = set()
-        for slot, (kek_id, bound, wrapped, first) in enumerate(unique):
-            kek = self._env.find(kek_id)
-            if isinstance(kek, Keyring):
-                local_keys.add(slot)
-                data_keys.append(None)
-                continue
-            try:
-                data_keys.append(keys.unwrap(kek_id, bound, wrapped, ctx[first]))
-            except DecryptionError:
-                data_keys.append(None)
-        out: list[Any] = _native.envelope_open_batch(data_keys, index, messages, ctx, threads)
-        local_items += [i for i, s in enumerate(index) if s in local_keys]
-        if local_items and self._local is not None:
-            local_items.sort()
-            opened = self._local.decrypt_batch(
-                [messages[i] for i in local_items],
-                [ctx[i] for i in local_items],
-                errors="return",
-                threads=threads,
-            )
-            for i, p in zip(local_items, opened, strict=True):
-                out[i] = p
+
+        def unwrap(kek_id: int, bound: bool, wrapped: bytes, context: bytes) -> bytes:
+            return bytes(keys.unwrap(kek_id, bound, wrapped, context))
+
+        out: list[Any] = _native.envelope_open_batch(messages, ctx, unwrap, self._local, threads)
         failed = sum(1 for r in out if r is None)
         self._audit_decrypt(
             self._env.kek_id, self._env.kek, None, None if not failed else DecryptionError(), n

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Any, Literal, Self, final
 
 from typing_extensions import disjoint_base
@@ -54,10 +55,10 @@ def envelope_seal_batch(
     threads: int | None = None,
 ) -> list[Any]: ...
 def envelope_open_batch(
-    keys: list[bytes | None],
-    index: list[int],
     messages: Any,
     contexts: Any,
+    unwrap: Callable[[int, bool, bytes, bytes], bytes | None],
+    local: Box | None = None,
     threads: int | None = None,
 ) -> list[bytes | None]: ...
 def envelope_rewrite_batch(

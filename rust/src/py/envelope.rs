@@ -3,7 +3,7 @@
 //! forms, parallel with the GIL released. Locally wrapped envelopes go through
 //! `Box` itself (see `sealbox.rs`).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -11,15 +11,19 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 use rayon::prelude::*;
 use zeroize::Zeroizing;
 
+use crate::core::batch::wraps::{self, Wraps};
 use crate::core::batch::{pool, Contexts};
 use crate::core::error::{Error, Result};
 use crate::core::format::envelope::{self as wire, EnvelopeMessage};
+use crate::core::format::Parsed;
 use crate::core::seal::envelope::{self, DataKey};
-use crate::core::{format, Encoding};
+use crate::core::{format, Encoding, Sealer};
 
 use super::args;
 use super::batch::{items, parse_threads, BatchContexts, Item};
+use super::errors::DecryptionError;
 use super::pipeline;
+use super::sealbox::SealBox;
 
 fn data_key(obj: &Bound<'_, PyAny>) -> PyResult<DataKey> {
     let bytes = Zeroizing::new(args::bytes_like(obj, "data key")?.into_owned());
@@ -112,36 +116,21 @@ pub fn envelope_scan<'py>(
 ) -> PyResult<Bound<'py, PyTuple>> {
     let items = items(messages, true, "messages")?;
     let contexts = BatchContexts::extract(contexts, items.len())?;
-    let ctx = contexts.view();
-    let mut seen: HashMap<(u32, u8, Vec<u8>, Vec<u8>), i64> = HashMap::new();
-    let mut index = Vec::with_capacity(items.len());
-    let mut keys = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let Ok(binary) = format::decode(item.as_ref()) else {
-            index.push(-1i64);
-            continue;
-        };
-        let Ok(msg) = EnvelopeMessage::parse(&binary) else {
-            index.push(-1);
-            continue;
-        };
-        let bound_ctx = if msg.context_bound() {
-            ctx.get(i).to_vec()
-        } else {
-            Vec::new()
-        };
-        let key = (msg.kek_id, msg.flags, msg.wrapped.to_vec(), bound_ctx);
-        let next = keys.len() as i64;
-        let slot = *seen.entry(key).or_insert_with(|| {
-            keys.push((msg.kek_id, msg.context_bound(), msg.wrapped.to_vec(), i));
-            next
-        });
-        index.push(slot);
-    }
+    let (slots, wraps) = wraps::scan(&items, &contexts.view());
+    let index: Vec<i64> = slots
+        .iter()
+        .map(|s| s.and_then(|s| i64::try_from(s).ok()).unwrap_or(-1))
+        .collect();
     let keys = PyList::new(
         py,
-        keys.into_iter()
-            .map(|(id, bound, wrapped, first)| (id, bound, PyBytes::new(py, &wrapped), first)),
+        wraps.list.iter().map(|(w, first)| {
+            (
+                w.kek_id,
+                w.context_bound(),
+                PyBytes::new(py, &w.wrapped),
+                *first,
+            )
+        }),
     )?;
     PyTuple::new(py, [PyList::new(py, index)?.into_any(), keys.into_any()])
 }
@@ -239,54 +228,173 @@ pub fn envelope_seal_batch<'py>(
     PyList::new(py, out)
 }
 
-/// Open `messages[i]` under `keys[index[i]]` (None, or index -1: fails).
-/// Returns the plaintexts, None where an item failed.
+/// Where one message of an envelope batch opens.
+enum Target {
+    /// Under a key of the local box's ring (a direct message, or an envelope
+    /// message wrapped by a local KEK).
+    Local,
+    /// Under a data key the caller unwrapped.
+    Key(Arc<DataKey>),
+    /// Nowhere: not a message, or its data key did not unwrap.
+    Fail,
+}
+
+/// One chunk of an envelope batch: its items (borrowed), the binary form of
+/// those given as text (decoded once), and where each opens.
+struct OpenChunk {
+    start: usize,
+    items: Vec<Item>,
+    decoded: Vec<Option<Vec<u8>>>,
+    targets: Vec<Target>,
+}
+
+impl OpenChunk {
+    fn binary(&self, k: usize) -> &[u8] {
+        match self.decoded.get(k) {
+            Some(Some(binary)) => binary,
+            _ => self.items.get(k).map_or(&[], AsRef::as_ref),
+        }
+    }
+}
+
+/// Open a batch of messages in one call: each distinct wrapped data key
+/// (`core::batch::wraps`) is unwrapped once by `unwrap(kek_id, bound, wrapped,
+/// context)` (the KMS or HSM, in Python: it returns the data key, or raises
+/// DecryptionError for a key that does not unwrap; any other error stops the
+/// batch), with the GIL held as each chunk is prepared; messages under the
+/// ring of `local` (an envelope Box over the local KEKs) open with it. The
+/// chunks open in parallel with the GIL released. Returns the plaintexts,
+/// None where an item failed.
 #[pyfunction]
-#[pyo3(signature = (keys, index, messages, contexts, threads = None))]
+#[pyo3(signature = (messages, contexts, unwrap, local = None, threads = None))]
 pub fn envelope_open_batch<'py>(
     py: Python<'py>,
-    keys: &Bound<'py, PyList>,
-    index: Vec<i64>,
     messages: &Bound<'py, PyAny>,
     contexts: Option<&Bound<'py, PyAny>>,
+    unwrap: &Bound<'py, PyAny>,
+    local: Option<&Bound<'py, SealBox>>,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyList>> {
     let threads = parse_threads(threads)?;
     let messages = items(messages, true, "messages")?;
-    if index.len() != messages.len() {
-        return Err(PyValueError::new_err(
-            "index must have one entry per message",
-        ));
-    }
     let contexts = BatchContexts::extract(contexts, messages.len())?;
-    let mut dks = Vec::with_capacity(keys.len());
-    for k in keys.iter() {
-        dks.push(if k.is_none() {
-            None
-        } else {
-            Some(data_key(&k)?)
-        });
-    }
     let ctx = contexts.view();
-    let mut out = Vec::with_capacity(messages.len());
-    run_chunked(
+    let local = local.map(|b| b.get().sealer());
+    let n = messages.len();
+    let mut messages = messages.into_iter();
+    let mut wraps = Wraps::default();
+    let mut keys: Vec<Option<Arc<DataKey>>> = Vec::new();
+    let mut next = 0usize;
+    let mut out = Vec::with_capacity(n);
+    let pool = pool(threads)?;
+    pipeline::run(
         py,
-        messages.len(),
-        threads,
-        |i| {
-            let slot = index.get(i).and_then(|&s| usize::try_from(s).ok());
-            let dk = slot.and_then(|s| dks.get(s)).and_then(|d| d.as_ref());
-            let raw = messages.get(i).map(|m| m.as_ref()).unwrap_or(&[]);
-            dk.ok_or(Error::Decrypt)
-                .and_then(|dk| open_one(dk, raw, ctx.get(i)))
-                .ok()
+        2,
+        || {
+            let start = next;
+            let items: Vec<Item> = messages.by_ref().take(CHUNK_ITEMS).collect();
+            if items.is_empty() {
+                return Ok(None);
+            }
+            next += items.len();
+            let mut decoded = Vec::with_capacity(items.len());
+            let mut targets = Vec::with_capacity(items.len());
+            for (k, item) in items.iter().enumerate() {
+                let i = start + k;
+                let Ok(binary) = format::decode(item.as_ref()) else {
+                    decoded.push(None);
+                    targets.push(Target::Fail);
+                    continue;
+                };
+                let target = match Parsed::parse(&binary) {
+                    Err(_) => Target::Fail,
+                    Ok(Parsed::Sealed(_)) => match local {
+                        Some(_) => Target::Local,
+                        None => Target::Fail,
+                    },
+                    Ok(Parsed::Envelope(msg)) => {
+                        if local.is_some_and(|l| l.keyring().get(msg.kek_id).is_some()) {
+                            Target::Local
+                        } else {
+                            let slot = wraps.slot(&msg, ctx.get(i), i);
+                            if slot == keys.len() {
+                                keys.push(unwrap_one(unwrap, &msg, ctx.get(i))?.map(Arc::new));
+                            }
+                            keys.get(slot)
+                                .and_then(Option::clone)
+                                .map_or(Target::Fail, Target::Key)
+                        }
+                    }
+                };
+                decoded.push(match binary {
+                    std::borrow::Cow::Owned(b) => Some(b),
+                    std::borrow::Cow::Borrowed(_) => None,
+                });
+                targets.push(target);
+            }
+            Ok(Some(OpenChunk {
+                start,
+                items,
+                decoded,
+                targets,
+            }))
         },
-        |_, opened| {
-            out.push(opened.map(|p| PyBytes::new(py, &p)));
+        |chunk: OpenChunk| {
+            let opened: Vec<Option<Zeroizing<Vec<u8>>>> = pool.install(|| {
+                (0..chunk.items.len())
+                    .into_par_iter()
+                    .with_min_len(64)
+                    .map(|k| {
+                        let context = ctx.get(chunk.start + k);
+                        open_target(chunk.targets.get(k)?, local, chunk.binary(k), context).ok()
+                    })
+                    .collect()
+            });
+            (chunk, opened)
+        },
+        |(_chunk, opened)| {
+            out.extend(opened.into_iter().map(|o| o.map(|p| PyBytes::new(py, &p))));
             Ok(())
         },
     )?;
     PyList::new(py, out)
+}
+
+/// The caller's unwrap of one wrapped data key: None when it does not unwrap.
+fn unwrap_one(
+    unwrap: &Bound<'_, PyAny>,
+    msg: &EnvelopeMessage<'_>,
+    context: &[u8],
+) -> PyResult<Option<DataKey>> {
+    let py = unwrap.py();
+    let bound = msg.context_bound();
+    let context = if bound { context } else { &[] };
+    let got = unwrap.call1((
+        msg.kek_id,
+        bound,
+        PyBytes::new(py, msg.wrapped),
+        PyBytes::new(py, context),
+    ));
+    match got {
+        Ok(key) if key.is_none() => Ok(None),
+        Ok(key) => data_key(&key).map(Some),
+        Err(e) if e.is_instance_of::<DecryptionError>(py) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Open one message (binary form) at its target.
+fn open_target(
+    target: &Target,
+    local: Option<&Sealer>,
+    binary: &[u8],
+    context: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    match (target, local) {
+        (Target::Local, Some(sealer)) => sealer.open(binary, context),
+        (Target::Key(dk), _) => open_one(dk, binary, context),
+        _ => Err(Error::Decrypt),
+    }
 }
 
 /// Give `messages[i]` the header `headers[index[i]]` = `(kek_id, wrapped)`,

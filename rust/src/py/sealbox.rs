@@ -137,6 +137,10 @@ pub struct SealBox {
 }
 
 impl SealBox {
+    pub(crate) fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
     fn list_batch<'py>(
         &self,
         py: Python<'py>,

@@ -22,6 +22,8 @@ use crate::core::format::{self, Encoding, Parsed};
 use crate::core::seal::envelope::RunMemo;
 use crate::core::seal::Sealer;
 
+pub mod wraps;
+
 /// Items of a batch: any indexable collection of byte strings.
 pub trait Items: Sync {
     fn len(&self) -> usize;
