@@ -2,8 +2,8 @@
 
 ``Box(EnvelopeKeyProvider(kek))`` seals every message under a fresh random data
 key and stores that key in the message, wrapped by ``kek``: a local
-:class:`~sealbox.Keyring` (wrapped in Rust with AES-SIV, 113 bytes of overhead)
-or a :class:`~sealbox.KeyProvider` such as ``sealbox.providers.AwsKms`` whose
+:class:`~sealbox.Keyring` (wrapped in Rust with AES-256-GCM-SIV, 125 bytes of
+overhead) or a :class:`~sealbox.KeyProvider` such as ``sealbox.providers.AwsKms`` whose
 key never leaves the KMS or HSM. With a :class:`DataKeyCache`, one data key
 serves up to ``max_messages`` messages for up to ``max_age`` seconds, so a KMS
 is called once per many messages; decryption caches unwrapped keys under the

@@ -152,10 +152,6 @@ class AwsKms(ProviderBase):
         return "aws-kms"
 
     @property
-    def kek_id(self) -> int:
-        return self._kek_id
-
-    @property
     def key_id(self) -> str:
         """The KMS key as given: key id, key ARN, alias name or alias ARN."""
         return self._key_id

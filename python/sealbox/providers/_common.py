@@ -75,7 +75,14 @@ def backoff_delays(attempts: int, base: float, cap: float) -> Iterator[float]:
 
 
 class ProviderBase:
-    """Context manager and pickling refusal shared by the providers."""
+    """The KEK id, context manager and pickling refusal shared by the providers."""
+
+    _kek_id: int
+
+    @property
+    def kek_id(self) -> int:
+        """The id that messages wrapped by this provider carry in their header."""
+        return self._kek_id
 
     def close(self) -> None:
         """Release what the provider holds open; it cannot be used afterwards."""

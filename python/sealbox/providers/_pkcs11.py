@@ -151,10 +151,6 @@ class Pkcs11(ProviderBase):
     def name(self) -> str:
         return "pkcs11"
 
-    @property
-    def kek_id(self) -> int:
-        return self._kek_id
-
     def __repr__(self) -> str:
         return (
             f"Pkcs11(module={self._module!r}, token_label={self._token_label!r}, "

@@ -147,10 +147,6 @@ class VaultTransit(ProviderBase):
         return "vault-transit"
 
     @property
-    def kek_id(self) -> int:
-        return self._kek_id
-
-    @property
     def key_name(self) -> str:
         return self._key_name
 

@@ -8,11 +8,13 @@ use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 
 use crate::core::batch::Items;
+use crate::core::batch::CHUNK_BYTES;
 use crate::core::compat;
-use crate::core::primitives::Argon2Variant;
+use crate::core::primitives::{scrypt_log_n, Argon2Variant};
 use crate::core::search::{self, chunk_items, Algorithm, BlindIndexer, OutputEncoding};
 use crate::core::SecretKey;
 
+use super::args::type_name;
 use super::batch::parse_threads;
 use super::pipeline;
 use super::sealbox::{key_from_object, key_id, refuse_pickle};
@@ -34,13 +36,6 @@ impl AsRef<[u8]> for Value {
             Value::Owned(v) => v,
         }
     }
-}
-
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "object".into())
 }
 
 /// str (UTF-8), bytes-like, or int (its decimal digits, as the gem's `to_s`).
@@ -143,14 +138,8 @@ fn algorithm(
                 ("m", m.is_some()),
                 ("iterations", iterations.is_some()),
             ])?;
-            let n = n.unwrap_or(4096);
-            if n < 2 || !n.is_power_of_two() {
-                return Err(PyValueError::new_err(format!(
-                    "scrypt n must be a power of two of at least 2, got {n}"
-                )));
-            }
             Ok(Algorithm::Scrypt {
-                log_n: n.trailing_zeros() as u8,
+                log_n: scrypt_log_n(n.unwrap_or(4096))?,
                 r: r.unwrap_or(8),
                 p: p.unwrap_or(1),
             })
@@ -205,9 +194,6 @@ fn version_keys(
     }
     Ok(out)
 }
-
-/// Bytes per chunk of a batch, so huge values also come in bounded pieces.
-const CHUNK_BYTES: usize = 64 << 20;
 
 /// One chunk of a batch, its values copied into one buffer: cheaper than a
 /// reference to each Python object, and safe to read with the GIL released.

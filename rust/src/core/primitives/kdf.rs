@@ -35,6 +35,16 @@ pub fn scrypt_params(log_n: u8, r: u32, p: u32) -> Result<scrypt::Params> {
     scrypt::Params::new(log_n, r, p).map_err(|_| bad())
 }
 
+/// scrypt's cost N as its base-2 logarithm; N must be a power of two of at least 2.
+pub fn scrypt_log_n(n: u64) -> Result<u8> {
+    if n < 2 || !n.is_power_of_two() {
+        return Err(Error::Invalid(format!(
+            "scrypt n must be a power of two of at least 2, got {n}"
+        )));
+    }
+    u8::try_from(n.trailing_zeros()).map_err(|_| Error::Internal("log2 of a u64"))
+}
+
 /// The Argon2 variants a blind index may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Argon2Variant {

@@ -16,8 +16,8 @@ use crate::core::error::{Error, Result};
 mod kdf;
 
 pub use kdf::{
-    argon2, hkdf_sha256, pbkdf2_hmac_sha256, scrypt, scrypt_params, Argon2Variant, MAX_ARGON2_KIB,
-    MAX_SCRYPT_BYTES,
+    argon2, hkdf_sha256, pbkdf2_hmac_sha256, scrypt, scrypt_log_n, scrypt_params, Argon2Variant,
+    MAX_ARGON2_KIB, MAX_SCRYPT_BYTES,
 };
 
 pub const TAG_LEN: usize = 16;
