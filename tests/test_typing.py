@@ -34,6 +34,8 @@ USER_CODE = """
     reveal_type(box.decrypt_batch([b"x"], errors="return"))
     reveal_type(text.rotate_batch(["x"]))
     reveal_type(box.encrypt_batch(Column()))
+    reveal_type(sealbox.BlindIndex(key, bits=24).compute(b"x"))
+    reveal_type(sealbox.BlindIndex(key, "argon2id", encoding="hex", t=3, m=65536, p=1).compute("x"))
 
     async def main() -> bytes:
         message = await env.encrypt_async(b"x", context=b"users/1/email")
@@ -51,6 +53,8 @@ EXPECTED = [
     "list[bytes | None]",
     "list[str]",
     "sealbox._box.ArrowArray",
+    "bytes",
+    "str",
     "bytes",
 ]
 
@@ -84,7 +88,9 @@ def test_a_type_error_in_user_code_is_reported(tmp_path: Path) -> None:
         def store(data: bytes) -> None: ...
         store(box.encrypt(b"x"))
         store(box.encrypt_batch([b"x"])[0])
+        sealbox.BlindIndex(b"k" * 32, bits="24")
         """,
         tmp_path,
     )
     assert errors.count('incompatible type "str"; expected "bytes"') == 2
+    assert 'No overload variant of "BlindIndex" matches argument types "bytes", "str"' in errors

@@ -11,6 +11,10 @@ from sealbox import _arrow, _native
 from sealbox.normalizers import Normalizer, resolve
 
 if TYPE_CHECKING:
+    from typing import TypedDict
+
+    from typing_extensions import Unpack
+
     from sealbox._box import Box
 
 __all__ = ["BitsPlan", "BlindIndex", "plan_bits"]
@@ -21,6 +25,23 @@ Algorithm = Literal["hmac-sha256", "argon2id", "argon2i", "pbkdf2-sha256", "scry
 Key = bytes | str
 NormalizeSpec = Normalizer | str | Sequence[Normalizer | str]
 Errors = Literal["raise", "return"]
+
+if TYPE_CHECKING:
+
+    class IndexOptions(TypedDict, total=False):
+        """The keyword options of BlindIndex (see its docstring)."""
+
+        bits: int | None
+        normalize: NormalizeSpec | Mapping[str, NormalizeSpec | None] | None
+        fields: int | Sequence[str] | None
+        active: int | None
+        length: int | None
+        t: int | None
+        m: int | None
+        p: int | None
+        iterations: int | None
+        n: int | None
+        r: int | None
 
 
 def _versions(key: Any, active: int | None) -> tuple[dict[int, Key], int]:
@@ -146,18 +167,8 @@ class BlindIndex(_native.BlindIndex, Generic[_O]):
             key: Key | Mapping[int, Key],
             algorithm: Algorithm = "hmac-sha256",
             *,
-            bits: int | None = None,
-            normalize: NormalizeSpec | Mapping[str, NormalizeSpec | None] | None = None,
             encoding: Literal["raw"] = "raw",
-            fields: int | Sequence[str] | None = None,
-            active: int | None = None,
-            length: int | None = None,
-            t: int | None = None,
-            m: int | None = None,
-            p: int | None = None,
-            iterations: int | None = None,
-            n: int | None = None,
-            r: int | None = None,
+            **options: Unpack[IndexOptions],
         ) -> BlindIndex[bytes]: ...
 
         @overload
@@ -166,18 +177,8 @@ class BlindIndex(_native.BlindIndex, Generic[_O]):
             key: Key | Mapping[int, Key],
             algorithm: Algorithm = "hmac-sha256",
             *,
-            bits: int | None = None,
-            normalize: NormalizeSpec | Mapping[str, NormalizeSpec | None] | None = None,
             encoding: Literal["base64", "hex"],
-            fields: int | Sequence[str] | None = None,
-            active: int | None = None,
-            length: int | None = None,
-            t: int | None = None,
-            m: int | None = None,
-            p: int | None = None,
-            iterations: int | None = None,
-            n: int | None = None,
-            r: int | None = None,
+            **options: Unpack[IndexOptions],
         ) -> BlindIndex[str]: ...
 
     def __new__(
@@ -185,36 +186,10 @@ class BlindIndex(_native.BlindIndex, Generic[_O]):
         key: Key | Mapping[int, Key],
         algorithm: Algorithm = "hmac-sha256",
         *,
-        bits: int | None = None,
-        normalize: NormalizeSpec | Mapping[str, NormalizeSpec | None] | None = None,
         encoding: Literal["raw", "base64", "hex"] = "raw",
-        fields: int | Sequence[str] | None = None,
-        active: int | None = None,
-        length: int | None = None,
-        t: int | None = None,
-        m: int | None = None,
-        p: int | None = None,
-        iterations: int | None = None,
-        n: int | None = None,
-        r: int | None = None,
+        **options: Unpack[IndexOptions],
     ) -> BlindIndex[Any]:
-        return cls._make(
-            key,
-            algorithm,
-            None,
-            active=active,
-            normalize=normalize,
-            fields=fields,
-            bits=bits,
-            length=length,
-            encoding=encoding,
-            t=t,
-            m=m,
-            p=p,
-            iterations=iterations,
-            n=n,
-            r=r,
-        )
+        return cls._make(key, algorithm, None, encoding=encoding, **options)
 
     @classmethod
     def _make(
