@@ -23,7 +23,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::core::batch::{pool, zeroed, Items};
 use crate::core::error::{Error, Result};
 use crate::core::keys::{SecretKey, KEY_LEN};
-use crate::core::primitives::{scrypt_params, Argon2Variant, MAX_ARGON2_KIB};
+use crate::core::primitives::{scrypt_log_n, scrypt_params, Argon2Variant, MAX_ARGON2_KIB};
 
 /// The longest hash an index may keep before truncation.
 pub const MAX_LENGTH: usize = 64;
@@ -50,7 +50,73 @@ pub enum Algorithm {
     Scrypt { log_n: u8, r: u32, p: u32 },
 }
 
+/// The cost parameters a caller may give; each algorithm takes some of them
+/// and has defaults for those it takes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CostParams {
+    pub t: Option<u32>,
+    pub m: Option<u32>,
+    pub p: Option<u32>,
+    pub iterations: Option<u32>,
+    pub n: Option<u64>,
+    pub r: Option<u32>,
+}
+
+/// Why `Algorithm::choose` refused a choice.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AlgorithmChoice {
+    /// A parameter the algorithm does not take was given (its name).
+    NotApplicable(&'static str),
+    /// No algorithm has this name.
+    Unknown,
+    /// A parameter's value is refused.
+    Invalid(Error),
+}
+
 impl Algorithm {
+    /// The algorithm `name` with the given cost parameters, defaults for the
+    /// others: Argon2 t = 3, m = 4096 KiB, p = 1; PBKDF2 10,000 iterations;
+    /// scrypt N = 4096, r = 8, p = 1.
+    pub fn choose(name: &str, c: CostParams) -> std::result::Result<Self, AlgorithmChoice> {
+        let given = [
+            ("t", c.t.is_some()),
+            ("m", c.m.is_some()),
+            ("p", c.p.is_some()),
+            ("iterations", c.iterations.is_some()),
+            ("n", c.n.is_some()),
+            ("r", c.r.is_some()),
+        ];
+        let takes: &[&str] = match name {
+            "hmac-sha256" => &[],
+            "argon2id" | "argon2i" => &["t", "m", "p"],
+            "pbkdf2-sha256" => &["iterations"],
+            "scrypt" => &["n", "r", "p"],
+            _ => return Err(AlgorithmChoice::Unknown),
+        };
+        if let Some((param, _)) = given.iter().find(|(p, g)| *g && !takes.contains(p)) {
+            return Err(AlgorithmChoice::NotApplicable(param));
+        }
+        let argon2 = |variant| Algorithm::Argon2 {
+            variant,
+            t: c.t.unwrap_or(3),
+            m: c.m.unwrap_or(4096),
+            p: c.p.unwrap_or(1),
+        };
+        Ok(match name {
+            "argon2id" => argon2(Argon2Variant::Argon2id),
+            "argon2i" => argon2(Argon2Variant::Argon2i),
+            "pbkdf2-sha256" => Algorithm::Pbkdf2Sha256 {
+                iterations: c.iterations.unwrap_or(10_000),
+            },
+            "scrypt" => Algorithm::Scrypt {
+                log_n: scrypt_log_n(c.n.unwrap_or(4096)).map_err(AlgorithmChoice::Invalid)?,
+                r: c.r.unwrap_or(8),
+                p: c.p.unwrap_or(1),
+            },
+            _ => Algorithm::HmacSha256,
+        })
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Algorithm::HmacSha256 => "hmac-sha256",
@@ -738,6 +804,60 @@ mod tests {
         for (k, chunk) in out.chunks(32).enumerate() {
             assert_eq!(chunk, idx.compute(None, &values[k]).unwrap().as_slice());
         }
+    }
+
+    #[test]
+    fn algorithm_choice_defaults_and_refusals() {
+        let none = CostParams::default();
+        assert_eq!(
+            Algorithm::choose("argon2id", none),
+            Ok(Algorithm::Argon2 {
+                variant: Argon2Variant::Argon2id,
+                t: 3,
+                m: 4096,
+                p: 1
+            })
+        );
+        assert_eq!(
+            Algorithm::choose(
+                "scrypt",
+                CostParams {
+                    n: Some(1024),
+                    ..none
+                }
+            ),
+            Ok(Algorithm::Scrypt {
+                log_n: 10,
+                r: 8,
+                p: 1
+            })
+        );
+        assert_eq!(
+            Algorithm::choose("pbkdf2-sha256", none),
+            Ok(Algorithm::Pbkdf2Sha256 { iterations: 10_000 })
+        );
+        assert_eq!(
+            Algorithm::choose("hmac-sha256", CostParams { t: Some(1), ..none }),
+            Err(AlgorithmChoice::NotApplicable("t"))
+        );
+        assert_eq!(
+            Algorithm::choose("pbkdf2-sha256", CostParams { r: Some(1), ..none }),
+            Err(AlgorithmChoice::NotApplicable("r"))
+        );
+        assert_eq!(
+            Algorithm::choose("md5", none),
+            Err(AlgorithmChoice::Unknown)
+        );
+        assert!(matches!(
+            Algorithm::choose(
+                "scrypt",
+                CostParams {
+                    n: Some(1000),
+                    ..none
+                }
+            ),
+            Err(AlgorithmChoice::Invalid(_))
+        ));
     }
 
     #[test]

@@ -10,8 +10,9 @@ use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString,
 use crate::core::batch::Items;
 use crate::core::batch::CHUNK_BYTES;
 use crate::core::compat;
-use crate::core::primitives::{scrypt_log_n, Argon2Variant};
-use crate::core::search::{self, chunk_items, Algorithm, BlindIndexer, OutputEncoding};
+use crate::core::search::{
+    self, chunk_items, Algorithm, AlgorithmChoice, BlindIndexer, CostParams, OutputEncoding,
+};
 use crate::core::SecretKey;
 
 use super::args::type_name;
@@ -76,78 +77,16 @@ pub struct BlindIndex {
     fields: Option<usize>,
 }
 
-fn algorithm(
-    name: &str,
-    t: Option<u32>,
-    m: Option<u32>,
-    p: Option<u32>,
-    iterations: Option<u32>,
-    n: Option<u64>,
-    r: Option<u32>,
-) -> PyResult<Algorithm> {
-    let unused = |names: &[(&str, bool)]| -> PyResult<()> {
-        match names.iter().find(|(_, given)| *given) {
-            Some((param, _)) => Err(PyTypeError::new_err(format!(
-                "{param}= does not apply to {name}"
-            ))),
-            None => Ok(()),
+fn algorithm(name: &str, params: CostParams) -> PyResult<Algorithm> {
+    Algorithm::choose(name, params).map_err(|why| match why {
+        AlgorithmChoice::NotApplicable(param) => {
+            PyTypeError::new_err(format!("{param}= does not apply to {name}"))
         }
-    };
-    let argon = |variant| -> PyResult<Algorithm> {
-        unused(&[
-            ("iterations", iterations.is_some()),
-            ("n", n.is_some()),
-            ("r", r.is_some()),
-        ])?;
-        Ok(Algorithm::Argon2 {
-            variant,
-            t: t.unwrap_or(3),
-            m: m.unwrap_or(4096),
-            p: p.unwrap_or(1),
-        })
-    };
-    match name {
-        "hmac-sha256" => {
-            unused(&[
-                ("t", t.is_some()),
-                ("m", m.is_some()),
-                ("p", p.is_some()),
-                ("iterations", iterations.is_some()),
-                ("n", n.is_some()),
-                ("r", r.is_some()),
-            ])?;
-            Ok(Algorithm::HmacSha256)
-        }
-        "argon2id" => argon(Argon2Variant::Argon2id),
-        "argon2i" => argon(Argon2Variant::Argon2i),
-        "pbkdf2-sha256" => {
-            unused(&[
-                ("t", t.is_some()),
-                ("m", m.is_some()),
-                ("p", p.is_some()),
-                ("n", n.is_some()),
-                ("r", r.is_some()),
-            ])?;
-            Ok(Algorithm::Pbkdf2Sha256 {
-                iterations: iterations.unwrap_or(10_000),
-            })
-        }
-        "scrypt" => {
-            unused(&[
-                ("t", t.is_some()),
-                ("m", m.is_some()),
-                ("iterations", iterations.is_some()),
-            ])?;
-            Ok(Algorithm::Scrypt {
-                log_n: scrypt_log_n(n.unwrap_or(4096))?,
-                r: r.unwrap_or(8),
-                p: p.unwrap_or(1),
-            })
-        }
-        other => Err(PyValueError::new_err(format!(
-            "unknown algorithm {other:?}: expected 'hmac-sha256', 'argon2id', 'argon2i', 'pbkdf2-sha256' or 'scrypt'"
-        ))),
-    }
+        AlgorithmChoice::Unknown => PyValueError::new_err(format!(
+            "unknown algorithm {name:?}: expected 'hmac-sha256', 'argon2id', 'argon2i', 'pbkdf2-sha256' or 'scrypt'"
+        )),
+        AlgorithmChoice::Invalid(e) => e.into(),
+    })
 }
 
 /// Index keys from the `keys` dict, derived from master keys when `derive` says so.
@@ -406,7 +345,17 @@ impl BlindIndex {
         fields: Option<usize>,
         derive: Option<&Bound<'_, PyTuple>>,
     ) -> PyResult<Self> {
-        let alg = self::algorithm(algorithm, t, m, p, iterations, n, r)?;
+        let alg = self::algorithm(
+            algorithm,
+            CostParams {
+                t,
+                m,
+                p,
+                iterations,
+                n,
+                r,
+            },
+        )?;
         let enc = OutputEncoding::from_name(encoding).ok_or_else(|| {
             PyValueError::new_err(format!(
                 "encoding must be 'raw', 'base64' or 'hex', not {encoding:?}"
