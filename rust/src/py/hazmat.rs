@@ -1,9 +1,11 @@
 //! `sealbox.hazmat`: primitives with cryptography's call shapes. Nonces are the
 //! caller's responsibility here; `Box` is the safe recipe.
 
+use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
+use zeroize::Zeroizing;
 
 use crate::core::primitives;
 use crate::core::primitives::{self as core_siv, LcAead, XChaCha, SIV_LEN, TAG_LEN};
@@ -28,6 +30,58 @@ fn sealed_len(len: usize, extra: usize) -> PyResult<usize> {
 
 fn opened_len(len: usize, extra: usize) -> PyResult<usize> {
     Ok(len.checked_sub(extra).ok_or(Error::Decrypt)?)
+}
+
+/// Outputs from this size on are computed with the GIL released (as `Box` does).
+const DETACH_THRESHOLD: usize = 16 * 1024;
+
+/// The second half of every `encrypt_into` / `decrypt_into`, after the arguments and
+/// the nonce are checked: `buf` must be exactly `len` bytes and share no memory with
+/// `data` (as in cryptography); then `work` writes the output, which lands in `buf`.
+/// Returns `len`, the number of bytes written. When the tag does not verify, `buf`
+/// is left zeroed (as cryptography leaves it); any other failure leaves it as it was.
+///
+/// Writing into a Python buffer in place would take `unsafe` (forbidden here), and a
+/// mutable buffer must not be touched with the GIL released. So `work` fills a Rust
+/// scratch buffer, zeroized on drop, with the GIL released when the output is large,
+/// and `PyBuffer::copy_from_slice` (safe) copies it into `buf` with the GIL held.
+fn write_into<F>(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    buf: &PyBuffer<u8>,
+    len: usize,
+    work: F,
+) -> PyResult<usize>
+where
+    F: FnOnce(&mut [u8]) -> Result<(), Error> + Send,
+{
+    if buf.len_bytes() != len {
+        return Err(PyValueError::new_err(format!(
+            "buffer must be {len} bytes, got {}",
+            buf.len_bytes()
+        )));
+    }
+    if args::shares_memory(data, buf) {
+        return Err(PyValueError::new_err("data and buf must not overlap"));
+    }
+    let mut scratch = Zeroizing::new(vec![0u8; len]);
+    let done = if len >= DETACH_THRESHOLD {
+        py.detach(|| work(&mut scratch))
+    } else {
+        work(&mut scratch)
+    };
+    match done {
+        Ok(()) => {
+            buf.copy_from_slice(py, &scratch)?;
+            Ok(len)
+        }
+        Err(Error::Decrypt) => {
+            scratch.fill(0);
+            buf.copy_from_slice(py, &scratch)?;
+            Err(Error::Decrypt.into())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 macro_rules! nonce_aead {
@@ -79,6 +133,52 @@ macro_rules! nonce_aead {
                 self.inner.check_nonce(&nonce)?;
                 PyBytes::new_with(py, opened_len(data.len(), TAG_LEN)?, |out| {
                     Ok(self.inner.open_into(&nonce, &aad, &data, out)?)
+                })
+            }
+
+            /// Write `ciphertext || tag` into `buf` (`len(data) + 16` bytes, not
+            /// overlapping `data`); return the number of bytes written.
+            #[pyo3(signature = (nonce, data, associated_data, buf))]
+            fn encrypt_into<'py>(
+                &self,
+                py: Python<'py>,
+                nonce: &Bound<'py, PyAny>,
+                data: &Bound<'py, PyAny>,
+                associated_data: Option<&Bound<'py, PyAny>>,
+                buf: &Bound<'py, PyAny>,
+            ) -> PyResult<usize> {
+                let nonce = args::bytes_like(nonce, "nonce")?;
+                let plaintext = args::bytes_like(data, "data")?;
+                let aad = args::optional_bytes(associated_data, "associated_data")?;
+                let target = args::writable_buffer(buf, "buf")?;
+                self.inner.check_nonce(&nonce)?;
+                let len = sealed_len(plaintext.len(), TAG_LEN)?;
+                write_into(py, data, &target, len, |out| {
+                    self.inner.seal_into(&nonce, &aad, &plaintext, out)
+                })
+            }
+
+            /// Verify `data` and write the plaintext into `buf` (`len(data) - 16`
+            /// bytes, not overlapping `data`); return the number of bytes written.
+            /// Raises DecryptionError on failure; when the tag does not verify,
+            /// `buf` is left zeroed.
+            #[pyo3(signature = (nonce, data, associated_data, buf))]
+            fn decrypt_into<'py>(
+                &self,
+                py: Python<'py>,
+                nonce: &Bound<'py, PyAny>,
+                data: &Bound<'py, PyAny>,
+                associated_data: Option<&Bound<'py, PyAny>>,
+                buf: &Bound<'py, PyAny>,
+            ) -> PyResult<usize> {
+                let nonce = args::bytes_like(nonce, "nonce")?;
+                let ciphertext = args::bytes_like(data, "data")?;
+                let aad = args::optional_bytes(associated_data, "associated_data")?;
+                let target = args::writable_buffer(buf, "buf")?;
+                self.inner.check_nonce(&nonce)?;
+                let len = opened_len(ciphertext.len(), TAG_LEN)?;
+                write_into(py, data, &target, len, |out| {
+                    self.inner.open_into(&nonce, &aad, &ciphertext, out)
                 })
             }
 
@@ -208,6 +308,47 @@ impl AesSiv {
         let refs: Vec<&[u8]> = headers.iter().map(|h| h.as_ref()).collect();
         PyBytes::new_with(py, opened_len(data.len(), SIV_LEN)?, |out| {
             Ok(self.inner.decrypt_into(&refs, &data, out)?)
+        })
+    }
+
+    /// Write `SIV || ciphertext` into `buf` (`len(data) + 16` bytes, not overlapping
+    /// `data`); return the number of bytes written.
+    #[pyo3(signature = (data, associated_data, buf))]
+    fn encrypt_into<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        associated_data: Option<&Bound<'py, PyAny>>,
+        buf: &Bound<'py, PyAny>,
+    ) -> PyResult<usize> {
+        let plaintext = args::bytes_like(data, "data")?;
+        let headers = siv_headers(associated_data)?;
+        let target = args::writable_buffer(buf, "buf")?;
+        let refs: Vec<&[u8]> = headers.iter().map(|h| h.as_ref()).collect();
+        let len = sealed_len(plaintext.len(), SIV_LEN)?;
+        write_into(py, data, &target, len, |out| {
+            self.inner.encrypt_into(&refs, &plaintext, out)
+        })
+    }
+
+    /// Verify `data` and write the plaintext into `buf` (`len(data) - 16` bytes, not
+    /// overlapping `data`); return the number of bytes written. Raises
+    /// DecryptionError on failure; when the tag does not verify, `buf` is left zeroed.
+    #[pyo3(signature = (data, associated_data, buf))]
+    fn decrypt_into<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        associated_data: Option<&Bound<'py, PyAny>>,
+        buf: &Bound<'py, PyAny>,
+    ) -> PyResult<usize> {
+        let ciphertext = args::bytes_like(data, "data")?;
+        let headers = siv_headers(associated_data)?;
+        let target = args::writable_buffer(buf, "buf")?;
+        let refs: Vec<&[u8]> = headers.iter().map(|h| h.as_ref()).collect();
+        let len = opened_len(ciphertext.len(), SIV_LEN)?;
+        write_into(py, data, &target, len, |out| {
+            self.inner.decrypt_into(&refs, &ciphertext, out)
         })
     }
 
