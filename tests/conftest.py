@@ -9,6 +9,9 @@ import pytest
 
 VECTORS = Path(__file__).parent / "vectors"
 
+# Data, and third-party test modules that tests/test_cryptography_suite.py loads itself.
+collect_ignore = ["vectors"]
+
 # Cases run per vector file, reported at the end of the session.
 VECTOR_COUNTS: dict[str, Counter[str]] = {}
 

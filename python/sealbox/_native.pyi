@@ -12,8 +12,7 @@ __all__ = [
     "Keyring",
     "Message",
     "XChaCha20Poly1305",
-    "argon2i",
-    "argon2id",
+    "argon2",
     "envelope_local_unwrap",
     "envelope_local_wrap",
     "envelope_open",
@@ -32,6 +31,7 @@ __all__ = [
 ]
 
 _Buffer = bytes | bytearray | memoryview
+_WritableBuffer = bytearray | memoryview
 
 def generate_key() -> bytes: ...
 def reseed_after_fork() -> None: ...
@@ -243,6 +243,12 @@ class AESGCM:
     def generate_key(bit_length: int) -> bytes: ...
     def encrypt(self, nonce: _Buffer, data: _Buffer, associated_data: _Buffer | None) -> bytes: ...
     def decrypt(self, nonce: _Buffer, data: _Buffer, associated_data: _Buffer | None) -> bytes: ...
+    def encrypt_into(
+        self, nonce: _Buffer, data: _Buffer, associated_data: _Buffer | None, buf: _WritableBuffer
+    ) -> int: ...
+    def decrypt_into(
+        self, nonce: _Buffer, data: _Buffer, associated_data: _Buffer | None, buf: _WritableBuffer
+    ) -> int: ...
 
 @final
 class ChaCha20Poly1305:
@@ -251,6 +257,12 @@ class ChaCha20Poly1305:
     def generate_key() -> bytes: ...
     def encrypt(self, nonce: _Buffer, data: _Buffer, associated_data: _Buffer | None) -> bytes: ...
     def decrypt(self, nonce: _Buffer, data: _Buffer, associated_data: _Buffer | None) -> bytes: ...
+    def encrypt_into(
+        self, nonce: _Buffer, data: _Buffer, associated_data: _Buffer | None, buf: _WritableBuffer
+    ) -> int: ...
+    def decrypt_into(
+        self, nonce: _Buffer, data: _Buffer, associated_data: _Buffer | None, buf: _WritableBuffer
+    ) -> int: ...
 
 @final
 class XChaCha20Poly1305:
@@ -259,6 +271,12 @@ class XChaCha20Poly1305:
     def generate_key() -> bytes: ...
     def encrypt(self, nonce: _Buffer, data: _Buffer, associated_data: _Buffer | None) -> bytes: ...
     def decrypt(self, nonce: _Buffer, data: _Buffer, associated_data: _Buffer | None) -> bytes: ...
+    def encrypt_into(
+        self, nonce: _Buffer, data: _Buffer, associated_data: _Buffer | None, buf: _WritableBuffer
+    ) -> int: ...
+    def decrypt_into(
+        self, nonce: _Buffer, data: _Buffer, associated_data: _Buffer | None, buf: _WritableBuffer
+    ) -> int: ...
 
 @final
 class AESSIV:
@@ -267,22 +285,18 @@ class AESSIV:
     def generate_key(bit_length: int) -> bytes: ...
     def encrypt(self, data: _Buffer, associated_data: list[_Buffer] | None) -> bytes: ...
     def decrypt(self, data: _Buffer, associated_data: list[_Buffer] | None) -> bytes: ...
+    def encrypt_into(
+        self, data: _Buffer, associated_data: list[_Buffer] | None, buf: _WritableBuffer
+    ) -> int: ...
+    def decrypt_into(
+        self, data: _Buffer, associated_data: list[_Buffer] | None, buf: _WritableBuffer
+    ) -> int: ...
 
 def hmac_sha256(key: _Buffer, data: _Buffer) -> bytes: ...
 def hkdf_sha256(ikm: _Buffer, *, salt: _Buffer | None, info: _Buffer | None, length: int) -> bytes: ...
 def pbkdf2_hmac_sha256(password: _Buffer, salt: _Buffer, iterations: int, length: int) -> bytes: ...
-def argon2id(
-    password: _Buffer,
-    salt: _Buffer,
-    *,
-    t: int,
-    m: int,
-    p: int,
-    length: int = 32,
-    secret: _Buffer | None = None,
-    associated_data: _Buffer | None = None,
-) -> bytes: ...
-def argon2i(
+def argon2(
+    variant: Literal["argon2id", "argon2i"],
     password: _Buffer,
     salt: _Buffer,
     *,

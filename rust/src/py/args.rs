@@ -1,9 +1,10 @@
 //! Argument extraction with errors that say what was expected.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyBufferError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
 
@@ -79,4 +80,74 @@ pub fn optional_bytes<'a>(
         Some(o) if o.is_none() => Ok(Cow::Borrowed(&[])),
         Some(o) => bytes_like(o, what),
     }
+}
+
+/// The target of a hazmat `*_into` method: a writable, C-contiguous byte buffer
+/// (`bytearray`, a writable `memoryview`, ...). The bindings write it only through
+/// `PyBuffer::copy_from_slice`, with the GIL held.
+pub fn writable_buffer(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<PyBuffer<u8>> {
+    let buf = PyBuffer::<u8>::get(obj).map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what} must be a writable bytes-like object such as a bytearray, not {}",
+            type_name(obj)
+        ))
+    })?;
+    if buf.readonly() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be writable, and this {} is read-only",
+            type_name(obj)
+        )));
+    }
+    if !buf.is_c_contiguous() {
+        return Err(PyBufferError::new_err(format!(
+            "{what} must be C-contiguous"
+        )));
+    }
+    Ok(buf)
+}
+
+/// Whether the bytes of `data` and of `buf` share memory. `buf` is C-contiguous
+/// (`writable_buffer`); `data` may be strided, and then counts by its whole extent.
+pub fn shares_memory(data: &Bound<'_, PyAny>, buf: &PyBuffer<u8>) -> bool {
+    let start = buf.buf_ptr().addr();
+    let out = start..start.saturating_add(buf.len_bytes());
+    memory_range(data)
+        .is_some_and(|d| !d.is_empty() && !out.is_empty() && d.start < out.end && out.start < d.end)
+}
+
+/// The addresses `obj`'s bytes occupy, or `None` when it lends no buffer or one
+/// scattered through indirections (suboffsets), whose extent is unknown.
+fn memory_range(obj: &Bound<'_, PyAny>) -> Option<Range<usize>> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        let r = b.as_bytes().as_ptr_range();
+        return Some(r.start.addr()..r.end.addr());
+    }
+    let buf = PyBuffer::<u8>::get(obj).ok()?;
+    let base = buf.buf_ptr().addr();
+    if buf.is_c_contiguous() {
+        return Some(base..base.checked_add(buf.len_bytes())?);
+    }
+    if buf.suboffsets().is_some() {
+        return None;
+    }
+    if buf.shape().contains(&0) {
+        return Some(base..base);
+    }
+    // From the lowest to one past the highest byte any index reaches.
+    let (mut low, mut high) = (0isize, 0isize);
+    for (&n, &stride) in buf.shape().iter().zip(buf.strides()) {
+        let reach = isize::try_from(n.saturating_sub(1))
+            .ok()?
+            .checked_mul(stride)?;
+        if reach < 0 {
+            low = low.checked_add(reach)?;
+        } else {
+            high = high.checked_add(reach)?;
+        }
+    }
+    let start = base.checked_add_signed(low)?;
+    let end = base
+        .checked_add_signed(high)?
+        .checked_add(buf.item_size())?;
+    Some(start..end)
 }

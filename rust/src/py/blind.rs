@@ -17,8 +17,9 @@ use crate::core::SecretKey;
 
 use super::args::type_name;
 use super::batch::parse_threads;
+use super::errors::refuse_pickle;
 use super::pipeline;
-use super::sealbox::{key_from_object, key_id, refuse_pickle};
+use super::sealbox::{key_from_object, key_id};
 
 /// A value to hash, borrowed from its Python object where possible.
 enum Value {

@@ -1,7 +1,7 @@
 //! Core errors to Python exceptions. The exception classes live in Python
 //! (`sealbox._errors`) and are raised from here.
 
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::PyErr;
 
 use crate::core::Error;
@@ -19,4 +19,11 @@ impl From<Error> for PyErr {
             }
         }
     }
+}
+
+/// The refusal of every class that holds key material to be pickled.
+pub fn refuse_pickle(what: &str) -> PyErr {
+    PyTypeError::new_err(format!(
+        "cannot pickle '{what}' object: it holds key material"
+    ))
 }

@@ -1,21 +1,18 @@
 //! `sealbox.hazmat`: primitives with cryptography's call shapes. Nonces are the
 //! caller's responsibility here; `Box` is the safe recipe.
 
+use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
+use zeroize::Zeroizing;
 
-use crate::core::primitives;
+use crate::core::primitives::{self, Argon2Variant};
 use crate::core::primitives::{self as core_siv, LcAead, XChaCha, SIV_LEN, TAG_LEN};
 use crate::core::{rng, Error};
 
 use super::args;
-
-fn refuse_pickle(what: &str) -> PyErr {
-    PyTypeError::new_err(format!(
-        "cannot pickle '{what}' object: it holds key material"
-    ))
-}
+use super::errors::refuse_pickle;
 
 fn random_key(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyBytes>> {
     PyBytes::new_with(py, len, |out| Ok(rng::fill_secret(out)?))
@@ -28,6 +25,58 @@ fn sealed_len(len: usize, extra: usize) -> PyResult<usize> {
 
 fn opened_len(len: usize, extra: usize) -> PyResult<usize> {
     Ok(len.checked_sub(extra).ok_or(Error::Decrypt)?)
+}
+
+/// Outputs from this size on are computed with the GIL released (as `Box` does).
+const DETACH_THRESHOLD: usize = 16 * 1024;
+
+/// The second half of every `encrypt_into` / `decrypt_into`, after the arguments and
+/// the nonce are checked: `buf` must be exactly `len` bytes and share no memory with
+/// `data` (as in cryptography); then `work` writes the output, which lands in `buf`.
+/// Returns `len`, the number of bytes written. When the tag does not verify, `buf`
+/// is left zeroed (as cryptography leaves it); any other failure leaves it as it was.
+///
+/// Writing into a Python buffer in place would take `unsafe` (forbidden here), and a
+/// mutable buffer must not be touched with the GIL released. So `work` fills a Rust
+/// scratch buffer, zeroized on drop, with the GIL released when the output is large,
+/// and `PyBuffer::copy_from_slice` (safe) copies it into `buf` with the GIL held.
+fn write_into<F>(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    buf: &PyBuffer<u8>,
+    len: usize,
+    work: F,
+) -> PyResult<usize>
+where
+    F: FnOnce(&mut [u8]) -> Result<(), Error> + Send,
+{
+    if buf.len_bytes() != len {
+        return Err(PyValueError::new_err(format!(
+            "buffer must be {len} bytes, got {}",
+            buf.len_bytes()
+        )));
+    }
+    if args::shares_memory(data, buf) {
+        return Err(PyValueError::new_err("data and buf must not overlap"));
+    }
+    let mut scratch = Zeroizing::new(vec![0u8; len]);
+    let done = if len >= DETACH_THRESHOLD {
+        py.detach(|| work(&mut scratch))
+    } else {
+        work(&mut scratch)
+    };
+    match done {
+        Ok(()) => {
+            buf.copy_from_slice(py, &scratch)?;
+            Ok(len)
+        }
+        Err(Error::Decrypt) => {
+            scratch.fill(0);
+            buf.copy_from_slice(py, &scratch)?;
+            Err(Error::Decrypt.into())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 macro_rules! nonce_aead {
@@ -79,6 +128,52 @@ macro_rules! nonce_aead {
                 self.inner.check_nonce(&nonce)?;
                 PyBytes::new_with(py, opened_len(data.len(), TAG_LEN)?, |out| {
                     Ok(self.inner.open_into(&nonce, &aad, &data, out)?)
+                })
+            }
+
+            /// Write `ciphertext || tag` into `buf` (`len(data) + 16` bytes, not
+            /// overlapping `data`); return the number of bytes written.
+            #[pyo3(signature = (nonce, data, associated_data, buf))]
+            fn encrypt_into<'py>(
+                &self,
+                py: Python<'py>,
+                nonce: &Bound<'py, PyAny>,
+                data: &Bound<'py, PyAny>,
+                associated_data: Option<&Bound<'py, PyAny>>,
+                buf: &Bound<'py, PyAny>,
+            ) -> PyResult<usize> {
+                let nonce = args::bytes_like(nonce, "nonce")?;
+                let plaintext = args::bytes_like(data, "data")?;
+                let aad = args::optional_bytes(associated_data, "associated_data")?;
+                let target = args::writable_buffer(buf, "buf")?;
+                self.inner.check_nonce(&nonce)?;
+                let len = sealed_len(plaintext.len(), TAG_LEN)?;
+                write_into(py, data, &target, len, |out| {
+                    self.inner.seal_into(&nonce, &aad, &plaintext, out)
+                })
+            }
+
+            /// Verify `data` and write the plaintext into `buf` (`len(data) - 16`
+            /// bytes, not overlapping `data`); return the number of bytes written.
+            /// Raises DecryptionError on failure; when the tag does not verify,
+            /// `buf` is left zeroed.
+            #[pyo3(signature = (nonce, data, associated_data, buf))]
+            fn decrypt_into<'py>(
+                &self,
+                py: Python<'py>,
+                nonce: &Bound<'py, PyAny>,
+                data: &Bound<'py, PyAny>,
+                associated_data: Option<&Bound<'py, PyAny>>,
+                buf: &Bound<'py, PyAny>,
+            ) -> PyResult<usize> {
+                let nonce = args::bytes_like(nonce, "nonce")?;
+                let ciphertext = args::bytes_like(data, "data")?;
+                let aad = args::optional_bytes(associated_data, "associated_data")?;
+                let target = args::writable_buffer(buf, "buf")?;
+                self.inner.check_nonce(&nonce)?;
+                let len = opened_len(ciphertext.len(), TAG_LEN)?;
+                write_into(py, data, &target, len, |out| {
+                    self.inner.open_into(&nonce, &aad, &ciphertext, out)
                 })
             }
 
@@ -211,6 +306,47 @@ impl AesSiv {
         })
     }
 
+    /// Write `SIV || ciphertext` into `buf` (`len(data) + 16` bytes, not overlapping
+    /// `data`); return the number of bytes written.
+    #[pyo3(signature = (data, associated_data, buf))]
+    fn encrypt_into<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        associated_data: Option<&Bound<'py, PyAny>>,
+        buf: &Bound<'py, PyAny>,
+    ) -> PyResult<usize> {
+        let plaintext = args::bytes_like(data, "data")?;
+        let headers = siv_headers(associated_data)?;
+        let target = args::writable_buffer(buf, "buf")?;
+        let refs: Vec<&[u8]> = headers.iter().map(|h| h.as_ref()).collect();
+        let len = sealed_len(plaintext.len(), SIV_LEN)?;
+        write_into(py, data, &target, len, |out| {
+            self.inner.encrypt_into(&refs, &plaintext, out)
+        })
+    }
+
+    /// Verify `data` and write the plaintext into `buf` (`len(data) - 16` bytes, not
+    /// overlapping `data`); return the number of bytes written. Raises
+    /// DecryptionError on failure; when the tag does not verify, `buf` is left zeroed.
+    #[pyo3(signature = (data, associated_data, buf))]
+    fn decrypt_into<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        associated_data: Option<&Bound<'py, PyAny>>,
+        buf: &Bound<'py, PyAny>,
+    ) -> PyResult<usize> {
+        let ciphertext = args::bytes_like(data, "data")?;
+        let headers = siv_headers(associated_data)?;
+        let target = args::writable_buffer(buf, "buf")?;
+        let refs: Vec<&[u8]> = headers.iter().map(|h| h.as_ref()).collect();
+        let len = opened_len(ciphertext.len(), SIV_LEN)?;
+        write_into(py, data, &target, len, |out| {
+            self.inner.decrypt_into(&refs, &ciphertext, out)
+        })
+    }
+
     fn __reduce__(&self) -> PyResult<()> {
         Err(refuse_pickle("AESSIV"))
     }
@@ -261,91 +397,44 @@ pub fn pbkdf2_hmac_sha256<'py>(
     Ok(PyBytes::new(py, &dk))
 }
 
-fn argon2_variant<'py>(
+/// Argon2 (RFC 9106, version 0x13), `variant` "argon2id" or "argon2i": `t`
+/// passes, `m` KiB, `p` lanes (`sealbox.hazmat.argon2id` and `argon2i`).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (variant, password, salt, *, t, m, p, length = 32, secret = None, associated_data = None))]
+pub fn argon2<'py>(
     py: Python<'py>,
-    variant: crate::core::primitives::Argon2Variant,
-    args: Argon2Args<'_, 'py>,
+    variant: &str,
+    password: &Bound<'py, PyAny>,
+    salt: &Bound<'py, PyAny>,
+    t: u32,
+    m: u32,
+    p: u32,
+    length: usize,
+    secret: Option<&Bound<'py, PyAny>>,
+    associated_data: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let password = args::bytes_like(args.password, "password")?;
-    let salt = args::bytes_like(args.salt, "salt")?;
-    let secret = args::optional_bytes(args.secret, "secret")?;
-    let ad = args::optional_bytes(args.associated_data, "associated_data")?;
+    let variant = match variant {
+        "argon2id" => Argon2Variant::Argon2id,
+        "argon2i" => Argon2Variant::Argon2i,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown Argon2 variant {other:?}: expected 'argon2id' or 'argon2i'"
+            )))
+        }
+    };
+    let password = args::bytes_like(password, "password")?;
+    let salt = args::bytes_like(salt, "salt")?;
+    let secret = args::optional_bytes(secret, "secret")?;
+    let ad = args::optional_bytes(associated_data, "associated_data")?;
     let (pw, s, k, x) = (
         password.as_ref(),
         salt.as_ref(),
         secret.as_ref(),
         ad.as_ref(),
     );
-    let (t, m, p, length) = (args.t, args.m, args.p, args.length);
     let out = py.detach(|| primitives::argon2(variant, pw, s, k, x, t, m, p, length))?;
     Ok(PyBytes::new(py, &out))
-}
-
-struct Argon2Args<'a, 'py> {
-    password: &'a Bound<'py, PyAny>,
-    salt: &'a Bound<'py, PyAny>,
-    t: u32,
-    m: u32,
-    p: u32,
-    length: usize,
-    secret: Option<&'a Bound<'py, PyAny>>,
-    associated_data: Option<&'a Bound<'py, PyAny>>,
-}
-
-/// Argon2id (RFC 9106, version 0x13): `t` passes, `m` KiB, `p` lanes.
-#[pyfunction]
-#[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (password, salt, *, t, m, p, length = 32, secret = None, associated_data = None))]
-pub fn argon2id<'py>(
-    py: Python<'py>,
-    password: &Bound<'py, PyAny>,
-    salt: &Bound<'py, PyAny>,
-    t: u32,
-    m: u32,
-    p: u32,
-    length: usize,
-    secret: Option<&Bound<'py, PyAny>>,
-    associated_data: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let a = Argon2Args {
-        password,
-        salt,
-        t,
-        m,
-        p,
-        length,
-        secret,
-        associated_data,
-    };
-    argon2_variant(py, crate::core::primitives::Argon2Variant::Argon2id, a)
-}
-
-/// Argon2i (RFC 9106, version 0x13): `t` passes, `m` KiB, `p` lanes.
-#[pyfunction]
-#[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (password, salt, *, t, m, p, length = 32, secret = None, associated_data = None))]
-pub fn argon2i<'py>(
-    py: Python<'py>,
-    password: &Bound<'py, PyAny>,
-    salt: &Bound<'py, PyAny>,
-    t: u32,
-    m: u32,
-    p: u32,
-    length: usize,
-    secret: Option<&Bound<'py, PyAny>>,
-    associated_data: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let a = Argon2Args {
-        password,
-        salt,
-        t,
-        m,
-        p,
-        length,
-        secret,
-        associated_data,
-    };
-    argon2_variant(py, crate::core::primitives::Argon2Variant::Argon2i, a)
 }
 
 /// scrypt (RFC 7914) with cost `n` (a power of two), block size `r`, parallelism `p`.
@@ -360,15 +449,10 @@ pub fn scrypt<'py>(
     p: u32,
     length: usize,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    if n < 2 || !n.is_power_of_two() {
-        return Err(PyValueError::new_err(format!(
-            "scrypt n must be a power of two of at least 2, got {n}"
-        )));
-    }
+    let log_n = primitives::scrypt_log_n(n)?;
     let password = args::bytes_like(password, "password")?;
     let salt = args::bytes_like(salt, "salt")?;
     let (pw, s) = (password.as_ref(), salt.as_ref());
-    let log_n = n.trailing_zeros() as u8;
     let out = py.detach(|| primitives::scrypt(pw, s, log_n, r, p, length))?;
     Ok(PyBytes::new(py, &out))
 }

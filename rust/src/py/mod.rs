@@ -30,7 +30,7 @@ mod _native {
 
     #[pymodule_export]
     use super::hazmat::{
-        argon2i, argon2id, hkdf_sha256, hmac_sha256, pbkdf2_hmac_sha256, scrypt, AesGcm, AesSiv,
+        argon2, hkdf_sha256, hmac_sha256, pbkdf2_hmac_sha256, scrypt, AesGcm, AesSiv,
         ChaCha20Poly1305, XChaCha20Poly1305,
     };
 

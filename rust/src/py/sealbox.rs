@@ -12,16 +12,11 @@ use crate::core::format::{self, text_len, Parsed, SuiteChoice};
 use crate::core::seal::envelope::RunMemo;
 use crate::core::{Encoding, Keyring as CoreKeyring, Sealer, SecretKey, Suite};
 
+use super::errors::refuse_pickle;
 use super::{args, arrow, batch, pipeline};
 
 /// Inputs at least this large are sealed and opened with the GIL released.
 const DETACH_THRESHOLD: usize = 16 * 1024;
-
-pub(crate) fn refuse_pickle(what: &str) -> PyErr {
-    PyTypeError::new_err(format!(
-        "cannot pickle '{what}' object: it holds key material"
-    ))
-}
 
 /// Return 32 random bytes from the operating system, for use as a key.
 #[pyfunction]
