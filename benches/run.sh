@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the sealbox benchmarks and print the sealbox-vs-anchor ratio table.
 #
-#   bash benches/run.sh                 full mode: figures worth quoting (6-7 minutes)
+#   bash benches/run.sh                 full mode: figures worth quoting (7-8 minutes)
 #   bash benches/run.sh --short         CI mode: same rows, fewer rounds (1-2 minutes)
 #   bash benches/run.sh --check         fail when a ratio is below its floor (ratios.py FLOORS)
 #   bash benches/run.sh --json out.json write the pytest-benchmark JSON there
