@@ -582,3 +582,24 @@ def test_one_index_shared_by_threads() -> None:
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_compute_batch_stops_reading_an_iterator_at_its_end() -> None:
+    # An iterator that is not fused (it could yield again after StopIteration)
+    # is read once to its end, never past it.
+    class Reader:
+        def __init__(self, n: int) -> None:
+            self.n, self.calls = n, 0
+
+        def __iter__(self) -> Reader:
+            return self
+
+        def __next__(self) -> bytes:
+            self.calls += 1
+            if self.calls > self.n:
+                raise StopIteration
+            return b"v"
+
+    reader = Reader(70_000)  # more than one chunk
+    assert len(BlindIndex(KEY).compute_batch(reader)) == 70_000
+    assert reader.calls == 70_001

@@ -562,3 +562,53 @@ def test_rails_password_keys_match_rails_vector() -> None:
     )
     ring = sealbox.keyring_from_passwords(["old", "new"], salt="s", iterations=1000)
     assert ring.active_id == 2 and ring.ids == [1, 2]
+
+
+def test_batch_decrypt_finds_the_kek_as_one_value_does() -> None:
+    # A provider and a previous local ring that share KEK id 1: one value's
+    # decrypt takes the current KEK (the provider) for id 1, and so does a
+    # batch; the local ring's messages fail both ways alike.
+    old = Keyring({1: sealbox.generate_key()}, active=1)
+    old_messages = sealbox.Box(EnvelopeKeyProvider(old)).encrypt_batch([b"old-1", b"old-2"], [b"a", b"b"])
+    kms = CountingKek(kek_id=1)
+    box = sealbox.Box(EnvelopeKeyProvider(kms, previous=[old]))
+    new_messages = box.encrypt_batch([b"new-1", b"new-2"], [b"c", b"d"])
+    messages = [new_messages[0], old_messages[0], new_messages[1], old_messages[1]]
+    contexts = [b"c", b"a", b"d", b"b"]
+
+    def one(message: bytes, context: bytes) -> bytes | None:
+        try:
+            return box.decrypt(message, context=context)
+        except DecryptionError:
+            return None
+
+    one_by_one = [one(m, c) for m, c in zip(messages, contexts, strict=True)]
+    assert one_by_one == [b"new-1", None, b"new-2", None]
+    assert box.decrypt_batch(messages, contexts, errors="return") == one_by_one
+
+
+def test_box_is_immutable_unpicklable_and_not_a_base_for_subclasses(ring: Keyring) -> None:
+    import pickle
+
+    box = sealbox.Box(EnvelopeKeyProvider(ring))
+    with pytest.raises(AttributeError, match="immutable"):
+        box._env = EnvelopeKeyProvider(ring)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="cannot pickle 'Box' object: it holds key material"):
+        pickle.dumps(box)
+    with pytest.raises(TypeError, match="cannot pickle 'Box' object: it holds key material"):
+        pickle.dumps(sealbox.Box(ring))
+
+    class Audited(sealbox.Box[bytes]):
+        pass
+
+    with pytest.raises(TypeError, match=r"subclass sealbox\.LocalBox"):
+        Audited(ring)
+
+    class Logged(sealbox.LocalBox[bytes]):
+        def encrypt(self, data: object, *, context: object = None) -> bytes:
+            return bytes(super().encrypt(data, context=context))  # type: ignore[arg-type]
+
+    logged = Logged(ring)
+    assert isinstance(logged, sealbox.Box) and logged.decrypt(logged.encrypt(b"x")) == b"x"
+    # The declared API is visible at runtime (help(), autospec).
+    assert sealbox.Box.encrypt.__doc__ and sealbox.Box.rotate_batch.__doc__

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sealbox import audit, hazmat, normalizers
 from sealbox._blind import BitsPlan, BlindIndex, plan_bits
-from sealbox._box import Box, EnvelopeBox
+from sealbox._box import Box, EnvelopeBox, LocalBox
 from sealbox._derive import derive_key, key_from_password, keyring_from_passwords
 from sealbox._envelope import DataKeyCache, EnvelopeKeyProvider
 from sealbox._errors import (
@@ -43,6 +43,7 @@ __all__ = [
     "KeyDisabledError",
     "KeyProvider",
     "Keyring",
+    "LocalBox",
     "Message",
     "ProviderError",
     "ProviderUnavailableError",

@@ -106,137 +106,14 @@ class Box(Generic[_M]):
 
         def __new__(cls, key: Any, **options: Any) -> Any: ...
 
-        def encrypt(self, data: Buffer, *, context: Buffer | str | None = None) -> _M:
-            """Encrypt ``data``, binding ``context`` (authenticated, not stored)."""
-
-        def decrypt(self, message: Buffer | str, *, context: Buffer | str | None = None) -> bytes:
-            """Decrypt a message in either encoding; raise DecryptionError on any failure."""
-
-        def lookup_values(self, data: Buffer, *, context: Buffer | str | None = None) -> list[_M]:
-            """The deterministic message under every key of the ring, active first."""
-
-        def needs_rotation(self, message: Buffer | str) -> bool:
-            """Whether the message is under another key or algorithm than this Box's."""
-
-        @overload
-        def encrypt_batch(
-            self,
-            values: Sequence[Buffer],
-            contexts: Contexts = None,
-            *,
-            errors: Literal["raise"] = "raise",
-            threads: int | None = None,
-        ) -> list[_M]: ...
-        @overload
-        def encrypt_batch(
-            self,
-            values: Sequence[Buffer],
-            contexts: Contexts = None,
-            *,
-            errors: Errors,
-            threads: int | None = None,
-        ) -> list[_M | None]: ...
-        @overload
-        def encrypt_batch(
-            self,
-            values: ArrowColumn,
-            contexts: Contexts = None,
-            *,
-            errors: Errors = "raise",
-            threads: int | None = None,
-        ) -> ArrowArray: ...
-        def encrypt_batch(
-            self, values: Any, contexts: Any = None, *, errors: Errors = "raise", threads: int | None = None
-        ) -> Any:
-            """Encrypt every value; ``contexts`` is None, one for all, or one per value."""
-
-        @overload
-        def decrypt_batch(
-            self,
-            messages: Sequence[Buffer | str],
-            contexts: Contexts = None,
-            *,
-            errors: Literal["raise"] = "raise",
-            threads: int | None = None,
-        ) -> list[bytes]: ...
-        @overload
-        def decrypt_batch(
-            self,
-            messages: Sequence[Buffer | str],
-            contexts: Contexts = None,
-            *,
-            errors: Errors,
-            threads: int | None = None,
-        ) -> list[bytes | None]: ...
-        @overload
-        def decrypt_batch(
-            self,
-            messages: ArrowColumn,
-            contexts: Contexts = None,
-            *,
-            errors: Errors = "raise",
-            threads: int | None = None,
-        ) -> ArrowArray: ...
-        def decrypt_batch(
-            self, messages: Any, contexts: Any = None, *, errors: Errors = "raise", threads: int | None = None
-        ) -> Any:
-            """Decrypt every message. With ``errors="return"`` failed items are None (null)."""
-
-        @overload
-        def rotate_batch(
-            self,
-            messages: Sequence[Buffer | str],
-            contexts: Contexts = None,
-            mode: Mode = "auto",
-            *,
-            errors: Literal["raise"] = "raise",
-            threads: int | None = None,
-        ) -> list[_M]: ...
-        @overload
-        def rotate_batch(
-            self,
-            messages: Sequence[Buffer | str],
-            contexts: Contexts = None,
-            mode: Mode = "auto",
-            *,
-            errors: Errors,
-            threads: int | None = None,
-        ) -> list[_M | None]: ...
-        @overload
-        def rotate_batch(
-            self,
-            messages: ArrowColumn,
-            contexts: Contexts = None,
-            mode: Mode = "auto",
-            *,
-            errors: Errors = "raise",
-            threads: int | None = None,
-        ) -> ArrowArray: ...
-        def rotate_batch(
-            self,
-            messages: Any,
-            contexts: Any = None,
-            mode: Mode = "auto",
-            *,
-            errors: Errors = "raise",
-            threads: int | None = None,
-        ) -> Any:
-            """Re-encrypt (or re-wrap) every message to the active key and this Box's algorithm."""
-
-        @property
-        def algorithm(self) -> str: ...
-        @property
-        def deterministic(self) -> bool: ...
-        @property
-        def encoding(self) -> str: ...
-        @property
-        def active_key_id(self) -> int: ...
-        @property
-        def key_ids(self) -> list[int]: ...
-
     else:
 
         def __new__(cls, key: Any, **options: Any) -> Any:
+            if cls is not Box and cls is not EnvelopeBox:
+                raise TypeError(
+                    f"{cls.__name__} subclasses sealbox.Box, which only chooses the Box for a key: "
+                    "subclass sealbox.LocalBox (a Box over a key or Keyring) instead"
+                )
             if isinstance(key, EnvelopeKeyProvider):
                 if options.get("algorithm") is not None or options.get("deterministic"):
                     raise ValueError(
@@ -250,6 +127,150 @@ class Box(Generic[_M]):
             if "envelope" in options:
                 raise TypeError("Box() got an unexpected keyword argument 'envelope'")
             return LocalBox(key, **options)
+
+    def encrypt(self, data: Buffer, *, context: Buffer | str | None = None) -> _M:
+        """Encrypt ``data``, binding ``context`` (authenticated, not stored)."""
+        raise NotImplementedError
+
+    def decrypt(self, message: Buffer | str, *, context: Buffer | str | None = None) -> bytes:
+        """Decrypt a message in either encoding; raise DecryptionError on any failure."""
+        raise NotImplementedError
+
+    def lookup_values(self, data: Buffer, *, context: Buffer | str | None = None) -> list[_M]:
+        """The deterministic message under every key of the ring, active first."""
+        raise NotImplementedError
+
+    def needs_rotation(self, message: Buffer | str) -> bool:
+        """Whether the message is under another key or algorithm than this Box's."""
+        raise NotImplementedError
+
+    @overload
+    def encrypt_batch(
+        self,
+        values: Sequence[Buffer],
+        contexts: Contexts = None,
+        *,
+        errors: Literal["raise"] = "raise",
+        threads: int | None = None,
+    ) -> list[_M]: ...
+    @overload
+    def encrypt_batch(
+        self,
+        values: Sequence[Buffer],
+        contexts: Contexts = None,
+        *,
+        errors: Errors,
+        threads: int | None = None,
+    ) -> list[_M | None]: ...
+    @overload
+    def encrypt_batch(
+        self,
+        values: ArrowColumn,
+        contexts: Contexts = None,
+        *,
+        errors: Errors = "raise",
+        threads: int | None = None,
+    ) -> ArrowArray: ...
+    def encrypt_batch(
+        self, values: Any, contexts: Any = None, *, errors: Errors = "raise", threads: int | None = None
+    ) -> Any:
+        """Encrypt every value; ``contexts`` is None, one for all, or one per value."""
+        raise NotImplementedError
+
+    @overload
+    def decrypt_batch(
+        self,
+        messages: Sequence[Buffer | str],
+        contexts: Contexts = None,
+        *,
+        errors: Literal["raise"] = "raise",
+        threads: int | None = None,
+    ) -> list[bytes]: ...
+    @overload
+    def decrypt_batch(
+        self,
+        messages: Sequence[Buffer | str],
+        contexts: Contexts = None,
+        *,
+        errors: Errors,
+        threads: int | None = None,
+    ) -> list[bytes | None]: ...
+    @overload
+    def decrypt_batch(
+        self,
+        messages: ArrowColumn,
+        contexts: Contexts = None,
+        *,
+        errors: Errors = "raise",
+        threads: int | None = None,
+    ) -> ArrowArray: ...
+    def decrypt_batch(
+        self, messages: Any, contexts: Any = None, *, errors: Errors = "raise", threads: int | None = None
+    ) -> Any:
+        """Decrypt every message. With ``errors="return"`` failed items are None (null)."""
+        raise NotImplementedError
+
+    @overload
+    def rotate_batch(
+        self,
+        messages: Sequence[Buffer | str],
+        contexts: Contexts = None,
+        mode: Mode = "auto",
+        *,
+        errors: Literal["raise"] = "raise",
+        threads: int | None = None,
+    ) -> list[_M]: ...
+    @overload
+    def rotate_batch(
+        self,
+        messages: Sequence[Buffer | str],
+        contexts: Contexts = None,
+        mode: Mode = "auto",
+        *,
+        errors: Errors,
+        threads: int | None = None,
+    ) -> list[_M | None]: ...
+    @overload
+    def rotate_batch(
+        self,
+        messages: ArrowColumn,
+        contexts: Contexts = None,
+        mode: Mode = "auto",
+        *,
+        errors: Errors = "raise",
+        threads: int | None = None,
+    ) -> ArrowArray: ...
+    def rotate_batch(
+        self,
+        messages: Any,
+        contexts: Any = None,
+        mode: Mode = "auto",
+        *,
+        errors: Errors = "raise",
+        threads: int | None = None,
+    ) -> Any:
+        """Re-encrypt (or re-wrap) every message to the active key and this Box's algorithm."""
+        raise NotImplementedError
+
+    @property
+    def algorithm(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def deterministic(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def encoding(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def active_key_id(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def key_ids(self) -> list[int]:
+        raise NotImplementedError
 
 
 class LocalBox(_native.Box, Box[_M]):
@@ -440,14 +461,16 @@ class EnvelopeBox(Box[_M]):
             raise ValueError(f"encoding must be 'binary' or 'text', not {encoding!r}")
         box = object.__new__(cls)
         ring = env.local_ring()
-        box._encoding = encoding
-        box._env = env
-        box._keys = _Keys(env)
-        box._local = None if ring is None else LocalBox(ring, encoding=encoding, envelope=True)
+        local = None if ring is None else LocalBox(ring, encoding=encoding, envelope=True)
+        for name, value in (("_encoding", encoding), ("_env", env), ("_keys", _Keys(env)), ("_local", local)):
+            object.__setattr__(box, name, value)
         return box
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a Box is immutable: cannot set {name!r}")
+
     def __reduce__(self) -> Any:
-        raise TypeError("a Box holds keys and cannot be pickled")
+        raise TypeError("cannot pickle 'Box' object: it holds key material")
 
     def __copy__(self) -> EnvelopeBox[_M]:
         return self
@@ -686,7 +709,10 @@ class EnvelopeBox(Box[_M]):
         def unwrap(kek_id: int, bound: bool, wrapped: bytes, context: bytes) -> bytes:
             return bytes(keys.unwrap(kek_id, bound, wrapped, context))
 
-        out: list[Any] = _native.envelope_open_batch(messages, ctx, unwrap, self._local, threads)
+        # KEK ids that name a local key are opened in Rust; the same rule as one value's decrypt.
+        env, ring = self._env, self._env.local_ring()
+        local_ids = [] if ring is None else [i for i in ring.ids if env.find(i) is ring]
+        out: list[Any] = _native.envelope_open_batch(messages, ctx, unwrap, self._local, local_ids, threads)
         failed = sum(1 for r in out if r is None)
         self._audit_decrypt(
             self._env.kek_id, self._env.kek, None, None if not failed else DecryptionError(), n

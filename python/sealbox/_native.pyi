@@ -59,6 +59,7 @@ def envelope_open_batch(
     contexts: Any,
     unwrap: Callable[[int, bool, bytes, bytes], bytes | None],
     local: Box | None = None,
+    local_ids: list[int] = ...,
     threads: int | None = None,
 ) -> list[bytes | None]: ...
 def envelope_rewrite_batch(

@@ -2,7 +2,8 @@
 //! sealing logic. Nothing here depends on Python, so `cargo test`, benches and
 //! fuzzers run without an interpreter.
 
-// In layers, each importing only those listed before it (docs/architecture.md):
+// In layers (docs/architecture.md): error, rng -> format, primitives -> keys ->
+// seal -> batch -> search, compat; each imports only the layers before it.
 pub mod batch;
 pub mod compat;
 pub mod error;

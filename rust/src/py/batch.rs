@@ -13,7 +13,7 @@ use crate::core::batch::{
 use crate::core::{Encoding, Sealer};
 
 use super::errors::DecryptionError;
-use super::pipeline;
+use super::pipeline::{self, CHUNK_ITEMS};
 
 /// One item of a list batch, borrowed from its Python object.
 pub enum Item {
@@ -192,14 +192,6 @@ impl Items for Window<'_> {
     }
 }
 
-/// Items per chunk of a list batch: smaller than the engine's default, so the
-/// pipeline fills and drains quickly (the first chunk's items are borrowed, and
-/// the last chunk's results turned into objects, while the workers wait).
-const LIST_CHUNK_ITEMS: usize = 16_384;
-
-/// Chunks of a list batch sent to the workers and not yet turned into objects.
-const IN_FLIGHT: usize = 2;
-
 /// Borrow the items of `values[start..]` up to a chunk's worth (item count or bytes).
 fn next_chunk(
     values: &Bound<'_, PyTuple>,
@@ -208,10 +200,10 @@ fn next_chunk(
     what: &str,
 ) -> PyResult<Vec<Item>> {
     let n = values.len();
-    let mut out = Vec::with_capacity(LIST_CHUNK_ITEMS.min(n.saturating_sub(start)));
+    let mut out = Vec::with_capacity(CHUNK_ITEMS.min(n.saturating_sub(start)));
     let mut bytes = 0usize;
     let mut i = start;
-    while i < n && out.len() < LIST_CHUNK_ITEMS && bytes < CHUNK_BYTES {
+    while i < n && out.len() < CHUNK_ITEMS && bytes < CHUNK_BYTES {
         let obj = values.get_borrowed_item(i)?;
         let it = item(&obj, allow_str, what, i)?;
         bytes += it.as_ref().len();
@@ -261,7 +253,7 @@ pub fn list_batch<'py>(
     let mut next = 0usize;
     pipeline::run(
         py,
-        IN_FLIGHT,
+        pipeline::IN_FLIGHT,
         || {
             if next >= n {
                 return Ok(None);

@@ -187,6 +187,7 @@ impl Items for Chunk {
 enum Source<'py> {
     List(Bound<'py, PyList>, usize),
     Iter(Bound<'py, pyo3::types::PyIterator>),
+    Done,
 }
 
 impl<'py> Source<'py> {
@@ -214,7 +215,15 @@ impl<'py> Source<'py> {
                 *pos += 1;
                 Ok(item)
             }
-            Self::Iter(iter) => iter.next().transpose(),
+            Self::Iter(iter) => {
+                let item = iter.next().transpose()?;
+                if item.is_none() {
+                    // An iterator is read to its end once, never past it.
+                    *self = Self::Done;
+                }
+                Ok(item)
+            }
+            Self::Done => Ok(None),
         }
     }
 }
@@ -436,7 +445,7 @@ impl BlindIndex {
         let mut read = 0usize;
         pipeline::run(
             py,
-            2,
+            pipeline::IN_FLIGHT,
             || {
                 let chunk = self.next_chunk(&mut source, read, per_chunk)?;
                 read += chunk.len();
@@ -495,7 +504,7 @@ impl BlindIndex {
             let mut next = 0usize;
             pipeline::run(
                 py,
-                2,
+                pipeline::IN_FLIGHT,
                 || {
                     let range = next..(next + per_chunk.max(1)).min(n);
                     next = range.end;

@@ -22,7 +22,7 @@ use crate::core::{format, Encoding, Sealer};
 use super::args;
 use super::batch::{items, parse_threads, BatchContexts, Item};
 use super::errors::DecryptionError;
-use super::pipeline;
+use super::pipeline::{self, CHUNK_ITEMS, IN_FLIGHT};
 use super::sealbox::SealBox;
 
 fn data_key(obj: &Bound<'_, PyAny>) -> PyResult<DataKey> {
@@ -135,9 +135,6 @@ pub fn envelope_scan<'py>(
     PyTuple::new(py, [PyList::new(py, index)?.into_any(), keys.into_any()])
 }
 
-/// Items per chunk of an envelope batch.
-const CHUNK_ITEMS: usize = 16_384;
-
 /// Run `work` over items `0..n` in chunks, in parallel with the GIL released
 /// ([`pipeline::run`]), and hand each item's result to `finish` in order.
 fn run_chunked<T: Send>(
@@ -151,7 +148,7 @@ fn run_chunked<T: Send>(
     let mut next = 0usize;
     pipeline::run(
         py,
-        2,
+        IN_FLIGHT,
         || {
             let range = next..(next + CHUNK_ITEMS).min(n);
             next = range.end;
@@ -190,7 +187,11 @@ pub fn envelope_seal_batch<'py>(
     }
     let values: Vec<Item> = items(values, false, "values")?;
     let contexts = BatchContexts::extract(contexts, values.len())?;
-    if keys.len() * per < values.len() {
+    if keys
+        .len()
+        .checked_mul(per)
+        .is_none_or(|capacity| capacity < values.len())
+    {
         return Err(PyValueError::new_err(format!(
             "{} data keys for {} values at {per} per key",
             keys.len(),
@@ -261,18 +262,21 @@ impl OpenChunk {
 /// (`core::batch::wraps`) is unwrapped once by `unwrap(kek_id, bound, wrapped,
 /// context)` (the KMS or HSM, in Python: it returns the data key, or raises
 /// DecryptionError for a key that does not unwrap; any other error stops the
-/// batch), with the GIL held as each chunk is prepared; messages under the
-/// ring of `local` (an envelope Box over the local KEKs) open with it. The
+/// batch), with the GIL held as each chunk is prepared; direct messages, and
+/// envelope messages whose KEK id is in `local_ids`, open with `local` (an
+/// envelope Box over the local KEKs). The
 /// chunks open in parallel with the GIL released. Returns the plaintexts,
 /// None where an item failed.
 #[pyfunction]
-#[pyo3(signature = (messages, contexts, unwrap, local = None, threads = None))]
+#[pyo3(signature = (messages, contexts, unwrap, local = None, local_ids = Vec::new(), threads = None))]
+#[allow(clippy::too_many_arguments)]
 pub fn envelope_open_batch<'py>(
     py: Python<'py>,
     messages: &Bound<'py, PyAny>,
     contexts: Option<&Bound<'py, PyAny>>,
     unwrap: &Bound<'py, PyAny>,
     local: Option<&Bound<'py, SealBox>>,
+    local_ids: Vec<u32>,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyList>> {
     let threads = parse_threads(threads)?;
@@ -289,7 +293,7 @@ pub fn envelope_open_batch<'py>(
     let pool = pool(threads)?;
     pipeline::run(
         py,
-        2,
+        IN_FLIGHT,
         || {
             let start = next;
             let items: Vec<Item> = messages.by_ref().take(CHUNK_ITEMS).collect();
@@ -313,7 +317,7 @@ pub fn envelope_open_batch<'py>(
                         None => Target::Fail,
                     },
                     Ok(Parsed::Envelope(msg)) => {
-                        if local.is_some_and(|l| l.keyring().get(msg.kek_id).is_some()) {
+                        if local.is_some() && local_ids.contains(&msg.kek_id) {
                             Target::Local
                         } else {
                             let slot = wraps.slot(&msg, ctx.get(i), i);

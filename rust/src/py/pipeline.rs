@@ -9,8 +9,8 @@
 //! A driver thread hands the prepared chunks to the workers in order while the
 //! calling thread prepares the next chunk and finishes the last one, so with
 //! `in_flight` = 2 the workers never wait for objects to be made. At most
-//! `in_flight` chunks exist between the two ends, which bounds memory whatever
-//! the batch's size. Ctrl-C is checked between chunks. On any error nothing
+//! `in_flight` chunks are queued or computing, and one more is being
+//! finished, which bounds memory whatever the batch's size. Ctrl-C is checked between chunks. On any error nothing
 //! more is computed: chunks still queued come back unprocessed, the driver is
 //! joined without the GIL, and everything it held (items that borrow Python
 //! objects) is dropped on the calling thread, with the GIL.
@@ -21,6 +21,15 @@ use std::sync::mpsc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+/// Chunks queued or computing while another is finished: two keep the workers
+/// busy while the calling thread makes objects.
+pub const IN_FLIGHT: usize = 2;
+
+/// Items per chunk of a list batch: small enough that the pipeline fills and
+/// drains quickly (the first chunk's items are borrowed, and the last chunk's
+/// results turned into objects, while the workers wait).
+pub const CHUNK_ITEMS: usize = 16_384;
 
 /// Run a batch in chunks (see the module's documentation). `prepare` gives
 /// the next chunk's input, or None when there is no more; `compute` runs
@@ -36,7 +45,9 @@ where
     P: Send,
     R: Send,
 {
-    let in_flight = in_flight.max(1);
+    if in_flight <= 1 {
+        return run_here(py, prepare, compute, finish);
+    }
     let stop = AtomicBool::new(false);
     let worker_failed = || PyValueError::new_err("a batch worker failed");
     std::thread::scope(|scope| -> PyResult<()> {
@@ -62,8 +73,11 @@ where
             // An error while preparing is reported once the chunks before it
             // are finished, so that their own failures come first.
             let mut stopped_by: Option<PyErr> = None;
+            // `prepare` is not called again once it has said there is no more
+            // (an iterator of values may not be fused).
+            let mut exhausted = false;
             let mut more = |queued: &mut usize| -> bool {
-                if stopped_by.is_some() {
+                if stopped_by.is_some() || exhausted {
                     return false;
                 }
                 match prepare() {
@@ -75,7 +89,10 @@ where
                         *queued += 1;
                         true
                     }
-                    Ok(None) => false,
+                    Ok(None) => {
+                        exhausted = true;
+                        false
+                    }
                     Err(e) => {
                         stopped_by = Some(e);
                         false
@@ -93,12 +110,15 @@ where
                     .map_err(|_| worker_failed())?
                     .map_err(|_| worker_failed())?;
                 py.check_signals()?;
-                // Queue the next chunk before finishing this one, so the
-                // workers are busy meanwhile; a job that is stepped (its next
-                // chunk needs this one finished) is queued after.
-                more(&mut queued);
-                finish(output)?;
-                if queued == 0 {
+                if in_flight > 1 {
+                    // Queue the next chunk before finishing this one, so the
+                    // workers are busy meanwhile.
+                    more(&mut queued);
+                    finish(output)?;
+                } else {
+                    // One chunk at a time: the next may need this one finished
+                    // (a stepped job).
+                    finish(output)?;
                     more(&mut queued);
                 }
             }
@@ -116,6 +136,27 @@ where
         run?;
         joined.map_err(|_| worker_failed())
     })
+}
+
+/// One chunk at a time, computed on the calling thread with the GIL released:
+/// nothing to overlap, so no driver thread (whose fresh allocator heap would
+/// also fault in the memory each chunk's bookkeeping takes).
+fn run_here<P, R>(
+    py: Python<'_>,
+    mut prepare: impl FnMut() -> PyResult<Option<P>>,
+    compute: impl Fn(P) -> R + Sync,
+    mut finish: impl FnMut(R) -> PyResult<()>,
+) -> PyResult<()>
+where
+    P: Send,
+    R: Send,
+{
+    while let Some(input) = prepare()? {
+        let output = py.detach(|| compute(input));
+        py.check_signals()?;
+        finish(output)?;
+    }
+    Ok(())
 }
 
 /// A batch that is one job stepped chunk by chunk (an Arrow column, whose

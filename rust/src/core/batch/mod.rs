@@ -390,6 +390,7 @@ enum Input<'a> {
 
 /// Decode and parse the input of one item, unless it is a plaintext. A
 /// message that does not decode (or parse) is `Err`: the item fails.
+#[inline]
 fn decode<'a>(op: &Op, raw: &'a [u8]) -> Result<Cow<'a, [u8]>> {
     match op {
         Op::Seal => Ok(Cow::Borrowed(raw)),
@@ -397,6 +398,7 @@ fn decode<'a>(op: &Op, raw: &'a [u8]) -> Result<Cow<'a, [u8]>> {
     }
 }
 
+#[inline]
 fn parse<'a>(op: &Op, binary: &'a [u8]) -> Result<Input<'a>> {
     match op {
         Op::Seal => Ok(Input::Plain(binary)),
@@ -412,6 +414,7 @@ fn encoded_len(encoding: Encoding, binary: usize) -> usize {
 }
 
 /// What to do with one item, and its output length: from its header alone.
+#[inline]
 fn plan(
     op: &Op,
     sealer: &Sealer,
@@ -676,6 +679,7 @@ impl Batch<'_> {
     /// Fill the place `out` of item `i`: decode and parse its input once, plan
     /// it (a guessed place) or take its planned step, then do its work.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn fill_one(
         &self,
         op: Op,
@@ -735,6 +739,7 @@ impl Batch<'_> {
     }
 
     /// Do the work of one item, whose input is decoded and parsed.
+    #[inline]
     fn process(
         &self,
         op: &Op,

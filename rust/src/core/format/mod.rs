@@ -37,6 +37,7 @@ pub enum Parsed<'a> {
 
 impl<'a> Parsed<'a> {
     /// Parse a binary message of any suite; anything malformed is `Error::Decrypt`.
+    #[inline]
     pub fn parse(binary: &'a [u8]) -> Result<Self> {
         #[cfg(test)]
         PARSES.with(|n| n.set(n.get() + 1));
@@ -48,6 +49,7 @@ impl<'a> Parsed<'a> {
     }
 
     /// The key id of a direct message, the KEK id of an envelope message.
+    #[inline]
     pub fn key_id(&self) -> u32 {
         match self {
             Parsed::Sealed(m) => m.key_id,
@@ -56,6 +58,7 @@ impl<'a> Parsed<'a> {
     }
 
     /// The length of the plaintext inside.
+    #[inline]
     pub fn plaintext_len(&self) -> usize {
         match self {
             Parsed::Sealed(m) => m.ciphertext.len(),

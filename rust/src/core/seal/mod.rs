@@ -70,6 +70,7 @@ impl Sealer {
 
     /// What a parsed message's header says to this sealer; fails (opaquely)
     /// when its key is not in the ring.
+    #[inline]
     pub fn inspect(&self, msg: &Parsed<'_>) -> Result<Inspection> {
         let active = self.ring.active_id();
         self.ring.get(msg.key_id()).ok_or(Error::Decrypt)?;
@@ -92,6 +93,7 @@ impl Sealer {
     /// Open a parsed message of either kind into `out` (exactly its plaintext
     /// length); `memo` carries a data key shared with the previous envelope
     /// message of a run ([`RunMemo`]).
+    #[inline]
     pub fn open_parsed(
         &self,
         msg: &Parsed<'_>,
@@ -111,6 +113,7 @@ impl Sealer {
     /// Re-wrap an envelope message's data key under the active key (payload
     /// copied); `memo` carries a data key shared with the previous message
     /// ([`RunMemo`]).
+    #[inline]
     pub fn rewrap_into(
         &self,
         msg: &EnvelopeMessage<'_>,
