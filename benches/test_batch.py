@@ -311,7 +311,7 @@ def user_envelope_encrypt_case(s: Sizes) -> tuple[Callable[[], Any], int]:
 
 G_T2 = "T2 rotate_batch re-encrypt, 64 B rows, lists"
 G_T2A = "T2 rotate_batch re-encrypt, 64 B rows, Arrow"
-G_T4 = "T4 encrypt_batch, 64 B rows, lists"
+G_T4 = "encrypt_batch, 64 B rows, lists"
 G_DEC = "decrypt_batch, 64 B rows, lists"
 G_T3 = "T3 rotate_batch re-wrap (envelope, local KEK), 64 B rows, lists"
 G_T3A = "T3 rotate_batch re-wrap (envelope, local KEK), 64 B rows, Arrow"
@@ -352,7 +352,7 @@ CASES = [
     Case(G_T2A, USER_REENCRYPT, AN, user_reencrypt_case, 10.0, "T2", "cryptography"),
     Case(G_T2A, LOOP, SF, loop_rotate_case, needs="cryptography"),
     Case(G_T4, "sealbox encrypt_batch(list)", SB, sb_encrypt),
-    Case(G_T4, USER_ENCRYPT, AN, user_encrypt_case, 10.0, "T4", "cryptography"),
+    Case(G_T4, USER_ENCRYPT, AN, user_encrypt_case, needs="cryptography"),
     Case(G_T4, LOOP, SF, loop_encrypt_case, needs="cryptography"),
     Case(G_DEC, "sealbox decrypt_batch(list)", SB, sb_decrypt),
     Case(G_T3, "sealbox rotate_batch(list)", SB, sb_rewrap()),

@@ -144,7 +144,7 @@ def test_the_floors() -> None:
             assert floor == 1.0
         elif target == "T5":
             assert floor == 0.5
-        elif group == "T4 encrypt_batch, 64 B rows, lists":  # against the one-key AESGCM loop
+        elif group == "encrypt_batch, 64 B rows, lists":  # against the one-key AESGCM loop
             assert floor == 1.5
         else:  # every other batch ratio
             assert target in ("T2", "T3", "T4", "T6") and floor == 3.0, (target, group)
