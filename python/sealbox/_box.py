@@ -370,7 +370,7 @@ def _context_bytes(context: Any) -> bytes:
 
 
 def _rewrap_slots(
-    keys: Any, source: int | None, slots: list[int], unique: list[Any], ctx: list[bytes]
+    keys: Any, source: int | None, slots: list[int], wraps: list[tuple[int, bool, bytes, bytes]]
 ) -> tuple[dict[int, bytes], list[int]] | None:
     """Re-wrap the keys of ``slots`` under the active KEK inside its provider, from the
     KEK ``source`` (None: the active KEK itself), in one call: ``(moved, failed)``.
@@ -382,8 +382,8 @@ def _rewrap_slots(
         pass
 
     def call(group: list[int]) -> list[bytes]:
-        wrapped = [unique[s][2] for s in group]
-        contexts = [keys.env.wrap_context(ctx[unique[s][3]], unique[s][1]) for s in group]
+        wrapped = [wraps[s][2] for s in group]
+        contexts = [keys.env.wrap_context(wraps[s][3], wraps[s][1]) for s in group]
         result: list[bytes] | None = (
             keys.rewrap(wrapped, contexts) if source is None else keys.rewrap_from(source, wrapped, contexts)
         )
@@ -720,45 +720,51 @@ class EnvelopeBox(Box[_M]):
         return out
 
     def _rewrap_list(self, messages: list[Any], contexts: Any, threads: int | None, keys: Any) -> list[Any]:
+        """One native call: it hands ``rewrap`` each distinct wrapped data key once
+        (a chunk's new ones together) and rewrites the headers in parallel."""
         n = len(messages)
         ctx = _context_list(contexts, n)
-        index, unique = _native.envelope_scan(messages, ctx)
         env = self._env
         active = env.kek
-        headers: list[tuple[int, bytes] | None] = [None] * len(unique)
-        failed: set[int] = set()
-        # Keys the provider can move itself (the data keys never leave it): those
-        # under the active KEK (rewrap) and those under a previous one (rewrap_from).
-        # The rest are unwrapped here and wrapped under the active KEK.
-        in_kms: dict[int | None, list[int]] = {}  # by source KEK id, None for the active one
-        local: list[int] = []
-        for slot, (kek_id, _bound, wrapped, _first) in enumerate(unique):
-            if not keys.needs_rewrap(kek_id, wrapped):
-                continue
-            if isinstance(active, Keyring) or isinstance(env.find(kek_id), Keyring | None):
-                local.append(slot)
-            else:
-                in_kms.setdefault(None if kek_id == env.kek_id else kek_id, []).append(slot)
-        for source, slots in in_kms.items():
-            result = _rewrap_slots(keys, source, slots, unique, ctx)
-            if result is None:  # the provider cannot move keys from this KEK
-                local += slots
-                continue
-            moved, bad = result
-            failed.update(bad)
-            for s, w in moved.items():
-                headers[s] = (env.kek_id, w)
-        for slot in sorted(local):
-            kek_id, bound, wrapped, first = unique[slot]
-            try:
-                dk = keys.unwrap(kek_id, bound, wrapped, ctx[first])
-                headers[slot] = keys.wrap_active(dk, bound, ctx[first])
-            except DecryptionError:
-                failed.add(slot)
+
+        def rewrap(wraps: list[tuple[int, bool, bytes, bytes]]) -> list[tuple[int, bytes] | bool | None]:
+            """For each wrap ``(kek_id, bound, wrapped, context)``: its new header, True to
+            keep it, or None if it did not move."""
+            answers: list[tuple[int, bytes] | bool | None] = [True] * len(wraps)
+            # Keys the provider can move itself (the data keys never leave it): those
+            # under the active KEK (rewrap) and those under a previous one (rewrap_from).
+            # The rest are unwrapped here and wrapped under the active KEK.
+            in_kms: dict[int | None, list[int]] = {}  # by source KEK id, None for the active one
+            local: list[int] = []
+            for slot, (kek_id, _bound, wrapped, _context) in enumerate(wraps):
+                if not keys.needs_rewrap(kek_id, wrapped):
+                    continue
+                if isinstance(active, Keyring) or isinstance(env.find(kek_id), Keyring | None):
+                    local.append(slot)
+                else:
+                    in_kms.setdefault(None if kek_id == env.kek_id else kek_id, []).append(slot)
+            for source, slots in in_kms.items():
+                result = _rewrap_slots(keys, source, slots, wraps)
+                if result is None:  # the provider cannot move keys from this KEK
+                    local += slots
+                    continue
+                moved, bad = result
+                for s in bad:
+                    answers[s] = None
+                for s, w in moved.items():
+                    answers[s] = (env.kek_id, w)
+            for slot in sorted(local):
+                kek_id, bound, wrapped, context = wraps[slot]
+                try:
+                    answers[slot] = keys.wrap_active(
+                        keys.unwrap(kek_id, bound, wrapped, context), bound, context
+                    )
+                except DecryptionError:
+                    answers[slot] = None
+            return answers
+
+        out, direct = _native.envelope_rewrap_batch(messages, ctx, rewrap, self._text(), threads)
         # Messages that are not envelopes (direct messages under a local key) are re-encrypted.
-        direct = [i for i, s in enumerate(index) if s < 0]
-        index = [-1 if s in failed else s for s in index]
-        out: list[Any] = _native.envelope_rewrite_batch(headers, index, messages, self._text())
         if direct and self._local is not None:
             plain = self._local.decrypt_batch(
                 [messages[i] for i in direct], [ctx[i] for i in direct], errors="return", threads=threads

@@ -17,8 +17,7 @@ __all__ = [
     "envelope_local_wrap",
     "envelope_open",
     "envelope_open_batch",
-    "envelope_rewrite_batch",
-    "envelope_scan",
+    "envelope_rewrap_batch",
     "envelope_seal",
     "envelope_seal_batch",
     "gem_index_key",
@@ -45,7 +44,6 @@ def envelope_seal(
     text: bool,
 ) -> Any: ...
 def envelope_open(data_key: _Buffer, message: _Buffer | str, context: _Buffer | str | None) -> bytes: ...
-def envelope_scan(messages: Any, contexts: Any) -> tuple[list[int], list[tuple[int, bool, bytes, int]]]: ...
 def envelope_seal_batch(
     keys: list[tuple[bytes, int, int, bytes]],
     per: int,
@@ -62,9 +60,13 @@ def envelope_open_batch(
     local_ids: list[int] = ...,
     threads: int | None = None,
 ) -> list[bytes | None]: ...
-def envelope_rewrite_batch(
-    headers: list[tuple[int, bytes] | None], index: list[int], messages: Any, text: bool
-) -> list[Any]: ...
+def envelope_rewrap_batch(
+    messages: Any,
+    contexts: Any,
+    rewrap: Callable[[list[tuple[int, bool, bytes, bytes]]], list[tuple[int, bytes] | bool | None]],
+    text: bool,
+    threads: int | None = None,
+) -> tuple[list[Any], list[int]]: ...
 def envelope_local_wrap(
     keyring: Keyring,
     data_key: _Buffer,

@@ -11,7 +11,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 use rayon::prelude::*;
 use zeroize::Zeroizing;
 
-use crate::core::batch::wraps::{self, Wraps};
+use crate::core::batch::wraps::Wraps;
 use crate::core::batch::{pool, Contexts};
 use crate::core::error::{Error, Result};
 use crate::core::format::envelope::{self as wire, EnvelopeMessage};
@@ -99,40 +99,6 @@ pub fn envelope_open<'py>(
     let ctx = args::context(context)?;
     let plain = open_one(&dk, &raw, &ctx)?;
     Ok(PyBytes::new(py, &plain))
-}
-
-/// The distinct wrapped data keys of a batch of messages, for unwrapping each once.
-///
-/// Returns `(index, keys)`: `index[i]` is the position in `keys` of message
-/// `i`'s data key, or -1 if message `i` is not an envelope message; each key
-/// is `(kek_id, context_bound, wrapped, first_item)`. Keys bound to their
-/// message's context are told apart by context too.
-#[pyfunction]
-#[pyo3(signature = (messages, contexts))]
-pub fn envelope_scan<'py>(
-    py: Python<'py>,
-    messages: &Bound<'py, PyAny>,
-    contexts: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyTuple>> {
-    let items = items(messages, true, "messages")?;
-    let contexts = BatchContexts::extract(contexts, items.len())?;
-    let (slots, wraps) = wraps::scan(&items, &contexts.view());
-    let index: Vec<i64> = slots
-        .iter()
-        .map(|s| s.and_then(|s| i64::try_from(s).ok()).unwrap_or(-1))
-        .collect();
-    let keys = PyList::new(
-        py,
-        wraps.list.iter().map(|(w, first)| {
-            (
-                w.kek_id,
-                w.context_bound(),
-                PyBytes::new(py, &w.wrapped),
-                *first,
-            )
-        }),
-    )?;
-    PyTuple::new(py, [PyList::new(py, index)?.into_any(), keys.into_any()])
 }
 
 /// Run `work` over items `0..n` in chunks, in parallel with the GIL released
@@ -320,8 +286,8 @@ pub fn envelope_open_batch<'py>(
                         if local.is_some() && local_ids.contains(&msg.kek_id) {
                             Target::Local
                         } else {
-                            let slot = wraps.slot(&msg, ctx.get(i), i);
-                            if slot == keys.len() {
+                            let (slot, new) = wraps.slot(&msg, ctx.get(i));
+                            if new {
                                 keys.push(unwrap_one(unwrap, &msg, ctx.get(i))?.map(Arc::new));
                             }
                             keys.get(slot)
@@ -401,62 +367,199 @@ fn open_target(
     }
 }
 
-/// Give `messages[i]` the header `headers[index[i]]` = `(kek_id, wrapped)`,
-/// copying the payload; a None header (or index -1) leaves the message as it
-/// is. Returns the messages (rewritten ones in the `text` or binary form),
-/// None where an item is not an envelope message (index -1).
+/// Where one message of a provider-backed re-wrap goes.
+enum Rewrap {
+    /// Not an envelope message (a direct message, or not a message at all):
+    /// the caller re-encrypts it.
+    Direct,
+    /// Already under the active KEK: the input, unchanged.
+    Keep,
+    /// Its data key did not move: fails.
+    Fail,
+    /// The new KEK id and wrapped key its header takes.
+    New(Arc<(u32, Vec<u8>)>),
+}
+
+/// What the caller's `rewrap` said of one distinct wrapped key.
+#[derive(Clone)]
+enum Moved {
+    Keep,
+    Fail,
+    New(Arc<(u32, Vec<u8>)>),
+}
+
+/// One chunk of a re-wrap: its items (borrowed), their binary forms when given
+/// as text, and where each goes.
+struct RewrapChunk {
+    items: Vec<Item>,
+    decoded: Vec<Option<Vec<u8>>>,
+    targets: Vec<Rewrap>,
+}
+
+/// Re-wrap a batch of envelope messages in one call: as each chunk is
+/// prepared (GIL held), the wrapped data keys the batch has not met yet go,
+/// in one list, to `rewrap([(kek_id, bound, wrapped, context), ...])`, which
+/// returns for each the new `(kek_id, wrapped)`, True to leave it as it is, or
+/// None when it did not move; then the chunk's headers are rewritten in
+/// parallel (GIL released), payloads copied. Returns `(messages, direct)`:
+/// the messages (the input object where unchanged, None where failed or not
+/// an envelope message) and the indexes of the items that are not envelope
+/// messages, for the caller to re-encrypt.
 #[pyfunction]
-#[pyo3(signature = (headers, index, messages, text))]
-pub fn envelope_rewrite_batch<'py>(
+#[pyo3(signature = (messages, contexts, rewrap, text, threads = None))]
+pub fn envelope_rewrap_batch<'py>(
     py: Python<'py>,
-    headers: &Bound<'py, PyList>,
-    index: Vec<i64>,
     messages: &Bound<'py, PyAny>,
+    contexts: Option<&Bound<'py, PyAny>>,
+    rewrap: &Bound<'py, PyAny>,
     text: bool,
-) -> PyResult<Bound<'py, PyList>> {
-    let list = items(messages, true, "messages")?;
-    if index.len() != list.len() {
-        return Err(PyValueError::new_err(
-            "index must have one entry per message",
-        ));
-    }
-    let mut new_headers: Vec<Option<(u32, Vec<u8>)>> = Vec::with_capacity(headers.len());
-    for h in headers.iter() {
-        new_headers.push(if h.is_none() {
-            None
-        } else {
-            Some(h.extract()?)
-        });
-    }
-    let mut out = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
-        let raw = item.as_ref();
-        let header = index
-            .get(i)
-            .and_then(|&s| usize::try_from(s).ok())
-            .and_then(|s| new_headers.get(s))
-            .and_then(|h| h.as_ref());
-        let unscanned = index.get(i).is_none_or(|&s| s < 0);
-        let Some((kek_id, wrapped)) = header else {
-            out.push(if unscanned {
-                py.None().into_bound(py)
-            } else {
-                messages.get_item(i)?
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let threads = parse_threads(threads)?;
+    let messages = items(messages, true, "messages")?;
+    let contexts = BatchContexts::extract(contexts, messages.len())?;
+    let ctx = contexts.view();
+    let n = messages.len();
+    let mut messages = messages.into_iter();
+    let mut wraps = Wraps::default();
+    let mut moved: Vec<Moved> = Vec::new();
+    let mut next = 0usize;
+    let mut out = Vec::with_capacity(n);
+    let mut direct = Vec::new();
+    let pool = pool(threads)?;
+    pipeline::run(
+        py,
+        IN_FLIGHT,
+        || {
+            let start = next;
+            let items: Vec<Item> = messages.by_ref().take(CHUNK_ITEMS).collect();
+            if items.is_empty() {
+                return Ok(None);
+            }
+            next += items.len();
+            let mut decoded = Vec::with_capacity(items.len());
+            let mut slots = Vec::with_capacity(items.len());
+            let mut asked = Vec::new();
+            for (k, item) in items.iter().enumerate() {
+                let i = start + k;
+                let binary = format::decode(item.as_ref()).ok();
+                let slot = match binary.as_deref().map(Parsed::parse) {
+                    Some(Ok(Parsed::Envelope(msg))) => {
+                        let (slot, new) = wraps.slot(&msg, ctx.get(i));
+                        if new {
+                            let bound = msg.context_bound();
+                            let context = if bound { ctx.get(i) } else { &[] };
+                            asked.push((
+                                msg.kek_id,
+                                bound,
+                                PyBytes::new(py, msg.wrapped),
+                                PyBytes::new(py, context),
+                            ));
+                        }
+                        Some(slot)
+                    }
+                    _ => None,
+                };
+                slots.push(slot);
+                decoded.push(match binary {
+                    Some(std::borrow::Cow::Owned(b)) => Some(b),
+                    _ => None,
+                });
+            }
+            if !asked.is_empty() {
+                let answers = rewrap.call1((PyList::new(py, &asked)?,))?;
+                let answers = answers
+                    .cast::<PyList>()
+                    .map_err(|_| PyTypeError::new_err("rewrap must return a list"))?;
+                if answers.len() != asked.len() {
+                    return Err(PyValueError::new_err(format!(
+                        "rewrap returned {} answers for {} keys",
+                        answers.len(),
+                        asked.len()
+                    )));
+                }
+                for answer in answers.iter() {
+                    moved.push(if answer.is_none() {
+                        Moved::Fail
+                    } else if answer.is_instance_of::<pyo3::types::PyBool>() {
+                        Moved::Keep
+                    } else {
+                        let (kek_id, wrapped): (u32, Vec<u8>) = answer.extract()?;
+                        Moved::New(Arc::new((kek_id, wrapped)))
+                    });
+                }
+            }
+            let targets = slots
+                .iter()
+                .map(|slot| match slot.and_then(|s| moved.get(s)) {
+                    None if slot.is_none() => Rewrap::Direct,
+                    None | Some(Moved::Fail) => Rewrap::Fail,
+                    Some(Moved::Keep) => Rewrap::Keep,
+                    Some(Moved::New(h)) => Rewrap::New(Arc::clone(h)),
+                })
+                .collect();
+            Ok(Some((
+                start,
+                RewrapChunk {
+                    items,
+                    decoded,
+                    targets,
+                },
+            )))
+        },
+        |(start, chunk): (usize, RewrapChunk)| {
+            let rewritten: Vec<Option<Vec<u8>>> = pool.install(|| {
+                (0..chunk.items.len())
+                    .into_par_iter()
+                    .with_min_len(64)
+                    .map(|k| match chunk.targets.get(k) {
+                        Some(Rewrap::New(header)) => {
+                            let binary = match chunk.decoded.get(k) {
+                                Some(Some(b)) => b.as_slice(),
+                                _ => chunk.items.get(k).map_or(&[][..], AsRef::as_ref),
+                            };
+                            rewrite_one(binary, header.0, &header.1).ok()
+                        }
+                        _ => None,
+                    })
+                    .collect()
             });
-            continue;
-        };
-        let rewritten = format::decode(raw).and_then(|binary| {
-            let msg = EnvelopeMessage::parse(&binary)?;
-            let mut buf = vec![0u8; msg.payload.len() + wire::FIXED_HEADER_LEN + wrapped.len()];
-            wire::rewrite(&msg, *kek_id, wrapped, &mut buf)?;
-            Ok(buf)
-        });
-        out.push(match rewritten {
-            Ok(binary) => output(py, &binary, text),
-            Err(_) => py.None().into_bound(py),
-        });
-    }
-    PyList::new(py, out)
+            (start, chunk, rewritten)
+        },
+        |(start, chunk, rewritten)| {
+            for (k, (target, binary)) in chunk.targets.iter().zip(rewritten).enumerate() {
+                out.push(match (target, binary) {
+                    (Rewrap::New(_), Some(b)) => output(py, &b, text),
+                    (Rewrap::Keep, _) => match chunk.items.get(k) {
+                        Some(Item::Bytes(b)) => b.into_pyobject(py)?.into_any(),
+                        Some(Item::Str(s)) => s.into_pyobject(py)?.into_any(),
+                        None => py.None().into_bound(py),
+                    },
+                    (Rewrap::Direct, _) => {
+                        direct.push(start + k);
+                        py.None().into_bound(py)
+                    }
+                    _ => py.None().into_bound(py),
+                });
+            }
+            Ok(())
+        },
+    )?;
+    PyTuple::new(
+        py,
+        [
+            PyList::new(py, out)?.into_any(),
+            PyList::new(py, direct)?.into_any(),
+        ],
+    )
+}
+
+/// `binary` (an envelope message) with a new KEK id and wrapped key, its payload copied.
+fn rewrite_one(binary: &[u8], kek_id: u32, wrapped: &[u8]) -> Result<Vec<u8>> {
+    let msg = EnvelopeMessage::parse(binary)?;
+    let mut buf = vec![0u8; msg.payload.len() + wire::FIXED_HEADER_LEN + wrapped.len()];
+    wire::rewrite(&msg, kek_id, wrapped, &mut buf)?;
+    Ok(buf)
 }
 
 /// Wrap a data key under a keyring's active key (or `kek_id`), AES-SIV, for a

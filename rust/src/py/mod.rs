@@ -25,7 +25,7 @@ mod _native {
     #[pymodule_export]
     use super::envelope::{
         envelope_local_unwrap, envelope_local_wrap, envelope_open, envelope_open_batch,
-        envelope_rewrite_batch, envelope_scan, envelope_seal, envelope_seal_batch,
+        envelope_rewrap_batch, envelope_seal, envelope_seal_batch,
     };
 
     #[pymodule_export]

@@ -4,8 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::core::batch::{Contexts, Items};
-use crate::core::format::{self, EnvelopeMessage, Parsed};
+use crate::core::format::{self, EnvelopeMessage};
 
 /// One wrapped data key as a batch names it. A key bound to its message's
 /// context is told apart by that context too: the same wrapped bytes under
@@ -42,37 +41,16 @@ impl Wrap {
 #[derive(Default)]
 pub struct Wraps {
     slots: HashMap<Wrap, usize>,
-    /// Each wrap and the first item that named it.
-    pub list: Vec<(Wrap, usize)>,
 }
 
 impl Wraps {
-    /// The slot of `msg`'s wrap (item `index`, under `context`), numbering it
-    /// if new.
-    pub fn slot(&mut self, msg: &EnvelopeMessage<'_>, context: &[u8], index: usize) -> usize {
-        let wrap = Wrap::of(msg, context);
-        let next = self.list.len();
-        *self.slots.entry(wrap).or_insert_with_key(|w| {
-            self.list.push((w.clone(), index));
-            next
-        })
+    /// The slot of `msg`'s wrap under `context`, numbering it if new; and
+    /// whether it is new (then its slot is the number of wraps seen before).
+    pub fn slot(&mut self, msg: &EnvelopeMessage<'_>, context: &[u8]) -> (usize, bool) {
+        let next = self.slots.len();
+        let slot = *self.slots.entry(Wrap::of(msg, context)).or_insert(next);
+        (slot, slot == next)
     }
-}
-
-/// Each item's wrap slot (None for an item that is not an envelope message)
-/// and the distinct wraps, for items `0..items.len()`.
-pub fn scan(items: &dyn Items, contexts: &Contexts<'_>) -> (Vec<Option<usize>>, Wraps) {
-    let mut wraps = Wraps::default();
-    let slots = (0..items.len())
-        .map(|i| {
-            let binary = format::decode(items.get(i)).ok()?;
-            match Parsed::parse(&binary).ok()? {
-                Parsed::Envelope(msg) => Some(wraps.slot(&msg, contexts.get(i), i)),
-                Parsed::Sealed(_) => None,
-            }
-        })
-        .collect();
-    (slots, wraps)
 }
 
 #[cfg(test)]
@@ -80,43 +58,31 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::core::format::Parsed;
     use crate::core::keys::{Keyring, SecretKey};
     use crate::core::seal::Sealer;
 
     #[test]
-    fn scan_tells_wraps_apart_by_key_and_bound_context() {
+    fn wraps_are_told_apart_by_key_and_bound_context() {
         let ring =
             Arc::new(Keyring::new([(1, SecretKey::from_slice(&[1; 32]).unwrap())], 1).unwrap());
-        let env = Sealer::envelope(Arc::clone(&ring));
-        let direct = Sealer::new(ring, crate::core::format::Suite::Aes256Gcm);
+        let env = Sealer::envelope(ring);
         // Each envelope message has its own data key, bound to its context.
         let a = env.seal(b"a", b"ctx-a").unwrap();
         let b = env.seal(b"b", b"ctx-b").unwrap();
-        let items = vec![
-            a.clone(),
-            b,
-            a.clone(),
-            a,
-            direct.seal(b"d", b"").unwrap(),
-            b"junk".to_vec(),
-        ];
-        let contexts: Vec<&[u8]> = vec![b"ctx-a", b"ctx-b", b"ctx-a", b"other", b"", b""];
-        let (slots, wraps) = scan(&items, &Contexts::Each(&contexts));
+        let mut wraps = Wraps::default();
+        let mut slot = |m: &[u8], c: &[u8]| match Parsed::parse(m).unwrap() {
+            Parsed::Envelope(msg) => wraps.slot(&msg, c),
+            Parsed::Sealed(_) => unreachable!(),
+        };
         // The same message under the same context shares a slot; under another
         // context it is another unwrap.
-        assert_eq!(slots, vec![Some(0), Some(1), Some(0), Some(2), None, None]);
-        assert_eq!(
-            wraps
-                .list
-                .iter()
-                .map(|(_, first)| *first)
-                .collect::<Vec<_>>(),
-            vec![0, 1, 3]
-        );
-        assert!(wraps
-            .list
-            .iter()
-            .all(|(w, _)| w.context_bound() && w.kek_id == 1));
-        assert_eq!(wraps.list[2].0.context, b"other");
+        assert_eq!(slot(&a, b"ctx-a"), (0, true));
+        assert_eq!(slot(&b, b"ctx-b"), (1, true));
+        assert_eq!(slot(&a, b"ctx-a"), (0, false));
+        assert_eq!(slot(&a, b"other"), (2, true));
+        let msg = EnvelopeMessage::parse(&a).unwrap();
+        assert!(Wrap::of(&msg, b"x").context_bound());
+        assert_eq!(Wrap::of(&msg, b"x").context, b"x");
     }
 }
