@@ -206,21 +206,46 @@ enum Target {
     Fail,
 }
 
-/// One chunk of an envelope batch: its items (borrowed), the binary form of
-/// those given as text (decoded once), and where each opens.
-struct OpenChunk {
+/// One chunk of a provider-backed batch: its messages (borrowed from their
+/// objects) and the binary form of those given as text, decoded once.
+struct MessageChunk {
     start: usize,
     items: Vec<Item>,
     decoded: Vec<Option<Vec<u8>>>,
-    targets: Vec<Target>,
 }
 
-impl OpenChunk {
+impl MessageChunk {
+    /// The next chunk of `messages`, whose first item is item `start`.
+    fn take(messages: &mut std::vec::IntoIter<Item>, start: usize) -> Option<Self> {
+        let items: Vec<Item> = messages.by_ref().take(CHUNK_ITEMS).collect();
+        if items.is_empty() {
+            return None;
+        }
+        let decoded = items
+            .iter()
+            .map(|item| match format::decode(item.as_ref()) {
+                Ok(std::borrow::Cow::Owned(binary)) => Some(binary),
+                _ => None,
+            })
+            .collect();
+        Some(Self {
+            start,
+            items,
+            decoded,
+        })
+    }
+
+    /// Item `k` in binary form (as given, when it is not text that decodes:
+    /// then it does not parse).
     fn binary(&self, k: usize) -> &[u8] {
         match self.decoded.get(k) {
             Some(Some(binary)) => binary,
             _ => self.items.get(k).map_or(&[], AsRef::as_ref),
         }
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
     }
 }
 
@@ -261,22 +286,14 @@ pub fn envelope_open_batch<'py>(
         py,
         IN_FLIGHT,
         || {
-            let start = next;
-            let items: Vec<Item> = messages.by_ref().take(CHUNK_ITEMS).collect();
-            if items.is_empty() {
+            let Some(chunk) = MessageChunk::take(&mut messages, next) else {
                 return Ok(None);
-            }
-            next += items.len();
-            let mut decoded = Vec::with_capacity(items.len());
-            let mut targets = Vec::with_capacity(items.len());
-            for (k, item) in items.iter().enumerate() {
-                let i = start + k;
-                let Ok(binary) = format::decode(item.as_ref()) else {
-                    decoded.push(None);
-                    targets.push(Target::Fail);
-                    continue;
-                };
-                let target = match Parsed::parse(&binary) {
+            };
+            next += chunk.len();
+            let mut targets = Vec::with_capacity(chunk.len());
+            for k in 0..chunk.len() {
+                let i = chunk.start + k;
+                let target = match Parsed::parse(chunk.binary(k)) {
                     Err(_) => Target::Fail,
                     Ok(Parsed::Sealed(_)) => match local {
                         Some(_) => Target::Local,
@@ -296,27 +313,18 @@ pub fn envelope_open_batch<'py>(
                         }
                     }
                 };
-                decoded.push(match binary {
-                    std::borrow::Cow::Owned(b) => Some(b),
-                    std::borrow::Cow::Borrowed(_) => None,
-                });
                 targets.push(target);
             }
-            Ok(Some(OpenChunk {
-                start,
-                items,
-                decoded,
-                targets,
-            }))
+            Ok(Some((chunk, targets)))
         },
-        |chunk: OpenChunk| {
+        |(chunk, targets): (MessageChunk, Vec<Target>)| {
             let opened: Vec<Option<Zeroizing<Vec<u8>>>> = pool.install(|| {
-                (0..chunk.items.len())
+                (0..chunk.len())
                     .into_par_iter()
                     .with_min_len(64)
                     .map(|k| {
                         let context = ctx.get(chunk.start + k);
-                        open_target(chunk.targets.get(k)?, local, chunk.binary(k), context).ok()
+                        open_target(targets.get(k)?, local, chunk.binary(k), context).ok()
                     })
                     .collect()
             });
@@ -388,14 +396,6 @@ enum Moved {
     New(Arc<(u32, Vec<u8>)>),
 }
 
-/// One chunk of a re-wrap: its items (borrowed), their binary forms when given
-/// as text, and where each goes.
-struct RewrapChunk {
-    items: Vec<Item>,
-    decoded: Vec<Option<Vec<u8>>>,
-    targets: Vec<Rewrap>,
-}
-
 /// Re-wrap a batch of envelope messages in one call: as each chunk is
 /// prepared (GIL held), the wrapped data keys the batch has not met yet go,
 /// in one list, to `rewrap([(kek_id, bound, wrapped, context), ...])`, which
@@ -431,20 +431,16 @@ pub fn envelope_rewrap_batch<'py>(
         py,
         IN_FLIGHT,
         || {
-            let start = next;
-            let items: Vec<Item> = messages.by_ref().take(CHUNK_ITEMS).collect();
-            if items.is_empty() {
+            let Some(chunk) = MessageChunk::take(&mut messages, next) else {
                 return Ok(None);
-            }
-            next += items.len();
-            let mut decoded = Vec::with_capacity(items.len());
-            let mut slots = Vec::with_capacity(items.len());
+            };
+            next += chunk.len();
+            let mut slots = Vec::with_capacity(chunk.len());
             let mut asked = Vec::new();
-            for (k, item) in items.iter().enumerate() {
-                let i = start + k;
-                let binary = format::decode(item.as_ref()).ok();
-                let slot = match binary.as_deref().map(Parsed::parse) {
-                    Some(Ok(Parsed::Envelope(msg))) => {
+            for k in 0..chunk.len() {
+                let i = chunk.start + k;
+                slots.push(match Parsed::parse(chunk.binary(k)) {
+                    Ok(Parsed::Envelope(msg)) => {
                         let (slot, new) = wraps.slot(&msg, ctx.get(i));
                         if new {
                             let bound = msg.context_bound();
@@ -458,11 +454,6 @@ pub fn envelope_rewrap_batch<'py>(
                         }
                         Some(slot)
                     }
-                    _ => None,
-                };
-                slots.push(slot);
-                decoded.push(match binary {
-                    Some(std::borrow::Cow::Owned(b)) => Some(b),
                     _ => None,
                 });
             }
@@ -498,36 +489,25 @@ pub fn envelope_rewrap_batch<'py>(
                     Some(Moved::New(h)) => Rewrap::New(Arc::clone(h)),
                 })
                 .collect();
-            Ok(Some((
-                start,
-                RewrapChunk {
-                    items,
-                    decoded,
-                    targets,
-                },
-            )))
+            Ok(Some((chunk, targets)))
         },
-        |(start, chunk): (usize, RewrapChunk)| {
+        |(chunk, targets): (MessageChunk, Vec<Rewrap>)| {
             let rewritten: Vec<Option<Vec<u8>>> = pool.install(|| {
-                (0..chunk.items.len())
+                (0..chunk.len())
                     .into_par_iter()
                     .with_min_len(64)
-                    .map(|k| match chunk.targets.get(k) {
+                    .map(|k| match targets.get(k) {
                         Some(Rewrap::New(header)) => {
-                            let binary = match chunk.decoded.get(k) {
-                                Some(Some(b)) => b.as_slice(),
-                                _ => chunk.items.get(k).map_or(&[][..], AsRef::as_ref),
-                            };
-                            rewrite_one(binary, header.0, &header.1).ok()
+                            rewrite_one(chunk.binary(k), header.0, &header.1).ok()
                         }
                         _ => None,
                     })
                     .collect()
             });
-            (start, chunk, rewritten)
+            (chunk, targets, rewritten)
         },
-        |(start, chunk, rewritten)| {
-            for (k, (target, binary)) in chunk.targets.iter().zip(rewritten).enumerate() {
+        |(chunk, targets, rewritten)| {
+            for (k, (target, binary)) in targets.iter().zip(rewritten).enumerate() {
                 out.push(match (target, binary) {
                     (Rewrap::New(_), Some(b)) => output(py, &b, text),
                     (Rewrap::Keep, _) => match chunk.items.get(k) {
@@ -536,7 +516,7 @@ pub fn envelope_rewrap_batch<'py>(
                         None => py.None().into_bound(py),
                     },
                     (Rewrap::Direct, _) => {
-                        direct.push(start + k);
+                        direct.push(chunk.start + k);
                         py.None().into_bound(py)
                     }
                     _ => py.None().into_bound(py),
