@@ -3,9 +3,10 @@
 //! Work is done a chunk at a time so memory stays bounded whatever the batch
 //! size: for each chunk the output length of every item is computed first, one
 //! buffer is allocated for the whole chunk and split into per-item slices, and
-//! the items are processed in parallel (rayon) into their slices. A rotation
-//! skips the first pass: it takes each input's length as its output's, checks
-//! that as it goes, and lays out properly only from where that fails. Results
+//! the items are processed in parallel (rayon) into their slices. The output
+//! lengths come from each input's length and header alone (`Batch::guess`):
+//! the fill checks them as it goes, and lays out properly only from where one
+//! fails. Each message is then decoded and parsed once. Results
 //! keep the input order; every item has its own status, so one bad message
 //! never stops the others.
 
@@ -571,33 +572,47 @@ impl Batch<'_> {
         })
     }
 
-    /// The layout a batch starts from: guessed from the inputs' lengths for a
-    /// rotation ([`Batch::guess`]), from a first pass otherwise.
-    pub fn start_layout(&self, op: Op, items: &dyn Items, range: Range<usize>) -> Result<Layout> {
-        match op {
-            Op::Rotate(_) => self.guess(items, range),
-            _ => self.layout(op, items, range),
-        }
-    }
-
-    /// A layout of items `range` that gives each item its input's length (a
-    /// null none), without a first pass: right for a rotation that keeps
-    /// every message's length, the usual case (a re-wrap under a local key,
-    /// a re-encryption under the same suite and key width). [`Batch::fill`]
-    /// plans each guessed item as it goes, and tells when one does not fit:
-    /// the items from there on are then laid out by a first pass
-    /// ([`Layout::replace_from`]).
-    pub fn guess(&self, items: &dyn Items, range: Range<usize>) -> Result<Layout> {
-        let lens = range.clone().map(|i| {
+    /// The layout a batch starts from, without a first pass over the items:
+    /// each item's output length as its input's length and header alone give
+    /// it (a null none). A seal's is exact; a decryption's comes from the
+    /// header (`format::plaintext_len_hint`); a rotation's is the input's own
+    /// length, right when it keeps every message's length, the usual case (a
+    /// re-wrap under a local key, a re-encryption under the same suite and key
+    /// width). [`Batch::fill`] plans each guessed item as it goes, and tells
+    /// when one does not fit: the items from there on are then laid out by a
+    /// first pass ([`Layout::replace_from`]).
+    pub fn guess(&self, op: Op, items: &dyn Items, range: Range<usize>) -> Result<Layout> {
+        let len = |i: usize| {
             if self.is_null(i) {
-                0
-            } else {
-                items.item_len(i)
+                return 0;
             }
-        });
+            match op {
+                Op::Rotate(_) => items.item_len(i),
+                Op::Seal => self
+                    .sealer
+                    .sealed_len(items.item_len(i))
+                    .map_or(0, |len| encoded_len(self.encoding, len)),
+                Op::Open => format::plaintext_len_hint(items.get(i)).unwrap_or(0),
+            }
+        };
+        // A decryption reads each header: on the pool, as the fill that follows.
+        let offsets = if op == Op::Open && range.len() >= PARALLEL_MIN_ITEMS {
+            let mut lens = Vec::with_capacity(range.len());
+            pool(self.threads)?.install(|| {
+                range
+                    .clone()
+                    .into_par_iter()
+                    .with_min_len(1024)
+                    .map(len)
+                    .collect_into_vec(&mut lens)
+            });
+            running(lens)?
+        } else {
+            running(range.clone().map(len))?
+        };
         Ok(Layout {
             first: range.start,
-            offsets: running(lens)?,
+            offsets,
             planned_from: range.end,
             steps: Vec::new(),
         })
@@ -799,7 +814,7 @@ impl Batch<'_> {
             data.truncate(len);
             data.resize(len, 0);
         };
-        let mut layout = self.start_layout(op, items, range.clone())?;
+        let mut layout = self.guess(op, items, range.clone())?;
         sized(&mut out.data, layout.total());
         let mut filled = self.fill(op, items, contexts, &layout, range.clone(), &mut out.data)?;
         if filled.is_none() {
@@ -880,7 +895,7 @@ impl<'a> ColumnJob<'a> {
         max_total: usize,
     ) -> Result<Self> {
         let n = items.len();
-        let layout = batch.start_layout(op, items, 0..n)?;
+        let layout = batch.guess(op, items, 0..n)?;
         let total = Self::checked(layout.total(), max_total)?;
         Ok(Self {
             batch,
@@ -1042,8 +1057,8 @@ mod tests {
                 .iter()
                 .all(|s| matches!(s, Status::Done | Status::Unchanged)));
             assert_eq!(count, rotate_parses, "rotate");
-            // A decryption lays out by the plaintexts' lengths (a first pass over
-            // the headers), then parses each item once as it fills.
+            // A decryption lays out by the plaintexts' lengths as the headers
+            // give them, then parses each item once as it fills.
             let texts: Vec<&[u8]> = rotated
                 .offsets
                 .windows(2)
@@ -1057,7 +1072,7 @@ mod tests {
                 let opened = b.open(&texts, &ctx, 0..n).unwrap();
                 assert!(opened.status.iter().all(|s| *s == Status::Done));
             });
-            assert_eq!(count, 2 * n, "open: one pass for lengths, one to open");
+            assert_eq!(count, n, "open");
             // One value.
             assert_eq!(
                 parses_in(|| assert_eq!(
@@ -1321,7 +1336,9 @@ mod tests {
 
         // Every message keeps its length: the guess holds, and after the
         // failed items' bytes are removed the output is the planned one.
-        let mut layout = b.guess(&items, 0..300).unwrap();
+        let mut layout = b
+            .guess(Op::Rotate(RotateMode::Auto), &items, 0..300)
+            .unwrap();
         let mut data = vec![0u8; layout.total()];
         let status = fill_range(&b, op, &items, &layout, 0..300, &mut data).unwrap();
         assert_eq!(status, want_status);
@@ -1335,7 +1352,9 @@ mod tests {
         let xold = sealer(&[1], 1, Suite::XChaCha20Poly1305);
         items[251] = xold.seal(b"moved", b"c").unwrap();
         let (want, want_offsets, want_status) = planned(&b, op, &items);
-        let mut layout = b.guess(&items, 0..300).unwrap();
+        let mut layout = b
+            .guess(Op::Rotate(RotateMode::Auto), &items, 0..300)
+            .unwrap();
         let mut data = vec![0u8; layout.total()];
         let mut status = fill_range(&b, op, &items, &layout, 0..200, &mut data).unwrap();
         assert!(fill_range(&b, op, &items, &layout, 200..300, &mut data).is_none());
@@ -1365,7 +1384,9 @@ mod tests {
             (&want[..], &want_offsets, &want_status)
         );
         // Layouts that do not join are refused.
-        let mut guess = b.guess(&items, 0..300).unwrap();
+        let mut guess = b
+            .guess(Op::Rotate(RotateMode::Auto), &items, 0..300)
+            .unwrap();
         assert!(guess
             .replace_from(b.layout(op, &items, 10..200).unwrap())
             .is_err());

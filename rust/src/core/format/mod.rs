@@ -67,6 +67,35 @@ impl<'a> Parsed<'a> {
     }
 }
 
+/// The plaintext length of a message in either encoding, read from its length
+/// and its first bytes alone (for text, the first 12 characters decoded): what
+/// a batch lays out before it parses each message, and checks as it does.
+/// None when those bytes name no suite or the message is too short for it.
+pub fn plaintext_len_hint(raw: &[u8]) -> Option<usize> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let mut head = [0u8; envelope::FIXED_HEADER_LEN];
+    let binary = if raw.first() == Some(&VERSION) {
+        head.copy_from_slice(raw.get(..envelope::FIXED_HEADER_LEN)?);
+        raw.len()
+    } else {
+        // 12 base64url characters are exactly the first 9 bytes.
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(raw.get(..12)?, &mut head)
+            .ok()?;
+        if n != head.len() {
+            return None;
+        }
+        binary_len(raw.len())?
+    };
+    let [_, suite, _, _, _, _, _, l0, l1] = head;
+    if suite == envelope::SUITE_ID {
+        let wrapped = usize::from(u16::from_be_bytes([l0, l1]));
+        return binary.checked_sub(envelope::overhead(wrapped));
+    }
+    binary.checked_sub(Suite::from_id(suite)?.overhead())
+}
+
 #[cfg(test)]
 thread_local! {
     /// Messages parsed on this thread, counted for the tests of the paths
@@ -77,6 +106,26 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plaintext_len_hint_reads_the_header_of_either_encoding() {
+        let mut sealed = vec![1u8, 1, 0, 0, 0, 7];
+        sealed.resize(62 + 20, 0);
+        assert_eq!(plaintext_len_hint(&sealed), Some(20));
+        assert_eq!(
+            plaintext_len_hint(encode_text(&sealed).as_bytes()),
+            Some(20)
+        );
+        let mut env = vec![1u8, 4, 0, 0, 0, 1, 1, 0, 60];
+        env.resize(envelope::overhead(60) + 5, 0);
+        assert_eq!(plaintext_len_hint(&env), Some(5));
+        assert_eq!(plaintext_len_hint(encode_text(&env).as_bytes()), Some(5));
+        // Unknown suite, too short, not base64: no hint.
+        assert_eq!(plaintext_len_hint(&[1, 9, 0, 0, 0, 1, 0, 0, 0, 0]), None);
+        assert_eq!(plaintext_len_hint(&sealed[..30]), None);
+        assert_eq!(plaintext_len_hint(b"!!!!!!!!!!!!!!!!"), None);
+        assert_eq!(plaintext_len_hint(b""), None);
+    }
 
     #[test]
     fn binary_len_inverts_text_len() {
