@@ -148,9 +148,16 @@ impl LcAead {
         if out.len() != ct.len() {
             return Err(Error::Decrypt);
         }
-        self.key
-            .open_separate_gather(nonce, Aad::from(aad), ct, tag, out)
-            .map_err(|_| Error::Decrypt)
+        let opened = self
+            .key
+            .open_separate_gather(nonce, Aad::from(aad), ct, tag, &mut *out)
+            .map_err(|_| Error::Decrypt);
+        // What a failed open leaves in `out` is not part of aws-lc-rs's contract
+        // (GCM decrypts before it can compare tags): wipe it either way.
+        if opened.is_err() {
+            out.zeroize();
+        }
+        opened
     }
 
     pub(crate) fn seal_detached(
@@ -395,7 +402,9 @@ impl AesSiv {
         Ok(())
     }
 
-    /// Decrypt `SIV || ciphertext` into `out` (`input.len() - 16` bytes).
+    /// Decrypt `SIV || ciphertext` into `out` (`input.len() - 16` bytes). On
+    /// failure `out` is zeroed: SIV decrypts before it can verify, so `out`
+    /// would otherwise hold the unauthenticated plaintext.
     pub fn decrypt_into(&self, headers: &[&[u8]], input: &[u8], out: &mut [u8]) -> Result<()> {
         Self::check_headers(headers)?;
         if input.len() < SIV_LEN {
@@ -403,10 +412,16 @@ impl AesSiv {
         }
         let (tag, ct) = input.split_at(SIV_LEN);
         let tag = aes_siv::Tag::try_from(tag).map_err(|_| Error::Decrypt)?;
-        let buf = InOutBuf::new(ct, out).map_err(|_| Error::Decrypt)?;
-        with_siv!(&self.key, |siv| siv
-            .decrypt_inout_detached(headers.iter(), buf, &tag)
-            .map_err(|_| Error::Decrypt))
+        let opened = match InOutBuf::new(ct, &mut *out) {
+            Ok(buf) => with_siv!(&self.key, |siv| siv
+                .decrypt_inout_detached(headers.iter(), buf, &tag)
+                .map_err(|_| Error::Decrypt)),
+            Err(_) => Err(Error::Decrypt),
+        };
+        if opened.is_err() {
+            out.zeroize();
+        }
+        opened
     }
 }
 
@@ -526,6 +541,25 @@ mod tests {
             k.open_into(&[1u8; 12], b"ad", &out, &mut pt),
             Err(Error::Decrypt)
         );
+        // A failed open leaves no unauthenticated plaintext in the output, for
+        // every AEAD and size.
+        for aead in [
+            LcAead::aes_gcm(&[7u8; 32]).unwrap(),
+            LcAead::chacha20_poly1305(&[7u8; 32]).unwrap(),
+        ] {
+            for len in [5usize, 5000] {
+                let msg = vec![0x42u8; len];
+                let mut sealed = vec![0u8; len + TAG_LEN];
+                aead.seal_into(&[1u8; 12], b"ad", &msg, &mut sealed)
+                    .unwrap();
+                sealed[len] ^= 1; // the tag
+                let mut filled = vec![0xAAu8; len];
+                assert!(aead
+                    .open_into(&[1u8; 12], b"ad", &sealed, &mut filled)
+                    .is_err());
+                assert!(filled.iter().all(|&b| b == 0), "{len}");
+            }
+        }
         assert!(matches!(
             LcAead::aes_gcm(&[0u8; 31]),
             Err(Error::KeyLength { got: 31, .. })
@@ -546,6 +580,10 @@ mod tests {
             s.decrypt_into(&[b"a", b"b"], &out, &mut pt).unwrap();
             assert_eq!(&pt, b"abc");
             assert_eq!(s.decrypt_into(&[b"a"], &out, &mut pt), Err(Error::Decrypt));
+            // The output held the unauthenticated plaintext before it was wiped.
+            let mut filled = vec![0xAAu8; pt.len()];
+            assert!(s.decrypt_into(&[b"a"], &out, &mut filled).is_err());
+            assert!(filled.iter().all(|&b| b == 0));
         }
     }
 
