@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::core::format::{self, EnvelopeMessage};
+use crate::core::format::EnvelopeMessage;
 
 /// One wrapped data key as a batch names it. A key bound to its message's
 /// context is told apart by that context too: the same wrapped bytes under
@@ -30,10 +30,6 @@ impl Wrap {
                 Vec::new()
             },
         }
-    }
-
-    pub fn context_bound(&self) -> bool {
-        self.flags & format::envelope::FLAG_CONTEXT_BOUND != 0
     }
 }
 
@@ -82,7 +78,6 @@ mod tests {
         assert_eq!(slot(&a, b"ctx-a"), (0, false));
         assert_eq!(slot(&a, b"other"), (2, true));
         let msg = EnvelopeMessage::parse(&a).unwrap();
-        assert!(Wrap::of(&msg, b"x").context_bound());
         assert_eq!(Wrap::of(&msg, b"x").context, b"x");
     }
 }
