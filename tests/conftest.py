@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from . import services
 
 VECTORS = Path(__file__).parent / "vectors"
 
@@ -18,6 +21,32 @@ VECTOR_COUNTS: dict[str, Counter[str]] = {}
 
 def load_vectors(name: str) -> Any:
     return json.loads((VECTORS / name).read_text())
+
+
+# -- database servers (session-scoped, started for the first test that asks; a missing one
+# fails its tests with the package to install)
+
+
+def _start(cm: Any) -> Any:
+    try:
+        return cm.__enter__()
+    except services.ServiceMissing as exc:
+        missing = str(exc)
+    pytest.fail(missing, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Postgres]:
+    cm = services.postgres_server(tmp_path_factory.mktemp("postgres"))
+    yield _start(cm)
+    cm.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.MariaDb]:
+    cm = services.mariadb_server(tmp_path_factory.mktemp("mariadb"))
+    yield _start(cm)
+    cm.__exit__(None, None, None)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
