@@ -30,7 +30,9 @@ def public_modules() -> list[str]:
 
 def test_public_modules_are_known() -> None:
     # A new public module must be reachable as an attribute too: add it to _LAZY (or import it).
-    assert {"audit", "cli", "compat", "demo", "hazmat", "normalizers", "providers"} <= set(public_modules())
+    assert {"audit", "cli", "codecs", "compat", "demo", "hazmat", "normalizers", "providers"} <= set(
+        public_modules()
+    )
 
 
 @pytest.mark.parametrize("name", public_modules())

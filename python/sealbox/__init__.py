@@ -5,16 +5,25 @@
     message = box.encrypt(b"alice@example.org", context=b"users/42/email")
     box.decrypt(message, context=b"users/42/email")
 
-See README.md and docs/ for the guides and docs/format.md for the wire format.
+Typed values go through ``sealbox.codecs`` (one tag byte, then a canonical
+payload), and ``sealbox.column_context`` binds a value to its column and row::
+
+    context = sealbox.column_context("users", "birth_date", row=42)
+    message = box.encrypt(sealbox.codecs.encode(date(1990, 5, 17)), context=context)
+    sealbox.codecs.decode(box.decrypt(message, context=context))   # date(1990, 5, 17)
+
+See README.md and docs/ for the guides, docs/format.md for the wire format and
+docs/codecs.md for the value encoding and the column context.
 """
 
 import importlib as _importlib
 import os as _os
 from typing import TYPE_CHECKING
 
-from sealbox import audit, hazmat, normalizers
+from sealbox import audit, codecs, hazmat, normalizers
 from sealbox._blind import BitsPlan, BlindIndex, plan_bits
 from sealbox._box import Box, EnvelopeBox, LocalBox
+from sealbox._context import column_context
 from sealbox._derive import derive_key, key_from_password, keyring_from_passwords
 from sealbox._envelope import DataKeyCache, EnvelopeKeyProvider
 from sealbox._errors import (
@@ -50,6 +59,8 @@ __all__ = [
     "SealboxError",
     "__version__",
     "audit",
+    "codecs",
+    "column_context",
     "compat",
     "derive_key",
     "generate_key",
