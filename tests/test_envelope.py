@@ -587,6 +587,48 @@ def test_batch_decrypt_finds_the_kek_as_one_value_does() -> None:
     assert box.decrypt_batch(messages, contexts, errors="return") == one_by_one
 
 
+def test_provider_batches_treat_every_damaged_message_as_one_value_does(ring: Keyring) -> None:
+    # A provider-backed batch parses each message once, with the GIL, to name
+    # its key, and opens or rewrites it from that parse: every damaged form of
+    # a provider message, a local-KEK message and a direct one, binary or text,
+    # fails or opens there as it does alone.
+    import base64
+
+    kek = CountingKek(kek_id=9)
+    box = sealbox.Box(EnvelopeKeyProvider(kek, previous=[ring]))
+    sources = [
+        box.encrypt(b"provider", context=b"row"),
+        sealbox.Box(EnvelopeKeyProvider(ring)).encrypt(b"local", context=b"row"),
+        sealbox.Box(ring).encrypt(b"direct", context=b"row"),
+    ]
+    damaged: list[bytes] = []
+    for m in sources:
+        damaged += [m + b"\x00", *(m[:n] for n in range(1, len(m), 5)), *flip_every_bit(m)]
+
+    def text(m: bytes) -> str:
+        return base64.urlsafe_b64encode(m).rstrip(b"=").decode()
+
+    messages: list[bytes | str] = [*sources, *(text(m) for m in sources), *damaged]
+    messages += [*(text(m) for m in damaged[::3]), "", "!!!!", "AQ"]
+    contexts = [b"row"] * len(messages)
+
+    def one(message: bytes | str) -> bytes | None:
+        try:
+            return box.decrypt(message, context=b"row")
+        except DecryptionError:
+            return None
+
+    alone = [one(m) for m in messages]
+    assert alone[:6] == [b"provider", b"local", b"direct"] * 2
+    assert box.decrypt_batch(messages, contexts, errors="return") == alone
+    kek.rotate()
+    rotated = box.rotate_batch(messages, contexts, errors="return")
+    for i, (r, before) in enumerate(zip(rotated, alone, strict=True)):
+        # A message that does not move did not open; one that moves opens as before.
+        assert (before is None) if r is None else (one(r) == before), i
+    assert [one(r) for r in rotated[:6]] == [b"provider", b"local", b"direct"] * 2
+
+
 def test_box_is_immutable_unpicklable_and_not_a_base_for_subclasses(ring: Keyring) -> None:
     import pickle
 

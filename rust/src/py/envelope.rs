@@ -15,7 +15,7 @@ use crate::core::batch::wraps::Wraps;
 use crate::core::batch::{pool, Contexts};
 use crate::core::error::{Error, Result};
 use crate::core::format::envelope::{self as wire, EnvelopeMessage};
-use crate::core::format::Parsed;
+use crate::core::format::{Parsed, Shape};
 use crate::core::seal::envelope::{self, DataKey};
 use crate::core::{format, Encoding, Sealer};
 
@@ -58,9 +58,12 @@ fn seal_one(
 
 fn open_one(dk: &DataKey, raw: &[u8], ctx: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let binary = format::decode(raw)?;
-    let msg = EnvelopeMessage::parse(&binary)?;
+    open_parsed(dk, &EnvelopeMessage::parse(&binary)?, ctx)
+}
+
+fn open_parsed(dk: &DataKey, msg: &EnvelopeMessage<'_>, ctx: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let mut out = Zeroizing::new(vec![0u8; msg.ciphertext.len()]);
-    envelope::open_payload(dk, &msg, ctx, &mut out)?;
+    envelope::open_payload(dk, msg, ctx, &mut out)?;
     Ok(out)
 }
 
@@ -195,13 +198,14 @@ pub fn envelope_seal_batch<'py>(
     PyList::new(py, out)
 }
 
-/// Where one message of an envelope batch opens.
+/// Where one message of an envelope batch opens, with the shape of the parse
+/// that said so: the workers view the message through it, not parsing it again.
 enum Target {
     /// Under a key of the local box's ring (a direct message, or an envelope
     /// message wrapped by a local KEK).
-    Local,
+    Local(Shape),
     /// Under a data key the caller unwrapped.
-    Key(Arc<DataKey>),
+    Key(Arc<DataKey>, wire::Shape),
     /// Nowhere: not a message, or its data key did not unwrap.
     Fail,
 }
@@ -295,23 +299,23 @@ pub fn envelope_open_batch<'py>(
                 let i = chunk.start + k;
                 let target = match Parsed::parse(chunk.binary(k)) {
                     Err(_) => Target::Fail,
-                    Ok(Parsed::Sealed(_)) => match local {
-                        Some(_) => Target::Local,
-                        None => Target::Fail,
-                    },
-                    Ok(Parsed::Envelope(msg)) => {
-                        if local.is_some() && local_ids.contains(&msg.kek_id) {
-                            Target::Local
-                        } else {
-                            let (slot, new) = wraps.slot(&msg, ctx.get(i));
-                            if new {
-                                keys.push(unwrap_one(unwrap, &msg, ctx.get(i))?.map(Arc::new));
-                            }
-                            keys.get(slot)
-                                .and_then(Option::clone)
-                                .map_or(Target::Fail, Target::Key)
+                    Ok(Parsed::Envelope(msg))
+                        if local.is_none() || !local_ids.contains(&msg.kek_id) =>
+                    {
+                        let (slot, new) = wraps.slot(&msg, ctx.get(i));
+                        if new {
+                            keys.push(unwrap_one(unwrap, &msg, ctx.get(i))?.map(Arc::new));
+                        }
+                        match keys.get(slot) {
+                            Some(Some(dk)) => Target::Key(Arc::clone(dk), msg.shape()),
+                            _ => Target::Fail,
                         }
                     }
+                    // A direct message, or an envelope message under a local KEK.
+                    Ok(parsed) => match local {
+                        Some(_) => Target::Local(parsed.shape()),
+                        None => Target::Fail,
+                    },
                 };
                 targets.push(target);
             }
@@ -361,7 +365,7 @@ fn unwrap_one(
     }
 }
 
-/// Open one message (binary form) at its target.
+/// Open one message (binary form, as parsed for its target) at its target.
 fn open_target(
     target: &Target,
     local: Option<&Sealer>,
@@ -369,8 +373,12 @@ fn open_target(
     context: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
     match (target, local) {
-        (Target::Local, Some(sealer)) => sealer.open(binary, context),
-        (Target::Key(dk), _) => open_one(dk, binary, context),
+        (Target::Local(shape), Some(sealer)) => {
+            sealer.open_message(&Parsed::at(binary, *shape)?, context)
+        }
+        (Target::Key(dk, shape), _) => {
+            open_parsed(dk, &EnvelopeMessage::at(binary, *shape)?, context)
+        }
         _ => Err(Error::Decrypt),
     }
 }
@@ -384,8 +392,10 @@ enum Rewrap {
     Keep,
     /// Its data key did not move: fails.
     Fail,
-    /// The new KEK id and wrapped key its header takes.
-    New(Arc<(u32, Vec<u8>)>),
+    /// The new KEK id and wrapped key its header takes, and the shape of the
+    /// parse that named its old one (the workers rewrite the message through
+    /// it, not parsing it again).
+    New(Arc<(u32, Vec<u8>)>, wire::Shape),
 }
 
 /// What the caller's `rewrap` said of one distinct wrapped key.
@@ -452,7 +462,7 @@ pub fn envelope_rewrap_batch<'py>(
                                 PyBytes::new(py, context),
                             ));
                         }
-                        Some(slot)
+                        Some((slot, msg.shape()))
                     }
                     _ => None,
                 });
@@ -482,11 +492,13 @@ pub fn envelope_rewrap_batch<'py>(
             }
             let targets = slots
                 .iter()
-                .map(|slot| match slot.and_then(|s| moved.get(s)) {
-                    None if slot.is_none() => Rewrap::Direct,
-                    None | Some(Moved::Fail) => Rewrap::Fail,
-                    Some(Moved::Keep) => Rewrap::Keep,
-                    Some(Moved::New(h)) => Rewrap::New(Arc::clone(h)),
+                .map(|slot| match slot {
+                    None => Rewrap::Direct,
+                    Some((s, shape)) => match moved.get(*s) {
+                        None | Some(Moved::Fail) => Rewrap::Fail,
+                        Some(Moved::Keep) => Rewrap::Keep,
+                        Some(Moved::New(h)) => Rewrap::New(Arc::clone(h), *shape),
+                    },
                 })
                 .collect();
             Ok(Some((chunk, targets)))
@@ -497,8 +509,10 @@ pub fn envelope_rewrap_batch<'py>(
                     .into_par_iter()
                     .with_min_len(64)
                     .map(|k| match targets.get(k) {
-                        Some(Rewrap::New(header)) => {
-                            rewrite_one(chunk.binary(k), header.0, &header.1).ok()
+                        Some(Rewrap::New(header, shape)) => {
+                            EnvelopeMessage::at(chunk.binary(k), *shape)
+                                .and_then(|msg| rewrite_one(&msg, header.0, &header.1))
+                                .ok()
                         }
                         _ => None,
                     })
@@ -509,7 +523,7 @@ pub fn envelope_rewrap_batch<'py>(
         |(chunk, targets, rewritten)| {
             for (k, (target, binary)) in targets.iter().zip(rewritten).enumerate() {
                 out.push(match (target, binary) {
-                    (Rewrap::New(_), Some(b)) => output(py, &b, text),
+                    (Rewrap::New(..), Some(b)) => output(py, &b, text),
                     (Rewrap::Keep, _) => match chunk.items.get(k) {
                         Some(Item::Bytes(b)) => b.into_pyobject(py)?.into_any(),
                         Some(Item::Str(s)) => s.into_pyobject(py)?.into_any(),
@@ -534,11 +548,10 @@ pub fn envelope_rewrap_batch<'py>(
     )
 }
 
-/// `binary` (an envelope message) with a new KEK id and wrapped key, its payload copied.
-fn rewrite_one(binary: &[u8], kek_id: u32, wrapped: &[u8]) -> Result<Vec<u8>> {
-    let msg = EnvelopeMessage::parse(binary)?;
+/// An envelope message with a new KEK id and wrapped key, its payload copied.
+fn rewrite_one(msg: &EnvelopeMessage<'_>, kek_id: u32, wrapped: &[u8]) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; msg.payload.len() + wire::FIXED_HEADER_LEN + wrapped.len()];
-    wire::rewrite(&msg, kek_id, wrapped, &mut buf)?;
+    wire::rewrite(msg, kek_id, wrapped, &mut buf)?;
     Ok(buf)
 }
 

@@ -75,7 +75,7 @@ pub struct EnvelopeMessage<'a> {
 impl<'a> EnvelopeMessage<'a> {
     /// Parse a binary envelope message; anything malformed is `Error::Decrypt`.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        let (fixed, rest) = bytes
+        let (fixed, _) = bytes
             .split_first_chunk::<FIXED_HEADER_LEN>()
             .ok_or(Error::Decrypt)?;
         let [version, suite, a, b, c, d, flags, l0, l1] = *fixed;
@@ -86,20 +86,51 @@ impl<'a> EnvelopeMessage<'a> {
         if wrapped_len == 0 || wrapped_len > MAX_WRAPPED_LEN {
             return Err(Error::Decrypt);
         }
-        let (wrapped, payload) = rest.split_at_checked(wrapped_len).ok_or(Error::Decrypt)?;
-        if payload.len() < PAYLOAD_OVERHEAD {
-            return Err(Error::Decrypt);
-        }
-        let (salt, rest) = payload.split_at_checked(SALT_LEN).ok_or(Error::Decrypt)?;
-        let (commitment, rest) = rest.split_at_checked(COMMIT_LEN).ok_or(Error::Decrypt)?;
-        let (ciphertext, tag) = rest
-            .split_at_checked(rest.len() - TAG_LEN)
-            .ok_or(Error::Decrypt)?;
-        Ok(Self {
+        let shape = Shape {
             kek_id: u32::from_be_bytes([a, b, c, d]),
             flags,
+            wrapped_len,
+            len: bytes.len(),
+        };
+        Self::fields(bytes, shape).ok_or(Error::Decrypt)
+    }
+
+    /// Where this parse found the message's fields (see [`Shape`]).
+    pub fn shape(&self) -> Shape {
+        Shape {
+            kek_id: self.kek_id,
+            flags: self.flags,
+            wrapped_len: self.wrapped.len(),
+            len: FIXED_HEADER_LEN + self.wrapped.len() + self.payload.len(),
+        }
+    }
+
+    /// The message whose parse gave `shape`, viewed again in `bytes` (the same
+    /// bytes): its fields sliced where that parse found them, its header not
+    /// checked again. Bytes of another length are `Error::Internal`; every
+    /// slice is checked, so no input makes this panic.
+    pub fn at(bytes: &'a [u8], shape: Shape) -> Result<Self> {
+        if bytes.len() != shape.len {
+            return Err(Error::Internal(
+                "a message is not the one its shape came from",
+            ));
+        }
+        Self::fields(bytes, shape).ok_or(Error::Internal("a message does not fit its shape"))
+    }
+
+    /// The fields of `bytes`, placed by `shape`'s wrapped-key length; None
+    /// when they do not fit.
+    fn fields(bytes: &'a [u8], shape: Shape) -> Option<Self> {
+        let (fixed, rest) = bytes.split_first_chunk::<FIXED_HEADER_LEN>()?;
+        let (wrapped, payload) = rest.split_at_checked(shape.wrapped_len)?;
+        let (salt, rest) = payload.split_at_checked(SALT_LEN)?;
+        let (commitment, rest) = rest.split_at_checked(COMMIT_LEN)?;
+        let (ciphertext, tag) = rest.split_at_checked(rest.len().checked_sub(TAG_LEN)?)?;
+        Some(Self {
+            kek_id: shape.kek_id,
+            flags: shape.flags,
             wrapped,
-            wrap_ad: fixed.get(..WRAP_AD_LEN).ok_or(Error::Decrypt)?,
+            wrap_ad: fixed.get(..WRAP_AD_LEN)?,
             payload,
             salt,
             commitment,
@@ -111,6 +142,19 @@ impl<'a> EnvelopeMessage<'a> {
     pub fn context_bound(&self) -> bool {
         self.flags & FLAG_CONTEXT_BOUND != 0
     }
+}
+
+/// Where a parse found an envelope message's fields: its KEK id and flags (as
+/// checked) and the lengths that place the rest. What a batch keeps of the
+/// parse that named a message's data key (with the GIL held) to open or
+/// rewrite the same bytes later, on a worker, without parsing them again
+/// ([`EnvelopeMessage::at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    kek_id: u32,
+    flags: u8,
+    wrapped_len: usize,
+    len: usize,
 }
 
 /// Whether a binary message is an envelope message (from its suite byte).

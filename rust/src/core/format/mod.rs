@@ -65,6 +65,36 @@ impl<'a> Parsed<'a> {
             Parsed::Envelope(m) => m.ciphertext.len(),
         }
     }
+
+    /// Where this parse found the message's fields: what a batch carries from
+    /// the step that parses a message to the one that opens it, instead of
+    /// parsing it again.
+    #[inline]
+    pub fn shape(&self) -> Shape {
+        match self {
+            Parsed::Sealed(m) => Shape::Sealed(m.shape()),
+            Parsed::Envelope(m) => Shape::Envelope(m.shape()),
+        }
+    }
+
+    /// The message whose parse gave `shape`, viewed again in `binary` (the
+    /// same bytes) without parsing it: its fields sliced where that parse
+    /// found them. Bytes of another length are `Error::Internal`; no input
+    /// makes this panic.
+    #[inline]
+    pub fn at(binary: &'a [u8], shape: Shape) -> Result<Self> {
+        match shape {
+            Shape::Sealed(s) => Message::at(binary, s).map(Parsed::Sealed),
+            Shape::Envelope(s) => EnvelopeMessage::at(binary, s).map(Parsed::Envelope),
+        }
+    }
+}
+
+/// Where a parse found the fields of a message of either kind ([`Parsed::shape`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Sealed(sealed::Shape),
+    Envelope(envelope::Shape),
 }
 
 /// The plaintext length of a message in either encoding, read from its length
@@ -125,6 +155,87 @@ mod tests {
         assert_eq!(plaintext_len_hint(&sealed[..30]), None);
         assert_eq!(plaintext_len_hint(b"!!!!!!!!!!!!!!!!"), None);
         assert_eq!(plaintext_len_hint(b""), None);
+    }
+
+    /// A message of each suite and envelope messages with short and long
+    /// wrapped keys, of `pt` plaintext bytes, filled with a pattern.
+    fn messages(pt: usize) -> Vec<Vec<u8>> {
+        let fill = |m: &mut Vec<u8>, len: usize| {
+            let start = m.len();
+            m.extend((start..len).map(|i| (i * 7 + 3) as u8));
+        };
+        let mut out = Vec::new();
+        for suite in [1u8, 2, 3] {
+            let mut m = vec![1u8, suite, 0, 0, 1, 2];
+            fill(&mut m, Suite::from_id(suite).unwrap().overhead() + pt);
+            out.push(m);
+        }
+        for (flags, wrapped) in [(1u8, 60u16), (0, 1), (1, 4096)] {
+            let l = wrapped.to_be_bytes();
+            let mut m = vec![1u8, 4, 0, 0, 0, 9, flags, l[0], l[1]];
+            fill(&mut m, envelope::overhead(usize::from(wrapped)) + pt);
+            out.push(m);
+        }
+        out
+    }
+
+    #[test]
+    fn a_shape_views_the_parsed_fields_again_without_a_parse() {
+        for pt in [0, 1, 20] {
+            for m in messages(pt) {
+                let parsed = Parsed::parse(&m).unwrap();
+                let shape = parsed.shape();
+                let before = PARSES.with(|n| n.get());
+                let again = Parsed::at(&m, shape).unwrap();
+                assert_eq!(PARSES.with(|n| n.get()), before);
+                // Every field, slice and value, as the parse found it.
+                assert_eq!(format!("{again:?}"), format!("{parsed:?}"));
+                assert_eq!(again.plaintext_len(), pt);
+                assert_eq!(again.shape(), shape);
+                // The same bytes in another buffer: the same view.
+                let copy = m.clone();
+                let there = Parsed::at(&copy, shape).unwrap();
+                assert_eq!(format!("{there:?}"), format!("{parsed:?}"));
+                // Bytes of another length do not take it, and nothing panics.
+                for n in 0..m.len() {
+                    assert_eq!(
+                        Parsed::at(&m[..n], shape).unwrap_err(),
+                        crate::core::error::Error::Internal(
+                            "a message is not the one its shape came from"
+                        )
+                    );
+                }
+                let mut longer = m.clone();
+                longer.push(0);
+                assert!(Parsed::at(&longer, shape).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn a_shape_is_its_own_kinds_and_lengths() {
+        let all = messages(5);
+        let shapes: Vec<Shape> = all
+            .iter()
+            .map(|m| Parsed::parse(m).unwrap().shape())
+            .collect();
+        for (i, a) in shapes.iter().enumerate() {
+            for (j, b) in shapes.iter().enumerate() {
+                assert_eq!(a == b, i == j, "{a:?} {b:?}");
+            }
+        }
+        // A parse that fails gives no shape: the checks are the parse's.
+        let mut bad = all[3].clone();
+        bad[6] = 2; // unknown envelope flag
+        assert!(Parsed::parse(&bad).is_err());
+        // A shape taken from one envelope message, put on another message of
+        // the same length, slices it where the first one's fields lay.
+        let env = EnvelopeMessage::parse(&all[3]).unwrap();
+        let other = vec![0xAAu8; all[3].len()];
+        let view = EnvelopeMessage::at(&other, env.shape()).unwrap();
+        assert_eq!(view.wrapped.len(), env.wrapped.len());
+        assert_eq!(view.ciphertext.len(), env.ciphertext.len());
+        assert_eq!((view.kek_id, view.flags), (env.kek_id, env.flags));
     }
 
     #[test]

@@ -25,7 +25,7 @@ impl<'a> Message<'a> {
 
     /// Parse a binary message. Fails with `Error::Decrypt` on anything malformed.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        let (head, rest) = bytes
+        let (head, _) = bytes
             .split_first_chunk::<HEADER_LEN>()
             .ok_or(Error::Decrypt)?;
         let [version, suite_id, a, b, c, d] = *head;
@@ -37,27 +37,50 @@ impl<'a> Message<'a> {
         if bytes.len() < suite.overhead() {
             return Err(Error::Decrypt);
         }
-        let (prefix, body) = bytes
-            .split_at_checked(suite.prefix_len())
-            .ok_or(Error::Decrypt)?;
-        let (nonce, rest_prefix) = rest
-            .split_at_checked(suite.nonce_len())
-            .ok_or(Error::Decrypt)?;
-        let commitment = rest_prefix.get(..COMMIT_LEN).ok_or(Error::Decrypt)?;
-        let (ciphertext, tag) = match suite {
-            Suite::Aes256Siv => (
-                body,
-                rest_prefix
-                    .get(COMMIT_LEN..COMMIT_LEN + TAG_LEN)
-                    .ok_or(Error::Decrypt)?,
-            ),
-            _ => body
-                .split_at_checked(body.len().checked_sub(TAG_LEN).ok_or(Error::Decrypt)?)
-                .ok_or(Error::Decrypt)?,
-        };
-        Ok(Self {
+        let shape = Shape {
             suite,
             key_id,
+            len: bytes.len(),
+        };
+        Self::fields(bytes, shape).ok_or(Error::Decrypt)
+    }
+
+    /// Where this parse found the message's fields (see [`Shape`]).
+    pub fn shape(&self) -> Shape {
+        Shape {
+            suite: self.suite,
+            key_id: self.key_id,
+            len: self.raw.len(),
+        }
+    }
+
+    /// The message whose parse gave `shape`, viewed again in `bytes` (the same
+    /// bytes): its fields sliced where that parse found them, its header not
+    /// checked again. Bytes of another length are `Error::Internal`; every
+    /// slice is checked, so no input makes this panic.
+    pub fn at(bytes: &'a [u8], shape: Shape) -> Result<Self> {
+        if bytes.len() != shape.len {
+            return Err(Error::Internal(
+                "a message is not the one its shape came from",
+            ));
+        }
+        Self::fields(bytes, shape).ok_or(Error::Internal("a message does not fit its shape"))
+    }
+
+    /// The fields of `bytes`, placed by `shape`'s suite; None when they do not fit.
+    fn fields(bytes: &'a [u8], shape: Shape) -> Option<Self> {
+        let suite = shape.suite;
+        let (head, rest) = bytes.split_first_chunk::<HEADER_LEN>()?;
+        let (prefix, body) = bytes.split_at_checked(suite.prefix_len())?;
+        let (nonce, rest_prefix) = rest.split_at_checked(suite.nonce_len())?;
+        let commitment = rest_prefix.get(..COMMIT_LEN)?;
+        let (ciphertext, tag) = match suite {
+            Suite::Aes256Siv => (body, rest_prefix.get(COMMIT_LEN..COMMIT_LEN + TAG_LEN)?),
+            _ => body.split_at_checked(body.len().checked_sub(TAG_LEN)?)?,
+        };
+        Some(Self {
+            suite,
+            key_id: shape.key_id,
             header: *head,
             prefix,
             nonce,
@@ -67,4 +90,15 @@ impl<'a> Message<'a> {
             raw: bytes,
         })
     }
+}
+
+/// Where a parse found a direct message's fields: its suite and key id (as
+/// checked) and its length. What a batch keeps of the parse that named a
+/// message's key (with the GIL held) to open the same bytes later, on a
+/// worker, without parsing them again ([`Message::at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    suite: Suite,
+    key_id: u32,
+    len: usize,
 }

@@ -181,9 +181,13 @@ impl Sealer {
     /// Open a message in either encoding.
     pub fn open(&self, message: &[u8], context: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let binary = format::decode(message)?;
-        let msg = Parsed::parse(&binary)?;
-        let mut out = Zeroizing::new(vec![0u8; self.inspect(&msg)?.plaintext_len]);
-        self.open_parsed(&msg, context, &mut out, &mut RunMemo::default())?;
+        self.open_message(&Parsed::parse(&binary)?, context)
+    }
+
+    /// Open a parsed message of either kind into a new buffer.
+    pub fn open_message(&self, msg: &Parsed<'_>, context: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let mut out = Zeroizing::new(vec![0u8; self.inspect(msg)?.plaintext_len]);
+        self.open_parsed(msg, context, &mut out, &mut RunMemo::default())?;
         Ok(out)
     }
 
@@ -311,6 +315,47 @@ mod tests {
             let text = format::encode_text(&ct);
             assert_eq!(
                 s.open(text.as_bytes(), b"users/1/email")
+                    .unwrap()
+                    .as_slice(),
+                b"alice@example.org"
+            );
+        }
+    }
+
+    #[test]
+    fn a_message_viewed_from_its_shape_opens_as_it_does_parsed() {
+        let mut sealers: Vec<Sealer> = Suite::ALL
+            .into_iter()
+            .map(|suite| Sealer::new(ring(&[1, 2], 2), suite))
+            .collect();
+        sealers.push(Sealer::envelope(ring(&[1, 2], 2)));
+        for s in &sealers {
+            let ct = s.seal(b"alice@example.org", b"users/1/email").unwrap();
+            let mut tampered = vec![ct.clone()];
+            for i in 0..ct.len() * 8 {
+                let mut bad = ct.clone();
+                bad[i / 8] ^= 1 << (i % 8);
+                tampered.push(bad);
+            }
+            for (i, m) in tampered.iter().enumerate() {
+                // A message that does not parse never has a shape to open.
+                let Ok(parsed) = Parsed::parse(m) else {
+                    continue;
+                };
+                let viewed = Parsed::at(m, parsed.shape()).unwrap();
+                for ctx in [&b"users/1/email"[..], b"users/2/email"] {
+                    assert_eq!(
+                        s.open_message(&viewed, ctx),
+                        s.open(m, ctx),
+                        "{:?} bit {i}",
+                        s.suite()
+                    );
+                }
+            }
+            let parsed = Parsed::parse(&ct).unwrap();
+            let viewed = Parsed::at(&ct, parsed.shape()).unwrap();
+            assert_eq!(
+                s.open_message(&viewed, b"users/1/email")
                     .unwrap()
                     .as_slice(),
                 b"alice@example.org"
