@@ -43,9 +43,10 @@ PYTHON_LAYERS = {
     "_box": 3,
     "_blind": 4,
     "compat": 5,
-    "demo": 6,
-    "cli": 7,
-    "__init__": 8,  # the façade, `import sealbox`: it names every module
+    "tables": 6,  # the table jobs: above Box, codecs and contexts; below the commands
+    "demo": 7,
+    "cli": 8,
+    "__init__": 9,  # the façade, `import sealbox`: it names every module
 }
 
 Graph = dict[str, set[str]]

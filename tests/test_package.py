@@ -30,9 +30,17 @@ def public_modules() -> list[str]:
 
 def test_public_modules_are_known() -> None:
     # A new public module must be reachable as an attribute too: add it to _LAZY (or import it).
-    assert {"audit", "cli", "codecs", "compat", "demo", "hazmat", "normalizers", "providers"} <= set(
-        public_modules()
-    )
+    assert {
+        "audit",
+        "cli",
+        "codecs",
+        "compat",
+        "demo",
+        "hazmat",
+        "normalizers",
+        "providers",
+        "tables",
+    } <= set(public_modules())
 
 
 @pytest.mark.parametrize("name", public_modules())
@@ -46,7 +54,7 @@ def test_every_public_module_is_an_attribute(name: str) -> None:
 def test_subpackages_load_on_first_use_without_the_sdks() -> None:
     out = run_python(
         "import sys, sealbox\n"
-        "lazy = ('sealbox.cli', 'sealbox.compat', 'sealbox.demo', 'sealbox.providers')\n"
+        "lazy = ('sealbox.cli', 'sealbox.compat', 'sealbox.demo', 'sealbox.providers', 'sealbox.tables')\n"
         "assert not set(lazy) & set(sys.modules), set(lazy) & set(sys.modules)\n"
         "assert 'compat' in dir(sealbox) and 'providers' in dir(sealbox)\n"
         "providers = sealbox.providers\n"
@@ -66,6 +74,7 @@ def test_star_import_includes_the_library_subpackages() -> None:
     names: dict[str, object] = {}
     exec("from sealbox import *", names)
     assert names["compat"] is sealbox.compat and names["providers"] is sealbox.providers
+    assert names["tables"] is sealbox.tables
     assert names["Box"] is sealbox.Box and names["__version__"] == sealbox.__version__
     assert "cli" not in names and "demo" not in names  # commands, not library API
 

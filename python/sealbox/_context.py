@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sealbox import codecs
 
@@ -54,3 +55,32 @@ def column_context(table: str, column: str, row: int | str | bytes | uuid.UUID |
             f"row must be the primary key as an int, str, bytes or uuid.UUID, not {type(row).__name__}"
         )
     return context + _field(codecs.encode(row), "row")
+
+
+def row_parts(rows: Sequence[int | str | bytes | uuid.UUID]) -> list[bytes]:
+    """The part each row adds to its column's context: ``column_context(t, c, row=r)`` is
+    ``column_context(t, c) + part``. Integer keys (the common case) are encoded inline."""
+    out: list[bytes] = []
+    append = out.append
+    heads: dict[int, bytes] = {}
+    for row in rows:
+        if type(row) is int:
+            size = (row if row >= 0 else ~row).bit_length() // 8 + 1
+            head = heads.get(size)
+            if head is None:
+                head = heads[size] = (size + 1).to_bytes(4, "big") + b"\x04"
+            append(head + row.to_bytes(size, "big", signed=True))
+        else:
+            if type(row) not in _ROW_TYPES:
+                raise TypeError(
+                    "row must be the primary key as an int, str, bytes or uuid.UUID, "
+                    f"not {type(row).__name__}"
+                )
+            append(_field(codecs.encode(row), "row"))
+    return out
+
+
+def row_contexts(table: str, column: str, rows: Sequence[int | str | bytes | uuid.UUID]) -> list[bytes]:
+    """``[column_context(table, column, row=r) for r in rows]``, the names encoded once."""
+    base = column_context(table, column)
+    return [base + part for part in row_parts(rows)]

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
+import os
 import sys
+from typing import Any
 
-from sealbox._keyring import generate_key
+from sealbox._keyring import Keyring, generate_key
+
+# Exit statuses: 0 done, 1 done with rows that failed, 2 stopped before writing (or bad usage).
+FAILED_ROWS, STOPPED = 1, 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +24,22 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--db", default=None, help="SQLite file (default ./sealbox-demo.sqlite3)")
     keygen = sub.add_parser("keygen", help="print a new key as an 'id:base64' keyring entry")
     keygen.add_argument("--id", type=int, default=1, help="key id (default 1)")
+    rotate = sub.add_parser("rotate", help="re-encrypt a table's columns under the active key, resumably")
+    _table_options(rotate, job=True)
+    encrypt = sub.add_parser("encrypt-column", help="encrypt a plaintext column in place, resumably")
+    _table_options(encrypt, job=True)
+    encrypt.add_argument("--deterministic", action="store_true", help="AES-SIV: equal values, equal messages")
+    encrypt.add_argument(
+        "--raw",
+        action="store_true",
+        help="encrypt text as UTF-8 and bytes as they are, not sealbox.codecs values",
+    )
+    status = sub.add_parser("status", help="count a column's rows by key, from the headers alone")
+    _table_options(status, job=False)
     args = parser.parse_args(argv)
+
+    if args.command in ("rotate", "encrypt-column", "status"):
+        return _table_command(args)
 
     if args.command == "demo":
         from sealbox import demo as demo_module
@@ -33,6 +54,130 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--id must be between 0 and 4294967295")
         sys.stdout.write(f"{args.id}:{base64.b64encode(generate_key()).decode()}\n")
     return 0
+
+
+def _table_options(parser: argparse.ArgumentParser, *, job: bool) -> None:
+    parser.add_argument(
+        "--db", required=True, help="SQLite path, sqlite:///..., postgresql://... or a SQLAlchemy URL"
+    )
+    parser.add_argument("--table", required=True)
+    parser.add_argument(
+        "--column", required=True, action="append" if job else "store", help="a column (repeat for several)"
+    )
+    parser.add_argument(
+        "--keys-env",
+        default="SEALBOX_KEYS",
+        help="environment variable holding the keyring, 'id:key,...' "
+        "(default SEALBOX_KEYS; the highest id is active)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    if not job:
+        return
+    parser.add_argument(
+        "--key-column", default=None, help="the unique column to page by (default: the primary key)"
+    )
+    parser.add_argument(
+        "--context",
+        choices=["none", "column", "row"],
+        default="column",
+        help="column: column_context(table, column) (default); row: with the row's key; none",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=10_000, help="rows per batch and transaction (default 10,000)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="write nothing; report what would change")
+    parser.add_argument("--verify", action="store_true", help="re-read and decrypt every row written")
+    parser.add_argument("--strict", action="store_true", help="stop at the first row that fails")
+
+
+def _table_command(args: argparse.Namespace) -> int:
+    from sealbox import tables
+    from sealbox.tables._progress import reporter
+
+    def fail(message: str) -> int:
+        sys.stderr.write(f"sealbox {args.command}: {message}\n")
+        return STOPPED
+
+    try:
+        if args.command == "status":
+            keys = Keyring.from_env(args.keys_env) if args.keys_env in os.environ else None
+            found = tables.status(args.db, args.table, args.column)
+            report: dict[str, Any] = found.to_json()
+            if keys is not None:
+                report["active_key"] = keys.active_id
+                report["to_rotate"] = sum(n for k, n in found.by_key.items() if k != keys.active_id)
+            _print_status(report, args.json)
+            return 0
+        keys = Keyring.from_env(args.keys_env)
+        if args.batch_size < 1:
+            return fail("--batch-size must be at least 1")
+        label = "rotate" if args.command == "rotate" else "encrypt"
+        progress, end = reporter(f"{label} {args.table}")
+        options: dict[str, Any] = {
+            "key_column": args.key_column,
+            "context": args.context,
+            "batch_size": args.batch_size,
+            "dry_run": args.dry_run,
+            "verify": args.verify,
+            "strict": args.strict,
+            "progress": progress,
+        }
+        try:
+            if args.command == "rotate":
+                result = tables.rotate(args.db, args.table, args.column, keys, **options)
+            else:
+                result = tables.encrypt(
+                    args.db,
+                    args.table,
+                    args.column,
+                    keys,
+                    deterministic=args.deterministic,
+                    codec=not args.raw,
+                    **options,
+                )
+        finally:
+            end()
+    except tables.TableJobError as exc:
+        _print_report(exc.report.to_json(), args.json)
+        return fail(str(exc))
+    except (ValueError, TypeError) as exc:
+        return fail(str(exc))
+    _print_report(result.to_json(), args.json)
+    return FAILED_ROWS if result.failed else 0
+
+
+def _print_status(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+        return
+    by_key = ", ".join(f"key {k}: {n:,}" for k, n in report["by_key"].items()) or "none"
+    line = (
+        f"{report['table']}.{report['column']}: {report['rows']:,} rows; {report['null']:,} NULL; "
+        f"{by_key}; {report['not_encrypted']:,} not encrypted"
+    )
+    if "to_rotate" in report:
+        line += f"; {report['to_rotate']:,} to rotate to key {report['active_key']}"
+    sys.stdout.write(line + "\n")
+
+
+def _print_report(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+        return
+    done = report.get("rotated", report.get("encrypted", 0))
+    verb = "rotated" if "rotated" in report else "encrypted"
+    would = "would be " if report["dry_run"] else ""
+    sys.stdout.write(
+        f"{report['table']} ({', '.join(report['columns'])}): {done:,} rows {would}{verb}, "
+        f"{report['unchanged']:,} unchanged, {len(report['failed']):,} failed, "
+        f"{report['conflicts']:,} changed meanwhile, in {report['seconds']:.1f} s"
+        + (" (every row written read back and decrypted)" if report["verified"] else "")
+        + "\n"
+    )
+    for failure in report["failed"][:20]:
+        sys.stdout.write(f"  row {failure['key']!r}, {failure['column']}: {failure['reason']}\n")
+    if len(report["failed"]) > 20:
+        sys.stdout.write(f"  ... and {len(report['failed']) - 20:,} more (--json lists them all)\n")
 
 
 if __name__ == "__main__":

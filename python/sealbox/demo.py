@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sealbox import tables
 from sealbox._box import Box
+from sealbox._context import column_context, row_contexts
 from sealbox._errors import DecryptionError
 from sealbox._keyring import Keyring, generate_key
 
@@ -38,7 +40,10 @@ LAST = [
     "Hamilton",
 ]
 COLUMNS = ("name", "email", "phone", "ssn")
-LOOKUP_CONTEXT = b"people.email"
+LOOKUP_CONTEXT = column_context("people", "email_lookup")
+# Each sensitive value is bound to its row and column; the lookup column to its column only,
+# so that equal emails give equal messages.
+CONTEXTS: dict[str, tables.ContextMode] = {**{c: "row" for c in COLUMNS}, "email_lookup": "column"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ def people(count: int, seed: int = 7) -> list[Person]:
 
 def context(row_id: int, column: str) -> bytes:
     """Bind each value to its row and column: a value copied elsewhere fails to decrypt."""
-    return f"people/{row_id}/{column}".encode()
+    return column_context("people", column, row=row_id)
 
 
 def progress(done: int, total: int, label: str, started: float) -> None:
@@ -104,7 +109,7 @@ def insert(
         rows = data[start : start + batch]
         ids = [p.id for p in rows]
         columns = [
-            box.encrypt_batch([getattr(p, c).encode() for p in rows], [context(i, c) for i in ids])
+            box.encrypt_batch([getattr(p, c).encode() for p in rows], row_contexts("people", c, ids))
             for c in COLUMNS
         ]
         lookups = lookup.encrypt_batch([p.email.encode() for p in rows], LOOKUP_CONTEXT)
@@ -115,31 +120,22 @@ def insert(
     conn.commit()
 
 
-def rotate(conn: sqlite3.Connection, box: Box[bytes], lookup: Box[bytes], total: int, batch: int) -> int:
-    """Re-encrypt every row under the active key with rotate_batch, a batch of rows at a time."""
-    started, done, last_id = time.perf_counter(), 0, 0
-    while True:
-        rows = conn.execute(
-            "SELECT id, name, email, phone, ssn, email_lookup FROM people WHERE id > ? ORDER BY id LIMIT ?",
-            (last_id, batch),
-        ).fetchall()
-        if not rows:
-            break
-        ids = [r[0] for r in rows]
-        columns = [
-            box.rotate_batch([r[k + 1] for r in rows], [context(i, c) for i in ids])
-            for k, c in enumerate(COLUMNS)
-        ]
-        lookups = lookup.rotate_batch([r[5] for r in rows], LOOKUP_CONTEXT)
-        conn.executemany(
-            "UPDATE people SET name=?, email=?, phone=?, ssn=?, email_lookup=? WHERE id=?",
-            zip(*columns, lookups, ids, strict=True),
-        )
-        conn.commit()  # each batch is durable: an interrupted rotation resumes where it stopped
-        done += len(rows)
-        last_id = ids[-1]
-        progress(done, total, "rotate ", started)
-    return done
+def rotate(path: Path, ring: Keyring, batch: int) -> tables.Report:
+    """Re-encrypt every row under the active key with the table job (``sealbox rotate``):
+    resumable, each batch one transaction, each row's write a compare-and-swap."""
+    started = time.perf_counter()
+    report = tables.rotate(
+        path,
+        "people",
+        [*COLUMNS, "email_lookup"],
+        ring,
+        context=CONTEXTS,
+        batch_size=batch,
+        progress=lambda done, total: progress(done, total, "rotate ", started),
+    )
+    if report.failed:
+        raise AssertionError(f"{len(report.failed)} rows failed to rotate")
+    return report
 
 
 def verify(conn: sqlite3.Connection, box: Box[bytes], expected: list[Person], batch: int) -> None:
@@ -153,7 +149,7 @@ def verify(conn: sqlite3.Connection, box: Box[bytes], expected: list[Person], ba
         for k, c in enumerate(COLUMNS):
             messages = [r[k + 1] for r in part]
             assert not any(box.needs_rotation(m) for m in messages), f"{c} left under an old key"
-            plain = box.decrypt_batch(messages, [context(i, c) for i in ids])
+            plain = box.decrypt_batch(messages, row_contexts("people", c, ids))
             assert plain == [getattr(p, c).encode() for p in people_part], f"{c} does not match"
         progress(start + len(part), len(rows), "verify ", started)
 
@@ -227,13 +223,14 @@ def run(
     ring2 = Keyring({1: old_key, 2: new_key}, active=2)
     box2, lookup2 = Box(ring2), Box(ring2, deterministic=True)
     assert find_by_email(conn, box2, lookup2, target.email) == target.name  # lookups work mid-rotation
-    started = time.perf_counter()
-    changed = rotate(conn, box2, lookup2, rows, batch)
-    took = time.perf_counter() - started
-    values_per_s = changed * 5 / took
+    conn.commit()
+    report = rotate(path, ring2, batch)
+    changed, took = report.rotated, report.seconds
     echo(
-        f"rotated {changed:,} rows ({changed * 5:,} values) to key 2 in {took:.1f} s: "
-        f"{values_per_s:,.0f} values/s, SQLite reads and writes included"
+        f"rotated {changed:,} rows ({changed * 5:,} values) to key 2 in {took:.1f} s "
+        "with sealbox.tables.rotate: "
+        f"{changed * 5 / took:,.0f} values/s, SQLite reads and writes included; a second run rotates "
+        f"{tables.rotate(path, 'people', [*COLUMNS, 'email_lookup'], ring2, context=CONTEXTS).rotated} rows"
     )
 
     verify(conn, Box(Keyring({2: new_key})), data, batch)

@@ -1,0 +1,243 @@
+"""Jobs over tables in real databases: rotate a column's messages to the active key,
+encrypt a plaintext column, and count where a column stands.
+
+    import sealbox
+    from sealbox import tables
+
+    keys = sealbox.Keyring.from_env("SEALBOX_KEYS")          # the highest id encrypts
+    report = tables.rotate("app.sqlite3", "users", ["email", "phone"], keys, context="row")
+    report.rotated, report.failed                            # rows written; (key, column, reason)
+    tables.status("app.sqlite3", "users", "email").by_key    # {1: 0, 2: 1_000_000}
+
+A job reads only rows still to do (a SQL predicate on the message header: no trial
+decryption), a batch at a time in key order; each batch is one transaction and each
+row's write a compare-and-swap, so a job killed at any moment loses nothing and a
+second run finishes it. ``db`` is a SQLite path, ``sqlite:///...``,
+``postgresql://...`` (psycopg 3, with COPY), any other SQLAlchemy URL, or an open
+``sqlite3``/psycopg connection or SQLAlchemy engine. See docs/tables.md.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sealbox.tables._backend import Backend
+from sealbox.tables._headers import parse_prefix
+from sealbox.tables._job import Boxes as _Boxes
+from sealbox.tables._job import (
+    ContextMode,
+    Failure,
+    Job,
+    Keys,
+    Progress,
+    Report,
+    TableJobError,
+    run,
+)
+
+__all__ = ["ColumnStatus", "ContextMode", "Failure", "Report", "TableJobError", "encrypt", "rotate", "status"]
+
+DEFAULT_BATCH = 10_000
+
+
+def rotate(
+    db: Any,
+    table: str,
+    columns: str | Sequence[str],
+    keys: Keys,
+    *,
+    key_column: str | None = None,
+    context: ContextMode | Mapping[str, ContextMode] = "column",
+    batch_size: int = DEFAULT_BATCH,
+    dry_run: bool = False,
+    verify: bool = False,
+    strict: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """Re-encrypt every message of ``columns`` not under the active key of ``keys``.
+
+    ``keys`` is a ``Keyring`` (each message keeps its suite: deterministic stays
+    deterministic, envelope messages are re-wrapped, text stays text), an
+    ``EnvelopeKeyProvider`` (envelope messages are re-wrapped) or a ``Box`` (its own
+    kind of message only). ``context``: ``"column"`` is ``column_context(table,
+    column)``, ``"row"`` adds the row's key, ``"none"`` is no context; or a mapping
+    that gives each column its own.
+
+    A value that does not decrypt is reported in ``Report.failed`` with its row's key
+    and the reason, and the job goes on (``strict=True`` stops at the first, raising
+    ``TableJobError``). ``dry_run`` writes nothing; ``verify`` re-reads every row
+    written, in its transaction, and decrypts it. ``progress(done, total)`` is called
+    after each batch.
+    """
+    with _backend(db) as backend:
+        names = _columns(columns)
+        layout = backend.layout(table, names, key_column, writing=False)
+        job = Job("rotate", _Boxes(keys), layout, context)
+        return run(
+            backend,
+            job,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            verify=verify,
+            strict=strict,
+            progress=progress,
+        )
+
+
+def encrypt(
+    db: Any,
+    table: str,
+    columns: str | Sequence[str],
+    keys: Keys,
+    *,
+    key_column: str | None = None,
+    context: ContextMode | Mapping[str, ContextMode] = "column",
+    deterministic: bool = False,
+    algorithm: str | None = None,
+    codec: bool = True,
+    batch_size: int = DEFAULT_BATCH,
+    dry_run: bool = False,
+    verify: bool = False,
+    strict: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """Encrypt the plaintext values of ``columns`` in place, under the active key.
+
+    A value is encoded with ``sealbox.codecs`` (what the ORM integrations read;
+    ``codec=False`` takes text as UTF-8 and bytes as they are) and written as a
+    message in the column's form (text for text columns, binary for BLOB/bytea).
+    Values that already look like messages are left alone, so a job killed and run
+    again never encrypts a value twice. The other options are ``rotate``'s.
+    """
+    with _backend(db) as backend:
+        names = _columns(columns)
+        layout = backend.layout(table, names, key_column, writing=True)
+        job = Job(
+            "encrypt",
+            _Boxes(keys),
+            layout,
+            context,
+            codec=codec,
+            deterministic=deterministic,
+            algorithm=algorithm,
+        )
+        return run(
+            backend,
+            job,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            verify=verify,
+            strict=strict,
+            progress=progress,
+        )
+
+
+@dataclass(frozen=True)
+class ColumnStatus:
+    """Where a column stands, from its messages' headers alone (nothing is decrypted)."""
+
+    table: str
+    column: str
+    rows: int
+    null: int
+    by_key: dict[int, int] = field(default_factory=dict)
+    by_suite: dict[str, int] = field(default_factory=dict)
+    not_encrypted: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "column": self.column,
+            "rows": self.rows,
+            "null": self.null,
+            "by_key": {str(k): n for k, n in sorted(self.by_key.items())},
+            "by_suite": dict(sorted(self.by_suite.items())),
+            "not_encrypted": self.not_encrypted,
+        }
+
+
+def status(db: Any, table: str, column: str) -> ColumnStatus:
+    """Count a column's rows: NULL, by key id and suite, and values that are not messages."""
+    from sealbox.tables._headers import SUITES
+
+    with _backend(db) as backend:
+        layout = backend.layout(table, [column], None, writing=False)
+        rows = null = other = 0
+        by_key: dict[int, int] = {}
+        by_suite: dict[str, int] = {}
+        for prefix, n in backend.prefixes(layout, column):
+            rows += n
+            if prefix is None:
+                null += n
+                continue
+            found = parse_prefix(prefix)
+            if found is None:
+                other += n
+                continue
+            by_key[found[1]] = by_key.get(found[1], 0) + n
+            by_suite[SUITES[found[0]]] = by_suite.get(SUITES[found[0]], 0) + n
+        return ColumnStatus(table, column, rows, null, by_key, by_suite, other)
+
+
+def _columns(columns: str | Sequence[str]) -> list[str]:
+    names = [columns] if isinstance(columns, str) else list(columns)
+    if not names or not all(isinstance(c, str) and c for c in names):
+        raise ValueError("columns must name at least one column")
+    if len(set(names)) != len(names):
+        raise ValueError("a column is named twice")
+    return names
+
+
+@contextmanager
+def _backend(db: Any) -> Iterator[Backend]:
+    backend = _open(db)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def _open(db: Any) -> Backend:
+    """The backend for a database given as a path, a URL or an open connection."""
+    from sealbox.tables._sqlite import SqliteBackend
+
+    if isinstance(db, sqlite3.Connection):
+        return SqliteBackend(db)
+    if isinstance(db, os.PathLike):
+        db = os.fspath(db)
+    if isinstance(db, str):
+        if db.startswith("sqlite:///"):
+            return SqliteBackend(_existing(db[len("sqlite:///") :]))
+        if db.startswith(("postgresql://", "postgres://")):
+            from sealbox.tables._postgres import PostgresBackend
+
+            return PostgresBackend(db)
+        if "://" in db:
+            from sealbox.tables._alchemy import AlchemyBackend
+
+            return AlchemyBackend(db)
+        return SqliteBackend(_existing(db))
+    module = type(db).__module__
+    if module.startswith("psycopg"):
+        from sealbox.tables._postgres import PostgresBackend
+
+        return PostgresBackend(db)
+    if module.startswith("sqlalchemy"):
+        from sealbox.tables._alchemy import AlchemyBackend
+
+        return AlchemyBackend(db)
+    raise TypeError(
+        "db must be a SQLite path, a database URL, a sqlite3 or psycopg connection or a SQLAlchemy "
+        f"engine, not {type(db).__name__}"
+    )
+
+
+def _existing(path: str) -> str:
+    if path != ":memory:" and not os.path.exists(path):
+        raise ValueError(f"no SQLite database at {path}")
+    return path

@@ -1,0 +1,193 @@
+"""Any other database, through SQLAlchemy Core (MariaDB and MySQL are the tested ones):
+reflected tables, keyset pages, ``executemany`` UPDATEs with a compare-and-swap."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sealbox.tables._backend import (
+    Check,
+    Kind,
+    Layout,
+    Pending,
+    Writes,
+    missing,
+    no_key,
+    not_unique,
+    unsupported,
+)
+from sealbox.tables._headers import BINARY_STARTS, MIN_BYTES, MIN_CHARS, TEXT_STARTS
+
+
+class AlchemyBackend:
+    name = "sqlalchemy"
+
+    def __init__(self, target: Any) -> None:
+        try:
+            import sqlalchemy as sa
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise ValueError('this database URL needs SQLAlchemy: pip install "sqlalchemy>=2"') from exc
+        self.sa = sa
+        if isinstance(target, str):
+            self.engine = sa.create_engine(target)
+            self._owned = True
+        elif isinstance(target, sa.engine.Engine):
+            self.engine, self._owned = target, False
+        else:
+            raise TypeError(f"pass a SQLAlchemy Engine or a URL, not {type(target).__name__}")
+        # MySQL and MariaDB compare text case-insensitively by default: compare bytes.
+        self._bytewise = self.engine.dialect.name in ("mysql", "mariadb")
+        self.table: Any = None
+
+    def close(self) -> None:
+        if self._owned:
+            self.engine.dispose()
+
+    def layout(self, table: str, columns: Sequence[str], key: str | None, *, writing: bool) -> Layout:
+        sa = self.sa
+        inspector = sa.inspect(self.engine)
+        schema, _, name = table.rpartition(".")
+        if not inspector.has_table(name, schema=schema or None):
+            raise ValueError(f"there is no table {table} in this database")
+        self.table = sa.Table(name, sa.MetaData(), autoload_with=self.engine, schema=schema or None)
+        have = [c.name for c in self.table.columns]
+        absent = [c for c in columns if c not in have]
+        if absent:
+            raise missing("column" if len(absent) == 1 else "columns", absent, table, have)
+        primary = [c.name for c in self.table.primary_key.columns]
+        if key is None:
+            if len(primary) != 1:
+                raise no_key(table, primary)
+            key = primary[0]
+        elif key not in have:
+            raise missing("key column", [key], table, have)
+        elif primary != [key] and not any(
+            idx.unique and [c.name for c in idx.columns] == [key] for idx in self.table.indexes
+        ):
+            raise not_unique(table, key)
+        if key in columns:
+            raise ValueError(f"{table}.{key} is the key the job pages by; it cannot be encrypted")
+        kinds: list[Kind] = []
+        for column in columns:
+            kind = self._kind(self.table.c[column].type)
+            if kind is None:
+                raise unsupported(table, column, str(self.table.c[column].type), writing=writing)
+            kinds.append(kind)
+        return Layout(table, key, tuple(columns), tuple(kinds))
+
+    def _kind(self, type_: Any) -> Kind | None:
+        sa = self.sa
+        if isinstance(type_, sa.LargeBinary | sa.types._Binary):
+            return "binary"
+        if isinstance(type_, sa.String):
+            return "text"
+        return None
+
+    def _head(self, column: Any, kind: Kind, width: int) -> Any:
+        """The first ``width`` bytes or characters of a column, compared bytewise."""
+        head = self.sa.func.substr(column, 1, width)
+        if kind == "text" and self._bytewise:
+            return self.sa.cast(head, self.sa.LargeBinary)
+        return head
+
+    def _text_values(self, kind: Kind, values: Sequence[str]) -> list[Any]:
+        return [v.encode() for v in values] if kind == "text" and self._bytewise else list(values)
+
+    def prefixes(self, layout: Layout, column: str) -> list[tuple[bytes | str | None, int]]:
+        sa = self.sa
+        kind = layout.kinds[layout.columns.index(column)]
+        head = self._head(self.table.c[column], kind, 6 if kind == "binary" else 8).label("p")
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(head, sa.func.count()).group_by(head)).all()
+        out: list[tuple[bytes | str | None, int]] = []
+        for prefix, n in rows:
+            if kind == "text" and isinstance(prefix, bytes | bytearray):
+                prefix = bytes(prefix).decode("utf-8", "replace")
+            out.append((prefix, int(n)))
+        return out
+
+    def _pending(self, layout: Layout, pending: Sequence[Pending]) -> Any:
+        sa = self.sa
+        parts = []
+        for p in pending:
+            c = self.table.c[p.column]
+            if p.done is None:
+                if p.kind == "binary":
+                    looks = sa.and_(
+                        sa.func.length(c) >= MIN_BYTES, self._head(c, p.kind, 2).in_(list(BINARY_STARTS))
+                    )
+                else:
+                    starts = list(TEXT_STARTS)
+                    looks = sa.and_(
+                        sa.func.length(c) >= MIN_CHARS,
+                        self._head(c, p.kind, 3).in_(self._text_values(p.kind, starts)),
+                    )
+                parts.append(sa.and_(c.is_not(None), sa.not_(looks)))
+            elif p.kind == "binary":
+                parts.append(sa.and_(c.is_not(None), self._head(c, p.kind, 6).not_in(list(p.done.binary))))
+            else:
+                done = self._text_values(p.kind, p.done.text)
+                parts.append(sa.and_(c.is_not(None), self._head(c, p.kind, 8).not_in(done)))
+        return sa.or_(*parts)
+
+    def page(
+        self, layout: Layout, pending: Sequence[Pending], after: Any, first: bool, limit: int
+    ) -> list[tuple[Any, ...]]:
+        sa = self.sa
+        k = self.table.c[layout.key]
+        where = self._pending(layout, pending)
+        if not first:
+            where = sa.and_(k > after, where)
+        query = sa.select(k, *(self.table.c[c] for c in layout.columns)).where(where).order_by(k).limit(limit)
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query)]
+
+    def write(self, layout: Layout, writes: Sequence[Writes], check: Check | None) -> int:
+        sa = self.sa
+        k = self.table.c[layout.key]
+        written = 0
+        with self.engine.begin() as conn:
+            for w in writes:
+                cas = [self._equal(layout, n, sa.bindparam(f"o_{j}")) for j, n in enumerate(w.names)]
+                statement = (
+                    sa.update(self.table)
+                    .where(k == sa.bindparam("k_"), *cas)
+                    .values({n: sa.bindparam(f"n_{j}") for j, n in enumerate(w.names)})
+                )
+                params = [
+                    {
+                        "k_": key,
+                        **{f"o_{j}": w.old[j][r] for j in range(len(w.names))},
+                        **{f"n_{j}": w.new[j][r] for j in range(len(w.names))},
+                    }
+                    for r, key in enumerate(w.keys)
+                ]
+                result = conn.execute(statement, params)
+                if self.engine.dialect.supports_sane_multi_rowcount:
+                    written += result.rowcount
+                else:
+                    written += self._count_written(conn, layout, w)
+            if check is not None:
+                keys = [key for w in writes for key in w.keys]
+                query = sa.select(k, *(self.table.c[c] for c in layout.columns)).where(k.in_(keys))
+                check([tuple(r) for r in conn.execute(query)])
+        return written
+
+    def _equal(self, layout: Layout, column: str, value: Any) -> Any:
+        c = self.table.c[column]
+        if self._bytewise and layout.kinds[layout.columns.index(column)] == "text":
+            return self.sa.cast(c, self.sa.LargeBinary) == self.sa.cast(value, self.sa.LargeBinary)
+        return c == value
+
+    def _count_written(self, conn: Any, layout: Layout, w: Writes) -> int:
+        """Rows of ``w`` that now hold the new values (where the driver cannot count an executemany)."""
+        sa = self.sa
+        k = self.table.c[layout.key]
+        query = sa.select(k, *(self.table.c[n] for n in w.names)).where(k.in_(w.keys))
+        now = {r[0]: tuple(r[1:]) for r in conn.execute(query)}
+        return sum(
+            1
+            for r, key in enumerate(w.keys)
+            if now.get(key) == tuple(w.new[j][r] for j in range(len(w.names)))
+        )

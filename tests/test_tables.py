@@ -1,0 +1,456 @@
+"""sealbox.tables: rotate, encrypt and status over real SQLite, PostgreSQL and MariaDB tables.
+
+The servers are started by the session fixtures (tests/services.py). Each test builds its
+table through SQLAlchemy and checks what the job left in it by reading the rows back and
+decrypting them with a Box of its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sealbox
+import sqlalchemy as sa
+from sealbox import codecs, column_context, tables
+from sealbox.cli import main as cli
+from sealbox.tables import _alchemy, _job, _postgres, _sqlite
+
+K1, K2 = b"\x01" * 32, b"\x02" * 32
+RING1 = sealbox.Keyring({1: K1})
+RING2 = sealbox.Keyring({1: K1, 2: K2}, active=2)
+ONLY2 = sealbox.Keyring({2: K2})
+_names = itertools.count()
+
+
+@dataclass
+class Db:
+    """A database for one test: the URL the job takes, and an engine for the test's own SQL."""
+
+    name: str
+    url: str
+    engine: sa.Engine
+    blob: str
+    text: str
+
+    def run(self, sql: str, params: Any = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.text(sql), params or {})
+
+    def rows(self, table: str, columns: str) -> dict[Any, tuple[Any, ...]]:
+        with self.engine.connect() as conn:
+            return {r[0]: tuple(r[1:]) for r in conn.execute(sa.text(f"SELECT id, {columns} FROM {table}"))}
+
+    def insert(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        marks = ", ".join(f":c{i}" for i in range(len(columns)))
+        params = [{f"c{i}": v for i, v in enumerate(row)} for row in rows]
+        with self.engine.begin() as conn:
+            conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"), params)
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
+    if request.param == "sqlite":
+        path = tmp_path / "app.sqlite3"
+        engine = sa.create_engine(f"sqlite:///{path}")
+        yield Db("sqlite", str(path), engine, "BLOB", "TEXT")
+    elif request.param == "postgresql":
+        server = request.getfixturevalue("postgres").create_database(f"t{os.getpid()}_{next(_names)}")
+        engine = sa.create_engine(server.sqlalchemy_url)
+        yield Db("postgresql", server.url, engine, "bytea", "text")
+    else:
+        server = request.getfixturevalue("mariadb")
+        engine = sa.create_engine(server.sqlalchemy_url)
+        with engine.begin() as conn:
+            for table in ("items", "plain", "pairs", "nokey", "ints"):
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        yield Db("mariadb", server.sqlalchemy_url, engine, "VARBINARY(1024)", "VARCHAR(1024)")
+    engine.dispose()
+
+
+def ctx(column: str, key: int) -> bytes:
+    return column_context("items", column, row=key)
+
+
+def make_items(db: Db, n: int = 300, *, keys: Any = RING1) -> dict[int, dict[str, Any]]:
+    """``items``: a binary, a text, a deterministic and an envelope column under key 1, row
+    contexts, every seventh value NULL. Returns the plaintexts."""
+    db.run(
+        f"CREATE TABLE items (id BIGINT PRIMARY KEY, bin {db.blob}, txt {db.text},"
+        f" det {db.blob}, env {db.blob})"
+    )
+    boxes = {
+        "bin": sealbox.Box(keys),
+        "txt": sealbox.Box(keys, encoding="text"),
+        "det": sealbox.Box(keys, deterministic=True),
+        "env": sealbox.Box(sealbox.EnvelopeKeyProvider(keys)),
+    }
+    plain: dict[int, dict[str, Any]] = {}
+    rows = []
+    for i in range(1, n + 1):
+        values = {c: None if (i + k) % 7 == 0 else f"{c}-{i % 50}".encode() for k, c in enumerate(boxes)}
+        plain[i] = values
+        rows.append(
+            (i, *(None if v is None else boxes[c].encrypt(v, context=ctx(c, i)) for c, v in values.items()))
+        )
+    db.insert("items", ["id", "bin", "txt", "det", "env"], rows)
+    return plain
+
+
+def check_items(db: Db, plain: dict[int, dict[str, Any]], key_id: int) -> None:
+    """Every value decrypts to its plaintext under its row's context, under ``key_id``, in its
+    own suite and form; NULLs are NULL."""
+    box = sealbox.Box(sealbox.EnvelopeKeyProvider(RING2))
+    suites = {"bin": "aes-256-gcm", "txt": "aes-256-gcm", "det": "aes-256-siv", "env": "envelope"}
+    rows = db.rows("items", "bin, txt, det, env")
+    assert set(rows) == set(plain)
+    for i, row in rows.items():
+        for column, value in zip(("bin", "txt", "det", "env"), row, strict=True):
+            if plain[i][column] is None:
+                assert value is None
+                continue
+            assert isinstance(value, str) == (column == "txt")
+            message = sealbox.Message.parse(value)
+            assert (message.key_id, message.suite) == (key_id, suites[column])
+            assert box.decrypt(value, context=ctx(column, i)) == plain[i][column]
+
+
+# -- rotate
+
+
+def test_rotate_moves_every_value_and_keeps_its_nature(db: Db) -> None:
+    plain = make_items(db)
+    before = db.rows("items", "env")
+    report = tables.rotate(db.url, "items", ["bin", "txt", "det", "env"], RING2, context="row", batch_size=64)
+    assert report.rotated == 300 and report.failed == [] and report.conflicts == 0
+    check_items(db, plain, key_id=2)
+    # Envelope messages are re-wrapped: the payload (after the wrapped data key) is untouched.
+    after = db.rows("items", "env")
+    for i, (old,) in before.items():
+        if old is not None:
+            assert after[i][0][-40:] == old[-40:] and after[i][0][:6] != old[:6]
+    # Deterministic messages stay deterministic: equal plaintexts, equal messages, found by lookup.
+    det = sealbox.Box(RING2, deterministic=True)
+    stored = db.rows("items", "det")
+    assert stored[8][0] == det.lookup_values(plain[8]["det"], context=ctx("det", 8))[0]
+
+
+def test_a_second_run_reads_no_row(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_items(db, 200)
+    assert tables.rotate(db.url, "items", ["bin", "txt", "det", "env"], RING2, context="row").rotated == 200
+    read: list[int] = []
+    original = _job.Job.process
+
+    def spy(self: Any, rows: Any) -> Any:
+        read.append(len(rows))
+        return original(self, rows)
+
+    monkeypatch.setattr(_job.Job, "process", spy)
+    report = tables.rotate(db.url, "items", ["bin", "txt", "det", "env"], RING2, context="row")
+    assert (report.rotated, report.unchanged, read) == (0, 200, [])
+
+
+def test_a_row_that_fails_is_reported_and_the_others_finish(db: Db) -> None:
+    plain = make_items(db, 100)
+    rows = db.rows("items", "bin")
+    damaged = bytearray(rows[10][0])
+    damaged[-1] ^= 1
+    db.run("UPDATE items SET bin = :v WHERE id = 10", {"v": bytes(damaged)})
+    db.run("UPDATE items SET bin = :v WHERE id = 11", {"v": b"plaintext that was never encrypted, 4111 1111"})
+    db.run("UPDATE items SET bin = :v WHERE id = 12", {"v": rows[13][0]})  # moved from another row
+    report = tables.rotate(db.url, "items", "bin", RING2, context="row")
+    assert {(f.key, f.reason.split(":")[0]) for f in report.failed} == {
+        (10, "does not decrypt"),
+        (11, "not a sealbox message"),
+        (12, "does not decrypt"),
+    }
+    assert report.rotated == 100 - 3 - sum(plain[i]["bin"] is None for i in plain)
+    text = json.dumps(report.to_json())
+    assert "4111" not in text and rows[13][0].hex() not in text  # keys and reasons, never values
+    after = db.rows("items", "bin")
+    assert after[10][0] == bytes(damaged) and after[12][0] == rows[13][0]
+    assert sealbox.Message.parse(after[20][0]).key_id == 2
+
+
+def test_strict_stops_at_the_first_failure_without_writing_its_batch(db: Db) -> None:
+    make_items(db, 100)
+    db.run("UPDATE items SET bin = :v WHERE id = 60", {"v": b"x" * 80})
+    with pytest.raises(tables.TableJobError, match=r"row 60, column bin: not a sealbox message") as info:
+        tables.rotate(db.url, "items", "bin", RING2, context="row", batch_size=50, strict=True)
+    # The first batch (the first 50 rows with a value) was written; row 60 is in the second.
+    assert info.value.report.rotated == 50
+    key_ids = {
+        i: sealbox.Message.parse(v).key_id for i, (v,) in db.rows("items", "bin").items() if v and i != 60
+    }
+    first = sorted(key_ids)[:50]
+    assert {i for i, k in key_ids.items() if k == 2} == set(first)
+
+
+def test_dry_run_writes_nothing(db: Db) -> None:
+    make_items(db, 80)
+    before = db.rows("items", "bin, txt, det, env")
+    report = tables.rotate(db.url, "items", ["bin", "txt", "det", "env"], RING2, context="row", dry_run=True)
+    assert report.dry_run and report.rotated == 80
+    assert db.rows("items", "bin, txt, det, env") == before
+
+
+def test_the_wrong_context_or_keys_stop_before_anything_is_written(db: Db) -> None:
+    make_items(db, 100)
+    before = db.rows("items", "bin")
+    with pytest.raises(ValueError, match=r"none of the first .* decrypts.*context='column'"):
+        tables.rotate(db.url, "items", "bin", RING2, context="column")
+    impostor = sealbox.Keyring({1: b"\x09" * 32, 2: K2}, active=2)  # key 1's id, another key
+    with pytest.raises(ValueError, match="none of the first"):
+        tables.rotate(db.url, "items", "bin", impostor, context="row")
+    with pytest.raises(ValueError, match=r"under key 1 \(86 rows\), which the keys do not hold"):
+        tables.rotate(db.url, "items", "bin", ONLY2, context="row")
+    assert db.rows("items", "bin") == before
+
+
+def test_a_table_the_job_cannot_walk_is_refused_with_what_to_do(db: Db) -> None:
+    db.run(f"CREATE TABLE pairs (a BIGINT, b BIGINT, v {db.blob}, PRIMARY KEY (a, b))")
+    db.run(f"CREATE TABLE nokey (id BIGINT, v {db.blob})")
+    db.run(f"CREATE TABLE ints (id BIGINT PRIMARY KEY, n INTEGER, v {db.blob})")
+    with pytest.raises(ValueError, match="there is no table missing"):
+        tables.rotate(db.url, "missing", "v", RING2)
+    with pytest.raises(ValueError, match=r"primary key has 2 columns \(a, b\).*--key-column"):
+        tables.rotate(db.url, "pairs", "v", RING2)
+    with pytest.raises(ValueError, match="has no primary key: pass key_column"):
+        tables.rotate(db.url, "nokey", "v", RING2)
+    with pytest.raises(ValueError, match="neither the primary key nor under a unique index"):
+        tables.rotate(db.url, "nokey", "v", RING2, key_column="id")
+    with pytest.raises(ValueError, match="no column nope"):
+        tables.rotate(db.url, "ints", "nope", RING2)
+    with pytest.raises(ValueError, match=r"ints\.n is .*cannot hold messages"):
+        tables.encrypt(db.url, "ints", "n", RING2)
+    with pytest.raises(ValueError, match="is the key the job pages by"):
+        tables.rotate(db.url, "ints", "id", RING2)
+
+
+def test_verify_reads_every_row_back_and_rolls_back_a_batch_that_does_not_decrypt(
+    db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_items(db, 120)
+    report = tables.rotate(db.url, "items", "bin", RING2, context="row", verify=True, batch_size=40)
+    assert report.verified and report.rotated == 120 - sum(1 for i in range(1, 121) if i % 7 == 0)
+    # A database that changes what it stores (here: a write path that truncates) is caught.
+    db.run("DROP TABLE items")
+    make_items(db, 120)
+    before = db.rows("items", "txt")
+    original = _job.Job.process
+
+    def truncating(self: Any, rows: Any) -> Any:
+        writes, failures, tried = original(self, rows)
+        for w in writes:
+            w.new = [[v[:-1] for v in column] for column in w.new]
+        return writes, failures, tried
+
+    monkeypatch.setattr(_job.Job, "process", truncating)
+    with pytest.raises(
+        tables.TableJobError, match="does not decrypt after the write; the batch was rolled back"
+    ):
+        tables.rotate(db.url, "items", "txt", RING2, context="row", verify=True, batch_size=40)
+    assert db.rows("items", "txt") == before
+
+
+def test_a_value_the_application_writes_meanwhile_survives(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compare-and-swap: between the job's read and its write, the application writes
+    rows 5 (under the new key) and 6 (under the old key); both keep the application's
+    value, and row 6 is rotated by the next pass."""
+    make_items(db, 50)
+    app_old, app_new = sealbox.Box(RING1), sealbox.Box(RING2)
+    written = {
+        5: app_new.encrypt(b"app five", context=ctx("bin", 5)),
+        6: app_old.encrypt(b"app six", context=ctx("bin", 6)),
+    }
+    backend_class = {
+        "sqlite": _sqlite.SqliteBackend,
+        "postgresql": _postgres.PostgresBackend,
+        "mariadb": _alchemy.AlchemyBackend,
+    }[db.name]
+    original = backend_class.write
+    calls = []
+
+    def racing(self: Any, layout: Any, writes: Any, check: Any) -> int:
+        if not calls:
+            for key, value in written.items():
+                db.run("UPDATE items SET bin = :v WHERE id = :k", {"v": value, "k": key})
+        calls.append(1)
+        return original(self, layout, writes, check)
+
+    monkeypatch.setattr(backend_class, "write", racing)
+    report = tables.rotate(db.url, "items", "bin", RING2, context="row")
+    assert report.conflicts == 2 and report.passes == 2 and report.failed == []
+    rows = db.rows("items", "bin")
+    assert rows[5][0] == written[5]
+    assert sealbox.Message.parse(rows[6][0]).key_id == 2
+    assert app_new.decrypt(rows[6][0], context=ctx("bin", 6)) == b"app six"
+
+
+def test_status_counts_before_during_and_after(db: Db) -> None:
+    make_items(db, 140)
+    db.run("UPDATE items SET bin = :v WHERE id = 3", {"v": b"not encrypted"})
+    nulls = sum(1 for i in range(1, 141) if i % 7 == 0)
+    before = tables.status(db.url, "items", "bin")
+    assert before.to_json() == {
+        "table": "items",
+        "column": "bin",
+        "rows": 140,
+        "null": nulls,
+        "by_key": {"1": 140 - nulls - 1},
+        "by_suite": {"aes-256-gcm": 140 - nulls - 1},
+        "not_encrypted": 1,
+    }
+    during: list[dict[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        if not during:
+            during.append(tables.status(db.url, "items", "bin").by_key)
+
+    tables.rotate(db.url, "items", "bin", RING2, context="row", batch_size=50, progress=progress)
+    assert during[0][1] > 0 and during[0][2] > 0 and sum(during[0].values()) == 140 - nulls - 1
+    after = tables.status(db.url, "items", "bin")
+    assert after.by_key == {2: 140 - nulls - 1} and after.not_encrypted == 1 and after.null == nulls
+
+
+# -- encrypt
+
+
+def test_encrypt_turns_a_plaintext_column_into_messages_once(db: Db) -> None:
+    db.run(f"CREATE TABLE plain (id BIGINT PRIMARY KEY, email {db.text}, photo {db.blob})")
+    values = {
+        i: (None if i % 9 == 0 else f"user{i}@example.org", None if i % 4 == 0 else bytes([i % 256]) * 3)
+        for i in range(1, 121)
+    }
+    db.insert("plain", ["id", "email", "photo"], [(i, *v) for i, v in values.items()])
+    report = tables.encrypt(db.url, "plain", ["email", "photo"], RING2, verify=True, batch_size=32)
+    assert report.encrypted == sum(1 for v in values.values() if v != (None, None)) and report.failed == []
+    box = sealbox.Box(RING2)
+    rows = db.rows("plain", "email, photo")
+    for i, (email, photo) in rows.items():
+        assert (email is None) == (values[i][0] is None) and (photo is None) == (values[i][1] is None)
+        if email is not None:
+            assert isinstance(email, str)  # a text column holds text messages
+            assert codecs.decode(box.decrypt(email, context=column_context("plain", "email"))) == values[i][0]
+        if photo is not None:
+            assert codecs.decode(box.decrypt(photo, context=column_context("plain", "photo"))) == values[i][1]
+    again = tables.encrypt(db.url, "plain", ["email", "photo"], RING2)
+    assert again.encrypted == 0 and db.rows("plain", "email, photo") == rows
+    status = tables.status(db.url, "plain", "email")
+    assert status.by_key == {2: 120 - 13} and status.not_encrypted == 0
+
+
+def test_encrypt_raw_and_deterministic(tmp_path: Path) -> None:
+    path = tmp_path / "raw.sqlite3"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE plain (id INTEGER PRIMARY KEY, email TEXT)"))
+        conn.execute(sa.text("INSERT INTO plain VALUES (1, 'a@example.org'), (2, 'a@example.org'), (3, 'b')"))
+    tables.encrypt(str(path), "plain", "email", RING2, codec=False, deterministic=True, context="column")
+    with engine.connect() as conn:
+        rows = [r[0] for r in conn.execute(sa.text("SELECT email FROM plain ORDER BY id"))]
+    det = sealbox.Box(RING2, deterministic=True, encoding="text")
+    assert rows[0] == rows[1] == det.encrypt(b"a@example.org", context=column_context("plain", "email"))
+    assert det.decrypt(rows[2], context=column_context("plain", "email")) == b"b"
+
+
+# -- the command
+
+
+def test_the_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "app.sqlite3"
+    db = Db("sqlite", str(path), sa.create_engine(f"sqlite:///{path}"), "BLOB", "TEXT")
+    make_items(db, 60)
+    monkeypatch.setenv("KEYS", f"1:{K1.hex()},2:{K2.hex()}")
+    monkeypatch.delenv("SEALBOX_KEYS", raising=False)
+    assert cli(["rotate", "--db", str(path), "--table", "items", "--column", "bin", "--context", "row"]) == 2
+    assert "environment variable SEALBOX_KEYS is not set" in capsys.readouterr().err
+    base = ["--db", str(path), "--table", "items", "--keys-env", "KEYS", "--json"]
+    assert cli(["status", *base, "--column", "bin"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["by_key"] == {"1": 52} and status["to_rotate"] == 52 and status["active_key"] == 2
+    assert cli(["rotate", *base, "--column", "bin", "--column", "txt", "--context", "row", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["rotated"] == 60
+    assert cli(["rotate", *base, "--column", "bin", "--column", "txt", "--context", "row", "--verify"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {k: report[k] for k in ("rotated", "unchanged", "failed", "verified")} == {
+        "rotated": 60,
+        "unchanged": 0,
+        "failed": [],
+        "verified": True,
+    }
+    assert isinstance(report["seconds"], float)
+    db.run("UPDATE items SET env = :v WHERE id = 2", {"v": b"garbage"})
+    assert cli(["rotate", *base, "--column", "env", "--context", "row"]) == 1
+    assert json.loads(capsys.readouterr().out)["failed"] == [
+        {"key": 2, "column": "env", "reason": "not a sealbox message"}
+    ]
+    assert (
+        cli(["rotate", "--db", str(path), "--table", "items", "--keys-env", "KEYS", "--column", "nope"]) == 2
+    )
+    assert "no column nope" in capsys.readouterr().err
+    assert (
+        cli(
+            [
+                "rotate",
+                "--db",
+                str(tmp_path / "absent.db"),
+                "--table",
+                "t",
+                "--keys-env",
+                "KEYS",
+                "--column",
+                "c",
+            ]
+        )
+        == 2
+    )
+    assert "no SQLite database at" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
+def test_a_concurrent_writer_keeps_its_values(db: Db) -> None:
+    """The application updates random rows from another connection while the job runs."""
+    make_items(db, 3000)
+    app = sealbox.Box(RING1)  # the application still writes under the old key
+    last: dict[int, bytes] = {}
+    stop = threading.Event()
+
+    def application() -> None:
+        rng = __import__("random").Random(5)
+        engine = sa.create_engine(db.engine.url)
+        while not stop.is_set():
+            key = rng.randrange(1, 3001)
+            value = f"app {key} {rng.random()}".encode()
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text("UPDATE items SET bin = :v WHERE id = :k"),
+                    {"v": app.encrypt(value, context=ctx("bin", key)), "k": key},
+                )
+            last[key] = value
+        engine.dispose()
+
+    thread = threading.Thread(target=application)
+    thread.start()
+    try:
+        for _ in range(3):
+            tables.rotate(db.url, "items", "bin", RING2, context="row", batch_size=100)
+    finally:
+        stop.set()
+        thread.join()
+    tables.rotate(db.url, "items", "bin", RING2, context="row")
+    box = sealbox.Box(RING2)
+    rows = db.rows("items", "bin")
+    assert len(last) > 10
+    for key, value in last.items():
+        assert box.decrypt(rows[key][0], context=ctx("bin", key)) == value
+    assert set(tables.status(db.url, "items", "bin").by_key) == {2}
