@@ -278,12 +278,12 @@ def test_a_value_the_application_writes_meanwhile_survives(db: Db, monkeypatch: 
     original = backend_class.write
     calls = []
 
-    def racing(self: Any, layout: Any, writes: Any, check: Any) -> int:
+    def racing(self: Any, layout: Any, writes: Any, check: Any, read: Any) -> int:
         if not calls:
             for key, value in written.items():
                 db.run("UPDATE items SET bin = :v WHERE id = :k", {"v": value, "k": key})
         calls.append(1)
-        return original(self, layout, writes, check)
+        return original(self, layout, writes, check, read)
 
     monkeypatch.setattr(backend_class, "write", racing)
     report = tables.rotate(db.url, "items", "bin", RING2, context="row")

@@ -17,7 +17,7 @@ from sealbox.tables._backend import (
     not_unique,
     unsupported,
 )
-from sealbox.tables._headers import BINARY_STARTS, MIN_BYTES, MIN_CHARS, TEXT_STARTS
+from sealbox.tables._headers import BINARY_STARTS, MIN_BYTES, MIN_CHARS, TEXT_STARTS, Headers
 
 
 class AlchemyBackend:
@@ -107,43 +107,66 @@ class AlchemyBackend:
             out.append((prefix, int(n)))
         return out
 
-    def _pending(self, layout: Layout, pending: Sequence[Pending]) -> Any:
+    def _pending(self, p: Pending) -> Any:
         sa = self.sa
-        parts = []
-        for p in pending:
-            c = self.table.c[p.column]
-            if p.done is None:
-                if p.kind == "binary":
-                    looks = sa.and_(
-                        sa.func.length(c) >= MIN_BYTES, self._head(c, p.kind, 2).in_(list(BINARY_STARTS))
-                    )
-                else:
-                    starts = list(TEXT_STARTS)
-                    looks = sa.and_(
-                        sa.func.length(c) >= MIN_CHARS,
-                        self._head(c, p.kind, 3).in_(self._text_values(p.kind, starts)),
-                    )
-                parts.append(sa.and_(c.is_not(None), sa.not_(looks)))
-            elif p.kind == "binary":
-                parts.append(sa.and_(c.is_not(None), self._head(c, p.kind, 6).not_in(list(p.done.binary))))
+        c = self.table.c[p.column]
+        if p.done is None:
+            if p.kind == "binary":
+                looks = sa.and_(
+                    sa.func.length(c) >= MIN_BYTES, self._head(c, p.kind, 2).in_(list(BINARY_STARTS))
+                )
             else:
-                done = self._text_values(p.kind, p.done.text)
-                parts.append(sa.and_(c.is_not(None), self._head(c, p.kind, 8).not_in(done)))
-        return sa.or_(*parts)
+                looks = sa.and_(
+                    sa.func.length(c) >= MIN_CHARS,
+                    self._head(c, p.kind, 3).in_(self._text_values(p.kind, TEXT_STARTS)),
+                )
+            return sa.and_(c.is_not(None), sa.not_(looks))
+        if p.kind == "binary":
+            return sa.and_(c.is_not(None), self._head(c, p.kind, 6).not_in(list(p.done.binary)))
+        return sa.and_(
+            c.is_not(None), self._head(c, p.kind, 8).not_in(self._text_values(p.kind, p.done.text))
+        )
+
+    def survey(
+        self, layout: Layout, pending: Pending, known: Headers | None, *, count: bool
+    ) -> tuple[int, int, bool]:
+        sa = self.sa
+        c = self.table.c[pending.column]
+        unknown: Any = sa.false()
+        if known is not None:
+            if pending.kind == "binary":
+                ids = sorted({h[2:6] for h in known.binary})
+                unknown = sa.and_(
+                    self._head(c, pending.kind, 2).in_(list(BINARY_STARTS)),
+                    sa.func.substr(c, 3, 4).not_in(ids),
+                )
+            else:
+                unknown = sa.and_(
+                    self._head(c, pending.kind, 3).in_(self._text_values(pending.kind, TEXT_STARTS)),
+                    self._head(c, pending.kind, 8).not_in(self._text_values(pending.kind, known.text)),
+                )
+        query = sa.select(
+            sa.func.count(),
+            sa.func.sum(sa.case((self._pending(pending), 1), else_=0)),
+            sa.func.sum(sa.case((unknown, 1), else_=0)),
+        ).select_from(self.table)
+        with self.engine.connect() as conn:
+            rows, todo, absent = conn.execute(query).one()
+        return int(rows), int(todo or 0), bool(absent)
 
     def page(
         self, layout: Layout, pending: Sequence[Pending], after: Any, first: bool, limit: int
-    ) -> list[tuple[Any, ...]]:
+    ) -> tuple[list[tuple[Any, ...]], Any]:
         sa = self.sa
         k = self.table.c[layout.key]
-        where = self._pending(layout, pending)
+        where = sa.or_(*(self._pending(p) for p in pending))
         if not first:
             where = sa.and_(k > after, where)
         query = sa.select(k, *(self.table.c[c] for c in layout.columns)).where(where).order_by(k).limit(limit)
         with self.engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(query)]
+            return [tuple(r) for r in conn.execute(query)], None
 
-    def write(self, layout: Layout, writes: Sequence[Writes], check: Check | None) -> int:
+    def write(self, layout: Layout, writes: Sequence[Writes], check: Check | None, read: Any) -> int:
         sa = self.sa
         k = self.table.c[layout.key]
         written = 0

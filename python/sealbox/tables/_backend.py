@@ -49,8 +49,11 @@ class Writes:
     old: list[list[Any]]
     new: list[list[Any]]
 
-    def params(self) -> list[tuple[Any, ...]]:
-        """``(*new, key, *old)`` per row: an UPDATE's SET values, key and compare-and-swap."""
+    def params(self, *, compare: bool = True) -> list[tuple[Any, ...]]:
+        """``(*new, key, *old)`` per row: an UPDATE's SET values, key and compare-and-swap
+        (``(*new, key)`` without the compare)."""
+        if not compare:
+            return list(zip(*self.new, self.keys, strict=True))
         return list(zip(*self.new, self.keys, *self.old, strict=True))
 
 
@@ -63,6 +66,13 @@ class Backend(Protocol):
 
     def layout(self, table: str, columns: Sequence[str], key: str | None, *, writing: bool) -> Layout: ...
 
+    def survey(
+        self, layout: Layout, pending: Pending, known: Headers | None, *, count: bool
+    ) -> tuple[int, int, bool]:
+        """The table's rows; with ``count``, the rows with a pending value (else 0); and,
+        with ``known``, whether a value has a header under none of ``known``'s key ids."""
+        ...
+
     def prefixes(self, layout: Layout, column: str) -> list[tuple[bytes | str | None, int]]:
         """Rows per header prefix of one column: the first 6 bytes of a binary value,
         the first 8 characters of a text one, None for NULL."""
@@ -70,14 +80,15 @@ class Backend(Protocol):
 
     def page(
         self, layout: Layout, pending: Sequence[Pending], after: Any, first: bool, limit: int
-    ) -> list[tuple[Any, ...]]:
+    ) -> tuple[list[tuple[Any, ...]], Any]:
         """Up to ``limit`` rows ``(key, *columns)`` with a pending value, after ``after``
-        (from the start when ``first``), in key order."""
+        (from the start when ``first``), in key order; and a token for ``write``."""
         ...
 
-    def write(self, layout: Layout, writes: Sequence[Writes], check: Check | None) -> int:
-        """Write every row in one transaction; a row is written only where every
-        changed column still holds the value read. Returns the rows written."""
+    def write(self, layout: Layout, writes: Sequence[Writes], check: Check | None, read: Any) -> int:
+        """Write every row in one transaction; a row is written only where every changed
+        column still holds the value read (``read``: the token of the page the rows came
+        from). Returns the rows written."""
         ...
 
     def close(self) -> None: ...

@@ -7,7 +7,8 @@ Everything here goes through a ``Backend`` (the database) and the public ``Box``
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import is_, itemgetter
 from typing import Any, Literal
@@ -169,6 +170,8 @@ class Job:
     codec: bool = True
     deterministic: bool = False
     algorithm: str | None = None
+    # Worker threads of each batch call; None: one per core.
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         modes = [self.context] if isinstance(self.context, str) else list(self.context.values())
@@ -208,13 +211,14 @@ class Job:
 
     def process(self, rows: Sequence[tuple[Any, ...]]) -> tuple[list[Writes], list[Failure], int]:
         """The writes for a page of rows, the values that failed, and how many values were tried."""
-        keys = [r[0] for r in rows]
+        columns = [list(c) for c in zip(*rows, strict=True)]  # keys, then each column's values
+        keys = columns[0]
         self._parts = row_parts(keys) if self._row_context else None
         changed: list[tuple[str, list[Any], list[int], list[Any]]] = []
         failures: list[Failure] = []
         tried = 0
         for j, column in enumerate(self.layout.columns):
-            values = [r[j + 1] for r in rows]
+            values = columns[j + 1]
             work = self._rotate if self.kind == "rotate" else self._encrypt
             idx, new, failed, n = work(j, column, keys, values)
             tried += n
@@ -224,12 +228,13 @@ class Job:
         if changed and all(c[2] == changed[0][2] for c in changed):
             # Every changed column changes in the same rows (the rule): one statement.
             idx = changed[0][2]
+            every = len(idx) == len(rows)  # idx is ascending: then it is every row
             return (
                 [
                     Writes(
                         tuple(c[0] for c in changed),
-                        [keys[i] for i in idx],
-                        [[c[1][i] for i in idx] for c in changed],
+                        keys if every else [keys[i] for i in idx],
+                        [c[1] if every else [c[1][i] for i in idx] for c in changed],
                         [c[3] for c in changed],
                     )
                 ],
@@ -277,7 +282,10 @@ class Job:
             whole = len(idx) == len(values)
             messages = values if whole else [values[i] for i in idx]
             out = box.rotate_batch(
-                messages, self._page_contexts(column, keys, None if whole else idx), errors="return"
+                messages,
+                self._page_contexts(column, keys, None if whole else idx),
+                errors="return",
+                threads=self.threads,
             )
             if None not in out and not any(map(is_, out, messages)):
                 idx_out += idx
@@ -321,7 +329,7 @@ class Job:
             idx.append(i)
         if not idx:
             return [], [], failures, len(failures)
-        out = box.encrypt_batch(plain, self._page_contexts(column, keys, idx))
+        out = box.encrypt_batch(plain, self._page_contexts(column, keys, idx), threads=self.threads)
         return idx, out, failures, len(idx) + len(failures)
 
     def check(self, writes: Sequence[Writes]) -> Callable[[list[tuple[Any, ...]]], None]:
@@ -432,88 +440,101 @@ def run(
     layout = job.layout
     started = time.perf_counter()
     report = Report(job.kind, layout.table, layout.columns, dry_run=dry_run, verified=verify and not dry_run)
-    total, todo = _survey(backend, job)
+    total, todo = _survey(backend, job, count=progress is not None)
     failed_seen: set[tuple[Any, str]] = set()
     done_rows = 0
-    for number in range(max_passes):
-        report.passes = number + 1
-        conflicts = report.conflicts
-        after: Any = None
-        first = True
-        while True:
-            rows = backend.page(layout, job.pending, after, first, batch_size)
-            if not rows:
-                break
-            writes, failures, tried = job.process(rows)
-            if first and number == 0 and tried >= _SAMPLE and len(failures) == tried and job.kind == "rotate":
-                raise ValueError(
-                    f"none of the first {tried} values of {layout.table} decrypts under the keys "
-                    f"(first reason: {failures[0].reason}); nothing was written. Check the keys "
-                    "(the same ids as when the values were written) and the context "
-                    f"(context={job.context!r})"
-                )
-            first = False
-            after = rows[-1][0]
-            for f in failures:
-                if (f.key, f.column) not in failed_seen:
-                    failed_seen.add((f.key, f.column))
-                    report.failed.append(f)
-            if strict and failures:
-                report.seconds = time.perf_counter() - started
-                f = failures[0]
-                raise TableJobError(
-                    f"row {f.key!r}, column {f.column}: {f.reason} "
-                    "(stopped by strict; this batch was not written)",
-                    report,
-                )
-            count = sum(len(w.keys) for w in writes)
-            if dry_run:
-                report.changed += count
-            elif count:
-                try:
-                    written = backend.write(layout, writes, job.check(writes) if verify else None)
-                except ValueError as exc:
+    worker = ThreadPoolExecutor(1, thread_name_prefix="sealbox-table-job")
+    try:
+        for number in range(max_passes):
+            report.passes = number + 1
+            conflicts = report.conflicts
+            first = True
+            for rows, read, (writes, failures, tried) in _pages(backend, job, batch_size, worker):
+                if (
+                    first
+                    and number == 0
+                    and tried >= _SAMPLE
+                    and len(failures) == tried
+                    and job.kind == "rotate"
+                ):
+                    raise ValueError(
+                        f"none of the first {tried} values of {layout.table} decrypts under the keys "
+                        f"(first reason: {failures[0].reason}); nothing was written. Check the keys "
+                        "(the same ids as when the values were written) and the context "
+                        f"(context={job.context!r})"
+                    )
+                first = False
+                for f in failures:
+                    if (f.key, f.column) not in failed_seen:
+                        failed_seen.add((f.key, f.column))
+                        report.failed.append(f)
+                if strict and failures:
                     report.seconds = time.perf_counter() - started
-                    raise TableJobError(f"verify: {exc}; the batch was rolled back", report) from exc
-                report.changed += written
-                report.conflicts += count - written
-            done_rows += len(rows)
-            if progress is not None:
-                progress(min(done_rows, todo), todo)
-        if dry_run or report.conflicts == conflicts:
-            break
+                    f = failures[0]
+                    raise TableJobError(
+                        f"row {f.key!r}, column {f.column}: {f.reason} "
+                        "(stopped by strict; this batch was not written)",
+                        report,
+                    )
+                count = sum(len(w.keys) for w in writes)
+                if dry_run:
+                    report.changed += count
+                elif count:
+                    try:
+                        written = backend.write(layout, writes, job.check(writes) if verify else None, read)
+                    except ValueError as exc:
+                        report.seconds = time.perf_counter() - started
+                        raise TableJobError(f"verify: {exc}; the batch was rolled back", report) from exc
+                    report.changed += written
+                    report.conflicts += count - written
+                done_rows += len(rows)
+                if progress is not None:
+                    progress(min(done_rows, todo), todo)
+            if dry_run or report.conflicts == conflicts:
+                break
+    finally:
+        worker.shutdown(wait=True, cancel_futures=True)
     report.unchanged = total - report.changed - len({f.key for f in report.failed}) - report.conflicts
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _survey(backend: Backend, job: Job) -> tuple[int, int]:
-    """One pass over each column's headers: the table's rows, an estimate of the rows to
-    do (for progress), and, for a rotation, a stop before anything is written when the
-    table holds messages under keys the job lacks."""
+def _pages(
+    backend: Backend, job: Job, batch_size: int, worker: ThreadPoolExecutor
+) -> Iterator[tuple[list[tuple[Any, ...]], Any, tuple[list[Writes], list[Failure], int]]]:
+    """Each page of pending rows in key order, with what ``job.process`` made of it. The
+    next page is read and processed (the batch calls release the GIL) while the caller
+    writes this one: the database connection is only ever used by the calling thread."""
     layout = job.layout
+    rows, read = backend.page(layout, job.pending, None, True, batch_size)
+    processing = worker.submit(job.process, rows) if rows else None
+    while rows and processing is not None:
+        following, next_read = backend.page(layout, job.pending, rows[-1][0], False, batch_size)
+        upcoming = worker.submit(job.process, following) if following else None
+        yield rows, read, processing.result()
+        rows, read, processing = following, next_read, upcoming
+
+
+def _survey(backend: Backend, job: Job, *, count: bool) -> tuple[int, int]:
+    """One scan per column before anything is written: the table's rows, the rows to do
+    (for progress), and, for a rotation, a stop when the table holds messages under keys
+    the job lacks (named by a second look, only then)."""
+    layout = job.layout
+    known = Headers.under(job.boxes.key_ids) if job.kind == "rotate" else None
     total = todo = 0
-    active = job.boxes.active_key_id
-    for column in layout.columns:
-        absent: dict[int, int] = {}
-        rows = pending = 0
-        for prefix, n in backend.prefixes(layout, column):
-            rows += n
-            if prefix is None:
-                continue
-            found = parse_prefix(prefix)
-            if job.kind == "encrypt":
-                pending += n if found is None else 0
-            elif found is None or found[1] != active:
-                pending += n
+    for pending in job.pending:
+        total, pending_rows, unknown = backend.survey(layout, pending, known, count=count)
+        todo = max(todo, pending_rows)
+        if unknown:
+            absent: dict[int, int] = {}
+            for prefix, n in backend.prefixes(layout, pending.column):
+                found = parse_prefix(prefix)
                 if found is not None and found[1] not in job.boxes.key_ids:
                     absent[found[1]] = absent.get(found[1], 0) + n
-        if absent:
             listed = ", ".join(f"key {k} ({n:,} rows)" for k, n in sorted(absent.items()))
             raise ValueError(
-                f"{layout.table}.{column} holds messages under {listed}, which the keys do not hold; "
-                "nothing was written. Add the old key(s) to the keyring "
+                f"{layout.table}.{pending.column} holds messages under {listed or 'other keys'}, which the "
+                "keys do not hold; nothing was written. Add the old key(s) to the keyring "
                 "(they decrypt; the highest id encrypts)"
             )
-        total, todo = rows, max(todo, pending)
     return total, todo

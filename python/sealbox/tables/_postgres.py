@@ -19,7 +19,7 @@ from sealbox.tables._backend import (
     not_unique,
     unsupported,
 )
-from sealbox.tables._headers import BINARY_STARTS, MIN_BYTES, MIN_CHARS, TEXT_STARTS
+from sealbox.tables._headers import BINARY_STARTS, MIN_BYTES, MIN_CHARS, TEXT_STARTS, Headers
 
 _KINDS: dict[str, Kind] = {"bytea": "binary", "text": "text", "varchar": "text"}
 _STAGE = "sealbox_stage"
@@ -92,6 +92,28 @@ class PostgresBackend:
         self._types = {name: types[name] for name in (key, *columns)}
         return Layout(table, key, tuple(columns), tuple(kinds))
 
+    def survey(
+        self, layout: Layout, pending: Pending, known: Headers | None, *, count: bool
+    ) -> tuple[int, int, bool]:
+        todo, param = _pending(pending)
+        params: list[Any] = [param]
+        unknown = "false"
+        if known is not None:
+            c = _quote(pending.column)
+            if pending.kind == "binary":
+                unknown = f"substr({c}, 1, 2) = ANY(%s) AND substr({c}, 3, 4) <> ALL(%s)"
+                params += [list(BINARY_STARTS), sorted({h[2:6] for h in known.binary})]
+            else:
+                unknown = f"substr({c}, 1, 3) = ANY(%s) AND substr({c}, 1, 8) <> ALL(%s)"
+                params += [list(TEXT_STARTS), list(known.text)]
+        found = self.conn.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE {todo}), count(*) FILTER (WHERE {unknown})"
+            f" FROM {_qualified(layout.table)}",
+            params,
+        ).fetchone()
+        assert found is not None
+        return int(found[0]), int(found[1]), bool(found[2])
+
     def prefixes(self, layout: Layout, column: str) -> list[tuple[bytes | str | None, int]]:
         c = _quote(column)
         width = 6 if _kind(layout, column) == "binary" else 8
@@ -102,27 +124,12 @@ class PostgresBackend:
 
     def page(
         self, layout: Layout, pending: Sequence[Pending], after: Any, first: bool, limit: int
-    ) -> list[tuple[Any, ...]]:
+    ) -> tuple[list[tuple[Any, ...]], Any]:
         parts, params = [], []
         for p in pending:
-            c = _quote(p.column)
-            if p.done is None:
-                starts, least, width = (
-                    (list(BINARY_STARTS), MIN_BYTES, 2)
-                    if p.kind == "binary"
-                    else (list(TEXT_STARTS), MIN_CHARS, 3)
-                )
-                parts.append(
-                    f"({c} IS NOT NULL AND NOT"
-                    f" (length({c}) >= {least} AND substr({c}, 1, {width}) = ANY(%s)))"
-                )
-                params.append(starts)
-            elif p.kind == "binary":
-                parts.append(f"({c} IS NOT NULL AND substr({c}, 1, 6) <> ALL(%s))")
-                params.append(list(p.done.binary))
-            else:
-                parts.append(f"({c} IS NOT NULL AND substr({c}, 1, 8) <> ALL(%s))")
-                params.append(list(p.done.text))
+            sql, param = _pending(p)
+            parts.append(sql)
+            params.append(param)
         where = " OR ".join(parts)
         k = _quote(layout.key)
         if not first:
@@ -132,9 +139,9 @@ class PostgresBackend:
         sql = f"SELECT {k}, {cols} FROM {_qualified(layout.table)} WHERE {where} ORDER BY {k} LIMIT %s"
         with self.conn.cursor(binary=True) as cur:
             cur.execute(sql, [*params, limit])
-            return cur.fetchall()
+            return cur.fetchall(), None
 
-    def write(self, layout: Layout, writes: Sequence[Writes], check: Check | None) -> int:
+    def write(self, layout: Layout, writes: Sequence[Writes], check: Check | None, read: Any) -> int:
         names = layout.columns
         stage = self._stage(layout)
         k = _quote(layout.key)
@@ -222,6 +229,22 @@ def _key_bytes(key_type: str, key: Any) -> bytes:
     if key_type == "bytea":
         return bytes(key)
     raise ValueError(f"a table job pages by an integer, uuid, text or bytea key, not {key_type}")
+
+
+def _pending(p: Pending) -> tuple[str, Any]:
+    """A column's pending values in SQL, and its one parameter."""
+    c = _quote(p.column)
+    if p.done is None:
+        starts, least, width = (
+            (list(BINARY_STARTS), MIN_BYTES, 2) if p.kind == "binary" else (list(TEXT_STARTS), MIN_CHARS, 3)
+        )
+        return (
+            f"({c} IS NOT NULL AND NOT (length({c}) >= {least} AND substr({c}, 1, {width}) = ANY(%s)))",
+            starts,
+        )
+    if p.kind == "binary":
+        return f"({c} IS NOT NULL AND substr({c}, 1, 6) <> ALL(%s))", list(p.done.binary)
+    return f"({c} IS NOT NULL AND substr({c}, 1, 8) <> ALL(%s))", list(p.done.text)
 
 
 def _kind(layout: Layout, column: str) -> Kind:

@@ -18,19 +18,35 @@ from sealbox.tables._backend import (
     quote,
     unsupported,
 )
-from sealbox.tables._headers import MIN_BYTES, MIN_CHARS, SUITES, TEXT_START, TEXT_THIRD
+from sealbox.tables._headers import MIN_BYTES, MIN_CHARS, TEXT_START, TEXT_THIRD, Headers
 
-# A value's storage class decides its form: a BLOB holds binary messages, TEXT text ones.
-_SUITE_BYTES = ", ".join(f"X'{s:02x}'" for s in SUITES)
-_THIRD_CHARS = ", ".join(f"'{t}'" for t in TEXT_THIRD)
-_BINARY_LOOKS = (
-    f"(typeof({{c}}) = 'blob' AND length({{c}}) >= {MIN_BYTES} AND substr({{c}}, 1, 1) = X'01'"
-    f" AND substr({{c}}, 2, 1) IN ({_SUITE_BYTES}))"
-)
-_TEXT_LOOKS = (
-    f"(typeof({{c}}) = 'text' AND length({{c}}) >= {MIN_CHARS} AND substr({{c}}, 1, 2) = '{TEXT_START}'"
-    f" AND substr({{c}}, 3, 1) IN ({_THIRD_CHARS}))"
-)
+# Predicates are ranges, which SQLite checks with a comparison of the first bytes and no
+# copy: every message under key k of suite s sorts in [01 s k, 01 s k+1) as a BLOB, and in
+# [H, H + "~") as TEXT, H its 8-character header ("~" sorts after every base64url character).
+# A value's storage class decides its form: a BLOB holds a binary message, TEXT a text one.
+_TEXT_END = "~"
+
+
+def _ranges(c: str, headers: Headers) -> tuple[str, list[Any]]:
+    """``c`` starts with one of ``headers`` (in either form)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for h in headers.binary:
+        parts.append(f"({c} >= ? AND {c} < ?)")
+        params += [h, (int.from_bytes(h, "big") + 1).to_bytes(6, "big")]
+    for t in headers.text:
+        parts.append(f"({c} COLLATE BINARY >= ? AND {c} COLLATE BINARY < ?)")
+        params += [t, t + _TEXT_END]
+    return " OR ".join(parts) or "0", params
+
+
+def _looks(c: str) -> str:
+    """``c`` looks like a message (``_headers.looks_encrypted``)."""
+    return (
+        f"(({c} >= X'0101' AND {c} < X'0105' AND length({c}) >= {MIN_BYTES}) OR"
+        f" ({c} COLLATE BINARY >= '{TEXT_START}{TEXT_THIRD[0]}' AND {c} COLLATE BINARY < '{TEXT_START}U'"
+        f" AND length({c}) >= {MIN_CHARS}))"
+    )
 
 
 class SqliteBackend:
@@ -84,6 +100,25 @@ class SqliteBackend:
                     return True
         return False
 
+    def survey(
+        self, layout: Layout, pending: Pending, known: Headers | None, *, count: bool
+    ) -> tuple[int, int, bool]:
+        table = quote(layout.table)
+        total = int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        todo = 0
+        if count:
+            where, params = _where([pending])
+            todo = int(self.conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0])
+        unknown = False
+        if known is not None:
+            c = quote(pending.column)
+            under, params = _ranges(c, known)
+            found = self.conn.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {_looks(c)} AND NOT ({under}))", params
+            ).fetchone()
+            unknown = bool(found[0])
+        return total, todo, unknown
+
     def prefixes(self, layout: Layout, column: str) -> list[tuple[bytes | str | None, int]]:
         c = quote(column)
         sql = (
@@ -99,7 +134,7 @@ class SqliteBackend:
 
     def page(
         self, layout: Layout, pending: Sequence[Pending], after: Any, first: bool, limit: int
-    ) -> list[tuple[Any, ...]]:
+    ) -> tuple[list[tuple[Any, ...]], Any]:
         where, params = _where(pending)
         k = quote(layout.key)
         cols = ", ".join(quote(c) for c in layout.columns)
@@ -107,16 +142,33 @@ class SqliteBackend:
             where = f"{k} > ? AND ({where})"
             params = [after, *params]
         sql = f"SELECT {k}, {cols} FROM {quote(layout.table)} WHERE {where} ORDER BY {k} LIMIT ?"
-        return self.conn.execute(sql, [*params, limit]).fetchall()
+        version = self._version()
+        return self.conn.execute(sql, [*params, limit]).fetchall(), version
 
-    def write(self, layout: Layout, writes: Sequence[Writes], check: Check | None) -> int:
+    def _version(self) -> int:
+        """SQLite's count of commits by other connections, as this one sees it."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def write(self, layout: Layout, writes: Sequence[Writes], check: Check | None, read: Any) -> int:
         table, k = quote(layout.table), quote(layout.key)
         written = 0
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            # Holding the write lock, nobody else can commit now. When nobody has since the
+            # page was read, its rows still hold the values read: the compare is skipped.
+            unchanged = self._version() == read
             for w in writes:
                 sets = ", ".join(f"{quote(n)} = ?" for n in w.names)
-                cas = " AND ".join(f"{quote(n)} = ? COLLATE BINARY" for n in w.names)
+                if unchanged:
+                    sql = f"UPDATE {table} SET {sets} WHERE {k} = ?"
+                    written += self.conn.executemany(sql, w.params(compare=False)).rowcount
+                    continue
+                # Compared byte for byte (BLOBs always are; TEXT by the column's collation otherwise).
+                cas = " AND ".join(
+                    f"{quote(n)} = ?"
+                    + (" COLLATE BINARY" if layout.kinds[layout.columns.index(n)] == "text" else "")
+                    for n in w.names
+                )
                 sql = f"UPDATE {table} SET {sets} WHERE {k} = ? AND {cas}"
                 written += self.conn.executemany(sql, w.params()).rowcount
             if check is not None:
@@ -157,14 +209,9 @@ def _where(pending: Sequence[Pending]) -> tuple[str, list[Any]]:
     for p in pending:
         c = quote(p.column)
         if p.done is None:
-            looks = f"{_BINARY_LOOKS.format(c=c)} OR {_TEXT_LOOKS.format(c=c)}"
-            parts.append(f"({c} IS NOT NULL AND NOT ({looks}))")
+            parts.append(f"({c} IS NOT NULL AND NOT {_looks(c)})")
         else:
-            binary = ", ".join("?" * len(p.done.binary))
-            text = ", ".join("?" * len(p.done.text))
-            parts.append(
-                f"({c} IS NOT NULL AND NOT (substr({c}, 1, 6) IN ({binary})"
-                f" OR substr({c}, 1, 8) IN ({text})))"
-            )
-            params += [*p.done.binary, *p.done.text]
+            done, more = _ranges(c, p.done)
+            parts.append(f"({c} IS NOT NULL AND NOT ({done}))")
+            params += more
     return " OR ".join(parts), params
