@@ -4,6 +4,7 @@ against the job a user would write, on the same database in the same run.
     python benches/tables.py                      # 1,000,000 rows, SQLite and PostgreSQL
     python benches/tables.py --rows 200000 --db sqlite
     python benches/tables.py --json out.json
+    python benches/tables.py --memory             # peak RSS of a rotation of 1M and of 4M rows (SQLite)
 
 The table is ``(id INTEGER PRIMARY KEY, value BLOB/bytea)`` with one 64-byte value per row,
 encrypted under key 1; both jobs move it to key 2 and commit every batch of 10,000 rows.
@@ -24,6 +25,7 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -182,6 +184,31 @@ def bench(name: str, rows: int, build: Callable[[list[bytes]], None], target: An
     return result
 
 
+def peak_rss(rows: int, work: Path) -> int:
+    """Peak RSS (KiB) of a process that rotates a SQLite table of ``rows`` rows."""
+    path = str(work / f"rss-{rows}.sqlite3")
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, value BLOB)")
+    box = sealbox.Box(RING1)
+    for start in range(0, rows, 100_000):
+        values = box.encrypt_batch(
+            [os.urandom(64) for _ in range(100_000)], sealbox.column_context("items", "value")
+        )
+        conn.executemany("INSERT INTO items VALUES (?, ?)", enumerate(values, start + 1))
+    conn.commit()
+    conn.close()
+    script = (
+        "import resource, sealbox\n"
+        "from sealbox import tables\n"
+        f"ring = sealbox.Keyring({{1: {OLD!r}, 2: {NEW!r}}}, active=2)\n"
+        f"assert tables.rotate({path!r}, 'items', 'value', ring).rotated == {rows}\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    Path(path).unlink()
+    return int(out.stdout.split()[-1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -189,9 +216,20 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--db", choices=["sqlite", "postgres", "all"], default="all")
     parser.add_argument("--json", default=None, help="write the results there")
+    parser.add_argument("--memory", action="store_true", help="peak RSS of a rotation of 1M and 4M rows")
     args = parser.parse_args()
-    results = []
+    results: list[dict[str, Any]] = []
     work = Path(tempfile.mkdtemp(prefix="sealbox-t8-"))
+    if args.memory:
+        try:
+            small, large = peak_rss(1_000_000, work), peak_rss(4_000_000, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(
+            f"peak RSS of sealbox.tables.rotate (SQLite, batches of {PAGE:,}): "
+            f"1M rows {small / 1024:,.0f} MiB, 4M rows {large / 1024:,.0f} MiB ({large / small:.2f}x)"
+        )
+        return 0
     try:
         if args.db in ("sqlite", "all"):
             path = str(work / "t8.sqlite3")

@@ -22,6 +22,7 @@ from sealbox.tables._headers import BINARY_STARTS, MIN_BYTES, MIN_CHARS, TEXT_ST
 
 class AlchemyBackend:
     name = "sqlalchemy"
+    concurrent_reads = True  # each call takes its own connection from the engine's pool
 
     def __init__(self, target: Any) -> None:
         try:

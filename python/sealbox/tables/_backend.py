@@ -64,6 +64,12 @@ Check = Callable[[list[tuple[Any, ...]]], None]
 class Backend(Protocol):
     name: str
 
+    @property
+    def concurrent_reads(self) -> bool:
+        """Whether ``page`` may run on another thread while ``write`` runs (it reads on a
+        connection of its own)."""
+        ...
+
     def layout(self, table: str, columns: Sequence[str], key: str | None, *, writing: bool) -> Layout: ...
 
     def survey(

@@ -502,10 +502,25 @@ def run(
 def _pages(
     backend: Backend, job: Job, batch_size: int, worker: ThreadPoolExecutor
 ) -> Iterator[tuple[list[tuple[Any, ...]], Any, tuple[list[Writes], list[Failure], int]]]:
-    """Each page of pending rows in key order, with what ``job.process`` made of it. The
-    next page is read and processed (the batch calls release the GIL) while the caller
-    writes this one: the database connection is only ever used by the calling thread."""
+    """Each page of pending rows in key order, its read token, and what ``job.process`` made
+    of it. The next page is processed (the batch calls release the GIL) while the caller
+    writes this one, and read then too when the backend reads on a connection of its own;
+    otherwise its one connection is only ever used by the calling thread."""
     layout = job.layout
+    if backend.concurrent_reads:
+
+        def fetch(after: Any, first: bool) -> tuple[Any, Any, Any]:
+            rows, read = backend.page(layout, job.pending, after, first, batch_size)
+            return rows, read, job.process(rows) if rows else None
+
+        # The next page is read (on the backend's other connection) and processed too.
+        fetching = worker.submit(fetch, None, True)
+        while True:
+            rows, read, processed = fetching.result()
+            if not rows:
+                return
+            fetching = worker.submit(fetch, rows[-1][0], False)
+            yield rows, read, processed
     rows, read = backend.page(layout, job.pending, None, True, batch_size)
     processing = worker.submit(job.process, rows) if rows else None
     while rows and processing is not None:

@@ -33,9 +33,12 @@ class PostgresBackend:
             import psycopg
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise ValueError('PostgreSQL needs psycopg 3: pip install "psycopg[binary]"') from exc
+        self.reader: Any = None
         if isinstance(target, str):
             self.conn = psycopg.connect(target, autocommit=True)
             self._owned = True
+            # Pages are read on a second connection while the first one writes.
+            self.reader = psycopg.connect(target, autocommit=True)
         else:
             if not target.autocommit:
                 raise ValueError(
@@ -45,9 +48,14 @@ class PostgresBackend:
         self._types: dict[str, str] = {}
         self._staged: tuple[str, ...] | None = None
 
+    @property
+    def concurrent_reads(self) -> bool:
+        return self.reader is not None
+
     def close(self) -> None:
         if self._owned:
             self.conn.close()
+            self.reader.close()
 
     def layout(self, table: str, columns: Sequence[str], key: str | None, *, writing: bool) -> Layout:
         regclass = self.conn.execute("SELECT to_regclass(%s)::oid", (_qualified(table),)).fetchone()
@@ -137,7 +145,7 @@ class PostgresBackend:
             params.insert(0, after)
         cols = ", ".join(_quote(c) for c in layout.columns)
         sql = f"SELECT {k}, {cols} FROM {_qualified(layout.table)} WHERE {where} ORDER BY {k} LIMIT %s"
-        with self.conn.cursor(binary=True) as cur:
+        with (self.reader or self.conn).cursor(binary=True) as cur:
             cur.execute(sql, [*params, limit])
             return cur.fetchall(), None
 

@@ -51,6 +51,8 @@ def _looks(c: str) -> str:
 
 class SqliteBackend:
     name = "sqlite"
+    # One connection: a reader beside the writer makes them wait on each other's locks.
+    concurrent_reads = False
 
     def __init__(self, target: str | sqlite3.Connection) -> None:
         if isinstance(target, sqlite3.Connection):
