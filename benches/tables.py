@@ -41,6 +41,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 from sealbox import tables  # noqa: E402
 
 PAGE = 10_000
+# CI floors (--check), below the T8 targets (SQLite 1.0x, PostgreSQL 1.3x) by the noise of a
+# short run on a shared machine; a missed target is reported, not failed.
+FLOORS = {"sqlite": 0.8, "postgres": 1.1}
 OLD, NEW = b"\x01" * 32, b"\x02" * 32
 RING1 = sealbox.Keyring({1: OLD})
 RING2 = sealbox.Keyring({1: OLD, 2: NEW}, active=2)
@@ -217,6 +220,9 @@ def main() -> int:
     parser.add_argument("--db", choices=["sqlite", "postgres", "all"], default="all")
     parser.add_argument("--json", default=None, help="write the results there")
     parser.add_argument("--memory", action="store_true", help="peak RSS of a rotation of 1M and 4M rows")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when a ratio falls below its CI floor (FLOORS)"
+    )
     args = parser.parse_args()
     results: list[dict[str, Any]] = []
     work = Path(tempfile.mkdtemp(prefix="sealbox-t8-"))
@@ -243,7 +249,13 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
-    return 0
+    low = [r for r in results if r["ratio"] < FLOORS[r["db"]]]
+    for r in low:
+        print(
+            f"{r['db']}: {r['ratio']:.2f}x the user's job, below its floor {FLOORS[r['db']]}x",
+            file=sys.stderr,
+        )
+    return 1 if args.check and low else 0
 
 
 if __name__ == "__main__":

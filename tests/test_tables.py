@@ -454,3 +454,32 @@ def test_a_concurrent_writer_keeps_its_values(db: Db) -> None:
     for key, value in last.items():
         assert box.decrypt(rows[key][0], context=ctx("bin", key)) == value
     assert set(tables.status(db.url, "items", "bin").by_key) == {2}
+
+
+def test_keys_as_a_provider_or_a_box_rotate_their_own_kind(tmp_path: Path) -> None:
+    path = tmp_path / "kinds.sqlite3"
+    db = Db("sqlite", str(path), sa.create_engine(f"sqlite:///{path}"), "BLOB", "TEXT")
+    plain = make_items(db, 40)
+    provider = sealbox.EnvelopeKeyProvider(RING2)
+    report = tables.rotate(db.url, "items", ["env", "bin"], provider, context="row")
+    assert {f.reason for f in report.failed} == {
+        "a message of suite aes-256-gcm; an EnvelopeKeyProvider rotates envelope messages only"
+    }
+    assert {f.column for f in report.failed} == {"bin"}
+    report = tables.rotate(db.url, "items", ["bin", "txt"], sealbox.Box(RING2), context="row")
+    assert {f.column for f in report.failed} == {"txt"}  # text messages need a text Box
+    assert all("pass the keyring" in f.reason for f in report.failed)
+    tables.rotate(db.url, "items", ["txt", "det"], RING2, context="row")
+    check_items(db, plain, key_id=2)
+
+
+def test_row_contexts_are_column_contexts() -> None:
+    from uuid import UUID
+
+    from sealbox._context import row_contexts
+
+    rows: list[Any] = [0, 1, -1, 127, 128, -128, -129, 255, 256, 2**63 - 1, -(2**63), 10**30, "42", b"\x00"]
+    rows.append(UUID(int=7))
+    assert row_contexts("t", "c", rows) == [column_context("t", "c", row=r) for r in rows]
+    with pytest.raises(TypeError, match="not bool"):
+        row_contexts("t", "c", [True])

@@ -128,13 +128,13 @@ class Boxes:
             algorithm = SUITES[suite]
             if keys.algorithm != algorithm or keys.encoding != encoding:
                 return (
-                    f"a {algorithm} message in {encoding} form, and the Box is {keys.algorithm} "
+                    f"a message of suite {algorithm} in {encoding} form, and the Box is {keys.algorithm} "
                     f"{keys.encoding}: pass the keyring to keep each message's algorithm"
                 )
             return keys
         if isinstance(keys, EnvelopeKeyProvider):
             if suite != 4:
-                return f"a {SUITES[suite]} message; an EnvelopeKeyProvider rotates envelope messages only"
+                return f"a message of suite {SUITES[suite]}; an EnvelopeKeyProvider rotates envelope messages only"
             return _box(keys, encoding=encoding)
         if suite == 4:
             return _box(EnvelopeKeyProvider(keys), encoding=encoding)
