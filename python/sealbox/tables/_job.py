@@ -134,7 +134,10 @@ class Boxes:
             return keys
         if isinstance(keys, EnvelopeKeyProvider):
             if suite != 4:
-                return f"a message of suite {SUITES[suite]}; an EnvelopeKeyProvider rotates envelope messages only"
+                return (
+                    f"a message of suite {SUITES[suite]}; "
+                    "an EnvelopeKeyProvider rotates envelope messages only"
+                )
             return _box(keys, encoding=encoding)
         if suite == 4:
             return _box(EnvelopeKeyProvider(keys), encoding=encoding)
