@@ -44,6 +44,7 @@ PYTHON_LAYERS = {
     "_blind": 4,
     "compat": 5,
     "tables": 6,  # the table jobs: above Box, codecs and contexts; below the commands
+    "sqlalchemy": 7,  # ORM columns, above the table jobs
     "demo": 7,
     "cli": 8,
     "__init__": 9,  # the façade, `import sealbox`: it names every module

@@ -70,20 +70,21 @@ __all__ = [
     "normalizers",
     "plan_bits",
     "providers",
+    "sqlalchemy",
     "tables",
 ]
 
 if TYPE_CHECKING:
     # The redundant aliases mark cli and demo (commands, not in __all__) as exported.
     from sealbox import cli as cli
-    from sealbox import compat, providers, tables
+    from sealbox import compat, providers, sqlalchemy, tables
     from sealbox import demo as demo
 
     __version__: str
 
 # Submodules imported on first use (PEP 562), so `import sealbox` stays light and
 # `sealbox.providers` does not import a KMS SDK.
-_LAZY = frozenset({"cli", "compat", "demo", "providers", "tables"})
+_LAZY = frozenset({"cli", "compat", "demo", "providers", "sqlalchemy", "tables"})
 
 if not TYPE_CHECKING:  # hidden from type checkers, which then still reject `sealbox.Boxx`
 

@@ -76,7 +76,7 @@ def rotate(
     """
     with _backend(db) as backend:
         names = _columns(columns)
-        layout = backend.layout(table, names, key_column, writing=False)
+        layout = backend.layout(_table(table), names, key_column, writing=False)
         job = Job("rotate", _Boxes(keys), layout, context)
         return run(
             backend,
@@ -116,7 +116,7 @@ def encrypt(
     """
     with _backend(db) as backend:
         names = _columns(columns)
-        layout = backend.layout(table, names, key_column, writing=True)
+        layout = backend.layout(_table(table), names, key_column, writing=True)
         job = Job(
             "encrypt",
             _Boxes(keys),
@@ -166,7 +166,7 @@ def status(db: Any, table: str, column: str) -> ColumnStatus:
     from sealbox.tables._headers import SUITES
 
     with _backend(db) as backend:
-        layout = backend.layout(table, [column], None, writing=False)
+        layout = backend.layout(_table(table), _columns(column), None, writing=False)
         rows = null = other = 0
         by_key: dict[int, int] = {}
         by_suite: dict[str, int] = {}
@@ -184,8 +184,16 @@ def status(db: Any, table: str, column: str) -> ColumnStatus:
         return ColumnStatus(table, column, rows, null, by_key, by_suite, other)
 
 
+def _table(table: str) -> str:
+    if not isinstance(table, str) or not table:
+        raise ValueError("table must name a table")
+    return str(table)  # a str subclass (SQLAlchemy's quoted_name) as a plain str
+
+
 def _columns(columns: str | Sequence[str]) -> list[str]:
-    names = [columns] if isinstance(columns, str) else list(columns)
+    names = (
+        [str(columns)] if isinstance(columns, str) else [str(c) if isinstance(c, str) else c for c in columns]
+    )
     if not names or not all(isinstance(c, str) and c for c in names):
         raise ValueError("columns must name at least one column")
     if len(set(names)) != len(names):

@@ -1,0 +1,285 @@
+"""Encrypted columns for SQLAlchemy: ``Encrypted(type_, box)``.
+
+    from sqlalchemy import String, Integer
+    from sqlalchemy.orm import Mapped, mapped_column
+    from sealbox.sqlalchemy import Encrypted
+
+    class User(Base):
+        __tablename__ = "users"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        email: Mapped[str] = mapped_column(Encrypted(String, lookup_box))    # deterministic Box
+        age: Mapped[int | None] = mapped_column(Encrypted(Integer, box))
+
+    session.scalars(select(User).where(User.email == "alice@example.org"))   # IN (every key's message)
+
+Values go through ``sealbox.codecs`` (``0``, ``False`` and ``""`` come back as
+themselves; ``None`` is NULL) and are bound to their table and column with
+``sealbox.column_context``. A value that does not decrypt raises ``DecryptionError``.
+With a deterministic Box, ``==``, ``!=``, ``in_`` and ``is_(None)`` compile to ``IN``
+over ``box.lookup_values`` (every key of the ring, so lookups keep working during a
+rotation); with a randomized Box every comparison but ``IS NULL`` raises when the query
+is built. ``rotate(session, Model)`` re-encrypts a model's columns with
+``sealbox.tables.rotate``. See docs/sqlalchemy.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.sql import operators
+from sqlalchemy.types import TypeDecorator
+
+from sealbox import codecs, tables
+from sealbox._box import Box
+from sealbox._context import column_context
+from sealbox._errors import DecryptionError, SealboxError
+from sealbox.tables._headers import looks_encrypted
+
+__all__ = ["Encrypted", "PlaintextReads", "rotate"]
+
+# The Python values each SQLAlchemy type takes (checked on the way in, so a wrong type fails
+# at the bind, not as a surprise on the way out).
+_PYTHON: list[tuple[type[Any], tuple[type[Any], ...]]] = [
+    (sa.Boolean, (bool,)),
+    (sa.Integer, (int,)),
+    (sa.Numeric, (decimal.Decimal, float, int)),
+    (sa.DateTime, (datetime.datetime,)),
+    (sa.Date, (datetime.date,)),
+    (sa.Time, (datetime.time,)),
+    (sa.Uuid, (uuid.UUID,)),
+    (sa.JSON, (dict, list, str, int, float, bool)),
+    (sa.LargeBinary, (bytes,)),
+    (sa.String, (str,)),
+]
+_EQUALITY = {operators.eq, operators.ne, operators.in_op, operators.not_in_op}
+_NULL_TESTS = {operators.is_, operators.is_not}
+
+
+class PlaintextReads:
+    """How many values ``Encrypted(..., allow_plaintext=True)`` columns read as plaintext:
+    when it stays at zero, a migration to encrypted values is over."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_column: dict[str, int] = {}
+
+    def add(self, column: str) -> None:
+        with self._lock:
+            self._by_column[column] = self._by_column.get(column, 0) + 1
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._by_column.values())
+
+    def by_column(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._by_column)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._by_column.clear()
+
+
+plaintext_reads = PlaintextReads()
+
+
+class Encrypted(TypeDecorator[Any]):
+    """A column whose values are sealbox messages; the application sees ``type_``.
+
+    ``type_`` is a SQLAlchemy type (``String``, ``Text``, ``Integer``, ``Boolean``,
+    ``Numeric``, ``Date``, ``DateTime``, ``Time``, ``Uuid``, ``JSON``, ``LargeBinary``),
+    the class or an instance. The column stores ``LargeBinary`` (BLOB, bytea), or text
+    when ``box`` has ``encoding="text"``. ``context="column"`` binds each value to its
+    table and column (``column_context``); ``None`` binds nothing. With
+    ``allow_plaintext=True``, values that are not messages are read as plaintext (and
+    counted in ``sealbox.sqlalchemy.plaintext_reads``) while a column is being migrated;
+    writes are always encrypted.
+    """
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def __init__(
+        self,
+        type_: Any,
+        box: Box[Any],
+        *,
+        context: str | None = "column",
+        allow_plaintext: bool = False,
+    ) -> None:
+        if not isinstance(box, Box):
+            raise TypeError(f"box must be a sealbox.Box, not {type(box).__name__}")
+        if context not in ("column", None):
+            raise ValueError(
+                "context must be 'column' or None (row contexts: sealbox.tables with context='row')"
+            )
+        self.type_ = type_() if isinstance(type_, type) else type_
+        if not isinstance(self.type_, sa.types.TypeEngine):
+            raise TypeError(f"type_ must be a SQLAlchemy type, not {type(type_).__name__}")
+        accepted = next((py for base, py in _PYTHON if isinstance(self.type_, base)), None)
+        if accepted is None:
+            raise TypeError(f"Encrypted does not take {type(self.type_).__name__} columns")
+        self.box = box
+        self.context = context
+        self.allow_plaintext = allow_plaintext
+        self._accepted = accepted
+        self._where: tuple[str, str] | None = None
+        self._context: bytes | None = None
+        super().__init__()
+
+    # -- the column it is attached to
+
+    def _bind_to(self, table: str, column: str) -> None:
+        self._where = (table, column)
+        self._context = column_context(table, column) if self.context == "column" else None
+
+    def _name(self) -> str:
+        return ".".join(self._where) if self._where else "an unattached Encrypted column"
+
+    def _ctx(self) -> bytes | None:
+        if self.context == "column" and self._context is None:
+            raise SealboxError(
+                "an Encrypted column with context='column' must belong to a Table (mapped_column or "
+                "Column in a Table) before it encrypts or decrypts"
+            )
+        return self._context
+
+    # -- the database side
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        storage = sa.Text() if self.box.encoding == "text" else sa.LargeBinary()
+        return dialect.type_descriptor(storage)
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if value is None:
+            return None
+        return self.box.encrypt(self._encode(value), context=self._ctx())
+
+    def _encode(self, value: Any) -> bytes:
+        if not isinstance(value, self._accepted) or (isinstance(value, bool) and bool not in self._accepted):
+            raise TypeError(
+                f"{self._name()} holds {type(self.type_).__name__} values, not {type(value).__name__}"
+            )
+        if isinstance(self.type_, sa.Numeric) and not isinstance(value, decimal.Decimal):
+            value = decimal.Decimal(str(value)) if self.type_.asdecimal else value
+        return codecs.encode(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, memoryview):
+            value = bytes(value)
+        if self.allow_plaintext and not looks_encrypted(value):
+            plaintext_reads.add(self._name())
+            return self._plaintext(value)
+        try:
+            return codecs.decode(self.box.decrypt(value, context=self._ctx()))
+        except DecryptionError:
+            raise DecryptionError(f"a value of {self._name()} did not decrypt") from None
+
+    def _plaintext(self, value: Any) -> Any:
+        """A value stored before the column was encrypted, as the application sees it."""
+        if isinstance(value, bytes) and str in self._accepted:
+            return value.decode("utf-8")
+        if isinstance(value, str) and bytes in self._accepted:
+            return value.encode("utf-8")
+        return value
+
+    def copy(self, **kw: Any) -> Encrypted:
+        """A copy bound to the same column (SQLAlchemy copies a type for each dialect)."""
+        new = Encrypted(self.type_, self.box, context=self.context, allow_plaintext=self.allow_plaintext)
+        new._where, new._context = self._where, self._context
+        return new
+
+    # -- queries
+
+    class comparator_factory(TypeDecorator.Comparator[Any]):
+        def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
+            kind = self.expr.type
+            assert isinstance(kind, Encrypted)
+            if op in _NULL_TESTS or (op in (operators.eq, operators.ne) and other and other[0] is None):
+                return super().operate(op, *other, **kwargs)
+            if op not in _EQUALITY:
+                raise SealboxError(
+                    f"{kind._name()} is encrypted: it can only be compared for equality "
+                    "(with a deterministic Box) or tested for NULL"
+                )
+            if not kind.box.deterministic:
+                raise SealboxError(
+                    f"{kind._name()} is encrypted with a randomized Box: equal values give different "
+                    "messages, so == and IN cannot find them. Use Box(keys, deterministic=True) for "
+                    "columns you search, or a blind index"
+                )
+            values = other[0] if op in (operators.in_op, operators.not_in_op) else [other[0]]
+            messages = kind._lookups(values)
+            raw = sa.type_coerce(self.expr, kind.load_dialect_impl(_Generic()))
+            negate = op in (operators.ne, operators.not_in_op)
+            return raw.not_in(messages) if negate else raw.in_(messages)
+
+    def _lookups(self, values: Iterable[Any]) -> list[Any]:
+        out: list[Any] = []
+        for value in values:
+            if value is None:
+                raise SealboxError(f"{self._name()}: compare with None through is_(None)")
+            out += self.box.lookup_values(self._encode(value), context=self._ctx())
+        return out
+
+
+class _Generic:
+    """Stands for a dialect where only the storage type is wanted."""
+
+    @staticmethod
+    def type_descriptor(type_: Any) -> Any:
+        return type_
+
+
+@event.listens_for(sa.Column, "after_parent_attach")
+def _attached(column: sa.Column[Any], table: Any) -> None:
+    """Each Encrypted column learns its table and column name (its context)."""
+    kind = column.type
+    if isinstance(kind, Encrypted) and isinstance(table, sa.Table):
+        where = (str(table.name), str(column.name))
+        if kind._where is not None and kind._where != where:
+            kind = kind.copy()  # one type object given to two columns
+            column.type = kind
+        kind._bind_to(*where)
+
+
+def rotate(
+    target: Any,
+    model: Any,
+    columns: Sequence[str] | None = None,
+    **options: Any,
+) -> list[tables.Report]:
+    """Re-encrypt a model's (or a Table's) encrypted columns under their Boxes' active keys
+    with ``sealbox.tables.rotate``: one job per Box, each column with its own context.
+    ``target`` is a Session, an Engine or a Connection; ``options`` go to
+    ``tables.rotate`` (``batch_size``, ``dry_run``, ``verify``, ``strict``, ``progress``)."""
+    table = model if isinstance(model, sa.Table) else sa.inspect(model).local_table
+    found = {c.name: c.type for c in table.columns if isinstance(c.type, Encrypted)}
+    names = list(found) if columns is None else list(columns)
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise ValueError(f"{table.name} has no encrypted column {', '.join(unknown)}")
+    engine = target.get_bind() if hasattr(target, "get_bind") else target
+    if isinstance(engine, sa.engine.Connection):
+        engine = engine.engine
+    by_box: dict[int, list[str]] = {}
+    for name in names:
+        by_box.setdefault(id(found[name].box), []).append(name)
+    reports = []
+    for group in by_box.values():
+        box = found[group[0]].box
+        context: dict[str, tables.ContextMode] = {
+            n: "column" if found[n].context == "column" else "none" for n in group
+        }
+        reports.append(tables.rotate(engine, table.name, group, box, context=context, **options))
+    return reports

@@ -1,0 +1,278 @@
+"""sealbox.sqlalchemy: encrypted columns through the ORM and Core, on SQLite and PostgreSQL
+(sync and async), with the servers the session fixtures start."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import decimal
+import itertools
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sealbox
+import sqlalchemy as sa
+from sealbox import column_context, tables
+from sealbox.sqlalchemy import Encrypted, plaintext_reads, rotate
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+_databases = itertools.count()
+K1, K2 = b"\x01" * 32, b"\x02" * 32
+RING1 = sealbox.Keyring({1: K1})
+RING2 = sealbox.Keyring({1: K1, 2: K2}, active=2)
+
+
+def person_model(ring: sealbox.Keyring) -> Any:
+    """The application's model over a keyring: a new mapping of the table ``people``, as
+    a redeployed application with new keys has."""
+
+    class Base(DeclarativeBase):
+        pass
+
+    box = sealbox.Box(ring)
+    lookup = sealbox.Box(ring, deterministic=True)
+    text = sealbox.Box(ring, encoding="text")
+
+    class Person(Base):
+        __tablename__ = "people"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        email: Mapped[str | None] = mapped_column(Encrypted(sa.String, lookup))
+        name: Mapped[str | None] = mapped_column(Encrypted(sa.String, text))
+        age: Mapped[int | None] = mapped_column(Encrypted(sa.Integer, box))
+        active: Mapped[bool | None] = mapped_column(Encrypted(sa.Boolean, box))
+        balance: Mapped[decimal.Decimal | None] = mapped_column(Encrypted(sa.Numeric(10, 2), box))
+        born: Mapped[datetime.date | None] = mapped_column(Encrypted(sa.Date, box))
+        seen: Mapped[datetime.datetime | None] = mapped_column(Encrypted(sa.DateTime, box))
+        wakes: Mapped[datetime.time | None] = mapped_column(Encrypted(sa.Time, box))
+        token: Mapped[uuid.UUID | None] = mapped_column(Encrypted(sa.Uuid, box))
+        prefs: Mapped[Any] = mapped_column(Encrypted(sa.JSON, box), nullable=True)
+        photo: Mapped[bytes | None] = mapped_column(Encrypted(sa.LargeBinary, box))
+
+    return Person
+
+
+Person = person_model(RING1)
+Person2 = person_model(RING2)
+
+
+EDGES: list[dict[str, Any]] = [
+    {
+        "email": "",
+        "name": "",
+        "age": 0,
+        "active": False,
+        "balance": decimal.Decimal("0.00"),
+        "born": datetime.date(1, 1, 1),
+        "seen": datetime.datetime(2024, 2, 29, 23, 59, 59, 999999),
+        "wakes": datetime.time(0, 0),
+        "token": uuid.UUID(int=0),
+        "prefs": {},
+        "photo": b"",
+    },
+    {
+        "email": "alice@example.org",
+        "name": "Ålice 🗝",
+        "age": -(2**40),
+        "active": True,
+        "balance": decimal.Decimal("-12.30"),
+        "born": datetime.date(1990, 5, 17),
+        "seen": datetime.datetime(2026, 12, 7, 5, 17),
+        "wakes": datetime.time(6, 30, 1, 5),
+        "token": uuid.UUID(int=2**128 - 1),
+        "prefs": {"a": [1, 2.5, None, True], "b": {"c": ""}},
+        "photo": bytes(range(256)),
+    },
+    {
+        k: None
+        for k in ("email", "name", "age", "active", "balance", "born", "seen", "wakes", "token", "photo")
+    }
+    | {"prefs": None},
+]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    if request.param == "sqlite":
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'orm.sqlite3'}")
+    else:
+        server = request.getfixturevalue("postgres").create_database(f"orm{os.getpid()}_{next(_databases)}")
+        engine = sa.create_engine(server.sqlalchemy_url)
+    Person.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def add_people(engine: sa.Engine, rows: list[dict[str, Any]]) -> None:
+    with Session(engine) as session:
+        session.add_all(Person(id=i, **row) for i, row in enumerate(rows, 1))
+        session.commit()
+
+
+def test_every_type_round_trips_and_the_database_holds_only_messages(engine: sa.Engine) -> None:
+    add_people(engine, EDGES)
+    with Session(engine) as session:
+        for i, row in enumerate(EDGES, 1):
+            person = session.get(Person, i)
+            assert person is not None
+            for key, value in row.items():
+                got = getattr(person, key)
+                assert got == value and type(got) is type(value), (key, got, value)
+    with engine.connect() as conn:
+        raw = conn.execute(sa.text("SELECT email, name, age, photo FROM people WHERE id = 2")).one()
+    assert all(b"alice" not in (v.encode() if isinstance(v, str) else bytes(v)) for v in raw)
+    assert isinstance(raw[1], str) and raw[1].startswith("AQ")  # a text Box stores text
+    message = bytes(raw[2])
+    assert sealbox.Box(RING1).decrypt(
+        message, context=column_context("people", "age")
+    ) == sealbox.codecs.encode(-(2**40))
+
+
+def test_a_value_moved_to_another_column_fails_closed(engine: sa.Engine) -> None:
+    add_people(engine, EDGES[:2])
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE people SET age = (SELECT active FROM people WHERE id = 2) WHERE id = 1"))
+    with (
+        Session(engine) as session,
+        pytest.raises(sealbox.DecryptionError, match=r"people\.age did not decrypt"),
+    ):
+        session.get(Person, 1)
+
+
+def test_equality_on_a_deterministic_column_finds_rows_under_every_key(engine: sa.Engine) -> None:
+    add_people(engine, [{"email": f"user{i}@example.org"} for i in range(20)])
+    with Session(engine) as session:  # the application now runs on key 2
+        session.add(Person2(id=100, email="user3@example.org"))
+        session.commit()
+        found = session.scalars(sa.select(Person2.id).where(Person2.email == "user3@example.org")).all()
+        assert sorted(found) == [4, 100]  # one under key 1, one under key 2, in one statement
+        found = session.scalars(
+            sa.select(Person2.id).where(Person2.email.in_(["user1@example.org", "user5@example.org"]))
+        ).all()
+        assert sorted(found) == [2, 6]
+        assert (
+            len(session.scalars(sa.select(Person2.id).where(Person2.email != "user3@example.org")).all())
+            == 19
+        )
+        assert session.scalars(sa.select(Person2.id).where(Person2.name.is_(None))).all() != []
+    # Rotation from the model: every row moves to key 2 and is still found.
+    reports = rotate(engine, Person2, ["email"])
+    assert reports[0].rotated == 20
+    assert tables.status(engine, "people", "email").by_key == {2: 21}
+    with Session(engine) as session:
+        assert session.scalars(sa.select(Person2.id).where(Person2.email == "user7@example.org")).all() == [8]
+
+
+def test_comparisons_a_randomized_column_cannot_answer_raise_when_the_query_is_built() -> None:
+    with pytest.raises(sealbox.SealboxError, match="randomized Box"):
+        sa.select(Person).where(Person.age == 3)
+    with pytest.raises(sealbox.SealboxError, match="randomized Box"):
+        sa.select(Person).where(Person.age.in_([3, 4]))
+    with pytest.raises(sealbox.SealboxError, match="only be compared for equality"):
+        sa.select(Person).where(Person.email > "a")
+    with pytest.raises(sealbox.SealboxError, match="only be compared for equality"):
+        sa.select(Person).where(Person.email.like("a%"))
+    sa.select(Person).where(Person.age.is_(None), Person.age.is_not(None), Person.age == None)  # noqa: E711
+
+
+def test_misuse_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"sealbox\.Box"):
+        Encrypted(sa.String, RING1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="does not take"):
+        Encrypted(sa.ARRAY(sa.Integer), sealbox.Box(RING1))
+    with pytest.raises(TypeError, match=r"people\.age holds Integer values, not str"):
+        Person.__table__.c.age.type.process_bind_param("3", None)
+    with pytest.raises(TypeError, match="not bool"):
+        Person.__table__.c.age.type.process_bind_param(True, None)
+
+
+def test_plaintext_is_read_and_counted_during_a_migration_and_encrypted_by_tables_encrypt(
+    tmp_path: Path,
+) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'migrate.sqlite3'}")
+    metadata = sa.MetaData()
+    legacy = sa.Table(
+        "accounts", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("iban", sa.Text)
+    )
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(legacy.insert(), [{"id": i, "iban": f"DE{i:020d}"} for i in range(1, 51)])
+    box = sealbox.Box(RING2, encoding="text")
+    accounts = sa.Table(
+        "accounts",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("iban", Encrypted(sa.String, box, allow_plaintext=True)),
+    )
+    plaintext_reads.reset()
+    with engine.begin() as conn:
+        assert conn.execute(sa.select(accounts.c.iban).where(accounts.c.id == 7)).scalar() == f"DE{7:020d}"
+        conn.execute(accounts.insert(), {"id": 51, "iban": "NEW"})  # writes are encrypted
+    assert plaintext_reads.by_column() == {"accounts.iban": 1}
+    # The migration: encrypt the column in place, as an Alembic data migration would.
+    report = tables.encrypt(engine, "accounts", "iban", box)
+    assert report.encrypted == 50 and report.unchanged == 1
+    plaintext_reads.reset()
+    with engine.connect() as conn:
+        values = conn.execute(sa.select(accounts.c.iban).order_by(accounts.c.id)).scalars().all()
+    assert values == [f"DE{i:020d}" for i in range(1, 51)] + ["NEW"]
+    assert plaintext_reads.total == 0  # the migration is over
+
+
+def test_async_session_round_trip(postgres: Any) -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    server = postgres.create_database(f"async{os.getpid()}")
+    sync = sa.create_engine(server.sqlalchemy_url)
+    Person.metadata.create_all(sync)
+    sync.dispose()
+
+    async def main() -> list[Any]:
+        engine = create_async_engine(server.sqlalchemy_url)
+        async with AsyncSession(engine) as session:
+            session.add_all([Person(id=1, **EDGES[1]), Person(id=2, email="bob@example.org", age=0)])
+            await session.commit()
+            found = (await session.scalars(sa.select(Person).where(Person.email == "bob@example.org"))).all()
+            out = [(p.id, p.age, p.email) for p in found]
+            person = await session.get(Person, 1)
+            assert person is not None and person.prefs == EDGES[1]["prefs"]
+        await engine.dispose()
+        return out
+
+    assert asyncio.run(main()) == [(2, 0, "bob@example.org")]
+
+
+def test_a_rotation_while_the_application_writes(engine: sa.Engine) -> None:
+    add_people(engine, [{"email": f"u{i}@example.org", "age": i} for i in range(2000)])
+    stop = threading.Event()
+    written: dict[int, int] = {}
+
+    def application() -> None:
+        n = 0
+        with Session(engine) as session:
+            while not stop.is_set():
+                n += 1
+                person = session.get(Person2, 1 + (n * 37) % 2000)
+                assert person is not None
+                person.age = 10_000 + n
+                session.commit()
+                written[person.id] = 10_000 + n
+
+    thread = threading.Thread(target=application)
+    thread.start()
+    try:
+        for _ in range(2):
+            rotate(engine, Person2, ["age"], batch_size=100)
+    finally:
+        stop.set()
+        thread.join()
+    rotate(engine, Person2, ["age"])
+    assert tables.status(engine, "people", "age").by_key == {2: 2000}
+    with Session(engine) as session:
+        for key, age in written.items():
+            assert session.get(Person2, key).age == age  # type: ignore[union-attr]
+    assert len(written) > 5
