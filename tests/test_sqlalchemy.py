@@ -276,3 +276,101 @@ def test_a_rotation_while_the_application_writes(engine: sa.Engine) -> None:
         for key, age in written.items():
             assert session.get(Person2, key).age == age  # type: ignore[union-attr]
     assert len(written) > 5
+
+
+def secret_model(ring: sealbox.Keyring, key: str = "uuid") -> Any:
+    """A model whose columns are bound to their row; its key: a client-side UUID default, an
+    explicit integer, a PostgreSQL sequence, or (refused) an autoincrement integer."""
+
+    class Base(DeclarativeBase):
+        pass
+
+    box = sealbox.Box(ring)
+    columns: dict[str, Any] = {
+        "__tablename__": "secrets",
+        "ssn": mapped_column(Encrypted(sa.String, box, context="row"), nullable=True),
+        "pin": mapped_column(Encrypted(sa.Integer, box, context="row"), nullable=True),
+        "note": mapped_column(Encrypted(sa.String, box), nullable=True),
+    }
+    if key == "uuid":
+        columns["id"] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    elif key == "explicit":
+        columns["id"] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    elif key == "sequence":
+        columns["id"] = mapped_column(sa.BigInteger, sa.Sequence("secrets_id_seq"), primary_key=True)
+    else:
+        columns["id"] = mapped_column(sa.Integer, primary_key=True)
+    model = type("Secret", (Base,), columns)
+    sa.orm.configure_mappers()
+    return model
+
+
+def test_a_row_bound_value_opens_only_in_its_row(engine: sa.Engine) -> None:
+    Secret = secret_model(RING1)
+    Secret.metadata.create_all(engine)
+    with Session(engine) as session:
+        a, b = Secret(ssn="123-45-6789", pin=0, note="x"), Secret(ssn="987-65-4321", pin=1234)
+        session.add_all([a, b])
+        session.commit()
+        assert (a.ssn, a.pin) == ("123-45-6789", 0)  # the object keeps its plaintext after the flush
+        ids = (a.id, b.id)
+    with Session(engine) as session:
+        loaded = session.get(Secret, ids[0])
+        assert loaded is not None and (loaded.ssn, loaded.pin, loaded.note) == ("123-45-6789", 0, "x")
+        loaded.pin = 4321  # an update re-encrypts under the same row
+        session.commit()
+    table = Secret.__table__
+    with engine.connect() as conn:
+        sealed = conn.execute(sa.select(table.c.ssn).where(table.c.id == ids[1])).scalar_one()
+        assert "4321" not in repr(sealed) and sealed.open(ids[1]) == "987-65-4321"  # Core: open with the key
+        raw = conn.execute(
+            sa.select(sa.type_coerce(table.c.ssn, sa.LargeBinary)).where(table.c.id == ids[0])
+        ).scalar()
+    with engine.begin() as conn:  # copy row a's SSN into row b
+        conn.execute(
+            table.update().where(table.c.id == ids[1]).values(ssn=sa.type_coerce(raw, sa.LargeBinary))
+        )
+    with Session(engine) as session:
+        assert session.get(Secret, ids[0]).pin == 4321  # type: ignore[union-attr]
+        with pytest.raises(
+            sealbox.DecryptionError, match=r"secrets\.ssn of the row with key .* did not decrypt"
+        ):
+            session.get(Secret, ids[1])
+    with pytest.raises(sealbox.SealboxError, match="bound to its row"):
+        sa.select(Secret).where(Secret.ssn == "123-45-6789")
+    with engine.begin() as conn, pytest.raises(sa.exc.StatementError, match="write it through the ORM"):
+        conn.execute(table.insert().values(id=uuid.uuid4(), ssn="1"))
+
+
+def test_row_contexts_need_a_key_known_before_the_insert(postgres: Any, tmp_path: Path) -> None:
+    with pytest.raises(sa.exc.ArgumentError, match="assigned by the database on INSERT"):
+        secret_model(RING1, key="autoincrement")
+    Explicit = secret_model(RING1, key="explicit")
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'explicit.sqlite3'}")
+    Explicit.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add(Explicit(id=7, ssn="a"))
+        session.commit()
+        session.add(Explicit(ssn="b"))
+        with pytest.raises(sealbox.SealboxError, match="must be set before"):
+            session.commit()
+    server = postgres.create_database(f"seq{os.getpid()}")
+    pg = sa.create_engine(server.sqlalchemy_url)
+    Sequenced = secret_model(RING1, key="sequence")
+    Sequenced.metadata.create_all(pg)
+    with Session(pg) as session:
+        rows = [Sequenced(ssn=f"s{i}") for i in range(3)]
+        session.add_all(rows)
+        session.commit()
+        keys = [r.id for r in rows]
+    assert keys == [1, 2, 3]  # fetched from the sequence before the INSERT
+    with Session(pg) as session:
+        assert [session.get(Sequenced, k).ssn for k in keys] == ["s0", "s1", "s2"]  # type: ignore[union-attr]
+    # The table job rotates row-bound columns with the same contexts.
+    report = rotate(pg, Sequenced, ["ssn"])
+    assert report[0].rotated == 0  # already under the active key
+    Sequenced2 = secret_model(RING2, key="sequence")
+    assert rotate(pg, Sequenced2, ["ssn"])[0].rotated == 3
+    with Session(pg) as session:
+        assert session.get(Sequenced2, 2).ssn == "s1"  # type: ignore[union-attr]
+    pg.dispose()

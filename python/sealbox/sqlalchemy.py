@@ -28,10 +28,12 @@ import datetime
 import decimal
 import threading
 import uuid
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm
 from sqlalchemy import event
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
@@ -42,7 +44,7 @@ from sealbox._context import column_context
 from sealbox._errors import DecryptionError, SealboxError
 from sealbox.tables._headers import looks_encrypted
 
-__all__ = ["Encrypted", "PlaintextReads", "rotate"]
+__all__ = ["Encrypted", "PlaintextReads", "Sealed", "plaintext_reads", "rotate"]
 
 # The Python values each SQLAlchemy type takes (checked on the way in, so a wrong type fails
 # at the bind, not as a surprise on the way out).
@@ -117,10 +119,8 @@ class Encrypted(TypeDecorator[Any]):
     ) -> None:
         if not isinstance(box, Box):
             raise TypeError(f"box must be a sealbox.Box, not {type(box).__name__}")
-        if context not in ("column", None):
-            raise ValueError(
-                "context must be 'column' or None (row contexts: sealbox.tables with context='row')"
-            )
+        if context not in ("column", "row", None):
+            raise ValueError(f"context must be 'column', 'row' or None, not {context!r}")
         self.type_ = type_() if isinstance(type_, type) else type_
         if not isinstance(self.type_, sa.types.TypeEngine):
             raise TypeError(f"type_ must be a SQLAlchemy type, not {type(type_).__name__}")
@@ -158,9 +158,22 @@ class Encrypted(TypeDecorator[Any]):
         storage = sa.Text() if self.box.encoding == "text" else sa.LargeBinary()
         return dialect.type_descriptor(storage)
 
+    def _row_ctx(self, row: Any) -> bytes:
+        if self._where is None:
+            self._ctx()  # raises: not attached
+        assert self._where is not None
+        return column_context(*self._where, row=row)
+
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
         if value is None:
             return None
+        if isinstance(value, _Bound):
+            return value.message
+        if self.context == "row":
+            raise SealboxError(
+                f"{self._name()} is bound to its row (context='row'): write it through the ORM "
+                "(session.add, attribute changes), where the row's key is known, not a Core or bulk statement"
+            )
         return self.box.encrypt(self._encode(value), context=self._ctx())
 
     def _encode(self, value: Any) -> bytes:
@@ -177,6 +190,8 @@ class Encrypted(TypeDecorator[Any]):
             return None
         if isinstance(value, memoryview):
             value = bytes(value)
+        if self.context == "row":
+            return Sealed(value, self)  # the ORM opens it with the row's key on load
         if self.allow_plaintext and not looks_encrypted(value):
             plaintext_reads.add(self._name())
             return self._plaintext(value)
@@ -184,6 +199,15 @@ class Encrypted(TypeDecorator[Any]):
             return codecs.decode(self.box.decrypt(value, context=self._ctx()))
         except DecryptionError:
             raise DecryptionError(f"a value of {self._name()} did not decrypt") from None
+
+    def _open_row(self, message: Any, row: Any) -> Any:
+        if self.allow_plaintext and not looks_encrypted(message):
+            plaintext_reads.add(self._name())
+            return self._plaintext(message)
+        try:
+            return codecs.decode(self.box.decrypt(message, context=self._row_ctx(row)))
+        except DecryptionError:
+            raise DecryptionError(f"{self._name()} of the row with key {row!r} did not decrypt") from None
 
     def _plaintext(self, value: Any) -> Any:
         """A value stored before the column was encrypted, as the application sees it."""
@@ -211,6 +235,11 @@ class Encrypted(TypeDecorator[Any]):
                 raise SealboxError(
                     f"{kind._name()} is encrypted: it can only be compared for equality "
                     "(with a deterministic Box) or tested for NULL"
+                )
+            if kind.context == "row":
+                raise SealboxError(
+                    f"{kind._name()} is bound to its row (context='row'): equal values in two rows are "
+                    "different messages, so == and IN cannot find them"
                 )
             if not kind.box.deterministic:
                 raise SealboxError(
@@ -253,6 +282,155 @@ def _attached(column: sa.Column[Any], table: Any) -> None:
         kind._bind_to(*where)
 
 
+class Sealed:
+    """A row-bound value read without its row (a Core query of a ``context="row"``
+    column): ``open(key)`` decrypts it with the row's primary key. Its repr shows where it
+    is from, never its bytes."""
+
+    __slots__ = ("_column", "message")
+
+    def __init__(self, message: bytes | str, column: Encrypted) -> None:
+        self.message = message
+        self._column = column
+
+    def open(self, row: Any) -> Any:
+        return self._column._open_row(self.message, row)
+
+    def __repr__(self) -> str:
+        return f"Sealed({self._column._name()})"
+
+
+class _Bound:
+    """A row-bound value encrypted in the unit of work, on its way to the database."""
+
+    __slots__ = ("message", "plaintext")
+
+    def __init__(self, message: Any, plaintext: Any) -> None:
+        self.message, self.plaintext = message, plaintext
+
+
+# For each mapper with context="row" columns: those columns (attribute, type) and its key.
+_ROWS: weakref.WeakKeyDictionary[Any, tuple[list[tuple[str, Encrypted]], Any]] = weakref.WeakKeyDictionary()
+
+
+def _row_columns(mapper: Any) -> list[tuple[str, Encrypted]]:
+    found = _ROWS.get(mapper)
+    return found[0] if found else []
+
+
+def _row_key(mapper: Any) -> Any:
+    return _ROWS[mapper][1]
+
+
+@event.listens_for(sa.orm.Mapper, "mapper_configured")
+def _configured(mapper: Any, class_: Any) -> None:
+    """A model with ``context="row"`` columns needs a primary key the client knows before the
+    INSERT; where it cannot, the mapping is refused (never a value bound to the wrong key)."""
+    rows = [
+        (prop.key, col.type)
+        for prop in mapper.column_attrs
+        for col in prop.columns
+        if isinstance(col.type, Encrypted) and col.type.context == "row"
+    ]
+    if not rows:
+        return
+    keys = list(mapper.primary_key)
+    where = f"{class_.__name__}.{rows[0][0]}"
+    if len(keys) != 1:
+        raise sa.exc.ArgumentError(f"{where} uses context='row', which needs a single-column primary key")
+    key = keys[0]
+    default = key.default
+    known = (
+        isinstance(default, sa.Sequence)
+        or (
+            default is not None
+            and (getattr(default, "is_scalar", False) or getattr(default, "is_callable", False))
+        )
+        or key.autoincrement is False
+        or not isinstance(key.type, sa.Integer)  # a key the application must assign
+    )
+    if not known:
+        raise sa.exc.ArgumentError(
+            f"{where} uses context='row', but {key.table.name}.{key.name} is assigned by the database on "
+            "INSERT, after the value must be encrypted: give the key a client-side default "
+            "(default=uuid.uuid4), a Sequence (PostgreSQL), or autoincrement=False and assign it"
+        )
+    _ROWS[mapper] = (rows, key)
+
+
+@event.listens_for(sa.orm.Session, "before_flush")
+def _assign_keys(session: Any, flush_context: Any, instances: Any) -> None:
+    """Give new rows with row-bound columns their primary key before the flush encrypts them."""
+    for target in session.new:
+        mapper = sa.inspect(target).mapper
+        if not _row_columns(mapper):
+            continue
+        key = _row_key(mapper)
+        attr = mapper.get_property_by_column(key).key
+        if getattr(target, attr) is not None:
+            continue
+        default = key.default
+        if isinstance(default, sa.Sequence):
+            value = session.connection().scalar(default.next_value())
+        elif default is not None and getattr(default, "is_scalar", False):
+            value = default.arg
+        elif default is not None and getattr(default, "is_callable", False):
+            value = default.arg(None)
+        else:
+            raise SealboxError(
+                f"{type(target).__name__}.{attr} must be set before a row with context='row' columns is added"
+            )
+        setattr(target, attr, value)
+
+
+def _seal_row(mapper: Any, connection: Any, target: Any) -> None:
+    columns = _row_columns(mapper)
+    if not columns:
+        return
+    state = sa.inspect(target)
+    row = (
+        state.identity[0]
+        if state.identity
+        else getattr(target, mapper.get_property_by_column(_row_key(mapper)).key)
+    )
+    for attr, kind in columns:
+        value = state.dict.get(attr)
+        if value is None or isinstance(value, _Bound | Sealed):
+            continue
+        if state.has_identity and not state.attrs[attr].history.has_changes():
+            continue
+        message = kind.box.encrypt(kind._encode(value), context=kind._row_ctx(row))
+        state.dict[attr] = _Bound(message, value)
+
+
+def _unseal_written(mapper: Any, connection: Any, target: Any) -> None:
+    state = sa.inspect(target)
+    for attr, _ in _row_columns(mapper):
+        value = state.dict.get(attr)
+        if isinstance(value, _Bound):
+            sa.orm.attributes.set_committed_value(target, attr, value.plaintext)
+
+
+def _open_loaded(target: Any, *args: Any) -> None:
+    state = sa.inspect(target)
+    columns = _row_columns(state.mapper)
+    if not columns:
+        return
+    row = state.identity[0] if state.identity else None
+    for attr, _ in columns:
+        value = state.dict.get(attr)
+        if isinstance(value, Sealed):
+            sa.orm.attributes.set_committed_value(target, attr, value.open(row))
+
+
+event.listen(sa.orm.Mapper, "before_insert", _seal_row)
+event.listen(sa.orm.Mapper, "before_update", _seal_row)
+event.listen(sa.orm.Mapper, "after_insert", _unseal_written)
+event.listen(sa.orm.Mapper, "after_update", _unseal_written)
+event.listen(sa.orm.Mapper, "load", _open_loaded)
+event.listen(sa.orm.Mapper, "refresh", _open_loaded)
+
+
 def rotate(
     target: Any,
     model: Any,
@@ -278,8 +456,7 @@ def rotate(
     reports = []
     for group in by_box.values():
         box = found[group[0]].box
-        context: dict[str, tables.ContextMode] = {
-            n: "column" if found[n].context == "column" else "none" for n in group
-        }
+        modes: dict[str | None, tables.ContextMode] = {None: "none", "column": "column", "row": "row"}
+        context = {n: modes[found[n].context] for n in group}
         reports.append(tables.rotate(engine, table.name, group, box, context=context, **options))
     return reports
