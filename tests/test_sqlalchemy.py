@@ -374,3 +374,42 @@ def test_row_contexts_need_a_key_known_before_the_insert(postgres: Any, tmp_path
     with Session(pg) as session:
         assert session.get(Sequenced2, 2).ssn == "s1"  # type: ignore[union-attr]
     pg.dispose()
+
+
+def test_a_blind_index_companion_is_filled_by_the_unit_of_work_and_queried(engine: sa.Engine) -> None:
+    from sealbox.sqlalchemy import BlindIndexed
+
+    class Base(DeclarativeBase):
+        pass
+
+    bidx = sealbox.BlindIndex(b"\x07" * 32)
+
+    class Member(Base):
+        __tablename__ = "members"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        email: Mapped[str | None] = mapped_column(Encrypted(sa.String, sealbox.Box(RING1)))
+        email_bidx: Mapped[bytes | None] = mapped_column(BlindIndexed("email", bidx), index=True)
+
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all([Member(id=i, email=f"m{i % 5}@example.org") for i in range(1, 21)] + [Member(id=99)])
+        session.commit()
+        found = session.scalars(sa.select(Member.id).where(Member.email_bidx == "m3@example.org")).all()
+        assert sorted(found) == [3, 8, 13, 18]
+        assert session.get(Member, 3).email_bidx == bidx.compute("m3@example.org")  # type: ignore[union-attr]
+        member = session.get(Member, 8)
+        assert member is not None
+        member.email = "new@example.org"  # an update recomputes the index
+        session.commit()
+        in_ = Member.email_bidx.in_(["m3@example.org", "new@example.org"])
+        assert sorted(session.scalars(sa.select(Member.id).where(in_)).all()) == [3, 8, 13, 18]
+        assert session.scalars(sa.select(Member.id).where(Member.email_bidx.is_(None))).all() == [99]
+    with pytest.raises(sealbox.SealboxError, match="equality only"):
+        sa.select(Member).where(Member.email_bidx > "a")
+    with Session(engine) as session:
+        session.add(Member(id=50, email="x@example.org", email_bidx=b"forged"))
+        session.commit()  # the unit of work computes the index, whatever was set
+        assert session.get(Member, 50).email_bidx == bidx.compute("x@example.org")  # type: ignore[union-attr]
+        session.get(Member, 50).email_bidx = b"forged"  # type: ignore[union-attr]
+        with pytest.raises(sa.exc.StatementError, match="computed from 'email'"):
+            session.commit()

@@ -44,7 +44,7 @@ from sealbox._context import column_context
 from sealbox._errors import DecryptionError, SealboxError
 from sealbox.tables._headers import looks_encrypted
 
-__all__ = ["Encrypted", "PlaintextReads", "Sealed", "plaintext_reads", "rotate"]
+__all__ = ["BlindIndexed", "Encrypted", "PlaintextReads", "Sealed", "plaintext_reads", "rotate"]
 
 # The Python values each SQLAlchemy type takes (checked on the way in, so a wrong type fails
 # at the bind, not as a surprise on the way out).
@@ -282,6 +282,70 @@ def _attached(column: sa.Column[Any], table: Any) -> None:
         kind._bind_to(*where)
 
 
+class BlindIndexed(TypeDecorator[Any]):
+    """A blind-index companion column: the ``sealbox.BlindIndex`` of the attribute
+    ``source`` of the same model, filled by the unit of work on insert and update.
+
+        email: Mapped[str] = mapped_column(Encrypted(sa.String, box))          # randomized
+        email_bidx: Mapped[bytes] = mapped_column(BlindIndexed("email", bidx), index=True)
+
+        select(User).where(User.email_bidx == "alice@example.org")   # IN over lookup_values
+
+    ``==`` and ``in_`` compile to ``IN`` over ``index.lookup_values`` (every index key
+    version); other comparisons raise. The application never writes it itself.
+    """
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def __init__(self, source: str, index: Any) -> None:
+        from sealbox._blind import BlindIndex
+
+        if not isinstance(index, BlindIndex):
+            raise TypeError(f"index must be a sealbox.BlindIndex, not {type(index).__name__}")
+        if not isinstance(source, str) or not source:
+            raise TypeError("source must name the attribute the index is computed from")
+        self.source = source
+        self.index = index
+        super().__init__()
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        storage = sa.LargeBinary() if self.index.encoding == "raw" else sa.String()
+        return dialect.type_descriptor(storage)
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if value is None or isinstance(value, _Indexed):
+            return None if value is None else value.value
+        raise SealboxError(
+            f"a BlindIndexed column is computed from {self.source!r} by the unit of work: set {self.source!r}"
+        )
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return bytes(value) if isinstance(value, memoryview) else value
+
+    class comparator_factory(TypeDecorator.Comparator[Any]):
+        def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
+            kind = self.expr.type
+            assert isinstance(kind, BlindIndexed)
+            if op in _NULL_TESTS or (op in (operators.eq, operators.ne) and other and other[0] is None):
+                return super().operate(op, *other, **kwargs)
+            if op not in _EQUALITY:
+                raise SealboxError(f"a blind index answers equality only, not {getattr(op, '__name__', op)}")
+            values = other[0] if op in (operators.in_op, operators.not_in_op) else [other[0]]
+            found = [v for value in values for v in kind.index.lookup_values(value)]
+            raw = sa.type_coerce(self.expr, kind.load_dialect_impl(_Generic()))
+            return raw.not_in(found) if op in (operators.ne, operators.not_in_op) else raw.in_(found)
+
+
+class _Indexed:
+    """A blind index computed in the unit of work, on its way to the database."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 class Sealed:
     """A row-bound value read without its row (a Core query of a ``context="row"``
     column): ``open(key)`` decrypts it with the row's primary key. Its repr shows where it
@@ -320,6 +384,49 @@ def _row_columns(mapper: Any) -> list[tuple[str, Encrypted]]:
 
 def _row_key(mapper: Any) -> Any:
     return _ROWS[mapper][1]
+
+
+# For each mapper with blind-index companions: (companion attribute, source attribute, type).
+_INDEXES: weakref.WeakKeyDictionary[Any, list[tuple[str, str, BlindIndexed]]] = weakref.WeakKeyDictionary()
+
+
+@event.listens_for(sa.orm.Mapper, "mapper_configured")
+def _configured_indexes(mapper: Any, class_: Any) -> None:
+    found = [
+        (prop.key, col.type.source, col.type)
+        for prop in mapper.column_attrs
+        for col in prop.columns
+        if isinstance(col.type, BlindIndexed)
+    ]
+    for attr, source, _ in found:
+        if source not in mapper.attrs:
+            raise sa.exc.ArgumentError(
+                f"{class_.__name__}.{attr} indexes {source!r}, which the model does not have"
+            )
+    if found:
+        _INDEXES[mapper] = found
+
+
+def _fill_indexes(mapper: Any, connection: Any, target: Any) -> None:
+    found = _INDEXES.get(mapper)
+    if not found:
+        return
+    state = sa.inspect(target)
+    for attr, source, kind in found:
+        if state.has_identity and not state.attrs[source].history.has_changes():
+            continue
+        value = state.dict.get(source)
+        if isinstance(value, _Bound):
+            value = value.plaintext
+        state.dict[attr] = None if value is None else _Indexed(kind.index.compute(value))
+
+
+def _unfill_indexes(mapper: Any, connection: Any, target: Any) -> None:
+    state = sa.inspect(target)
+    for attr, _, _ in _INDEXES.get(mapper, ()):
+        value = state.dict.get(attr)
+        if isinstance(value, _Indexed):
+            sa.orm.attributes.set_committed_value(target, attr, value.value)
 
 
 @event.listens_for(sa.orm.Mapper, "mapper_configured")
@@ -423,6 +530,10 @@ def _open_loaded(target: Any, *args: Any) -> None:
             sa.orm.attributes.set_committed_value(target, attr, value.open(row))
 
 
+event.listen(sa.orm.Mapper, "before_insert", _fill_indexes)
+event.listen(sa.orm.Mapper, "before_update", _fill_indexes)
+event.listen(sa.orm.Mapper, "after_insert", _unfill_indexes)
+event.listen(sa.orm.Mapper, "after_update", _unfill_indexes)
 event.listen(sa.orm.Mapper, "before_insert", _seal_row)
 event.listen(sa.orm.Mapper, "before_update", _seal_row)
 event.listen(sa.orm.Mapper, "after_insert", _unseal_written)
