@@ -413,3 +413,56 @@ def test_a_blind_index_companion_is_filled_by_the_unit_of_work_and_queried(engin
         session.get(Member, 50).email_bidx = b"forged"  # type: ignore[union-attr]
         with pytest.raises(sa.exc.StatementError, match="computed from 'email'"):
             session.commit()
+
+
+def test_an_alembic_migration_encrypts_a_plaintext_column(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    url = f"sqlite:///{tmp_path / 'alembic.sqlite3'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE accounts (id INTEGER PRIMARY KEY, iban TEXT)"))
+        conn.execute(
+            sa.text("INSERT INTO accounts VALUES (:i, :v)"),
+            [{"i": i, "v": f"DE{i:020d}"} for i in range(1, 31)],
+        )
+    scripts = tmp_path / "migrations"
+    config = Config(str(tmp_path / "alembic.ini"))
+    command.init(config, str(scripts))
+    config = Config(str(tmp_path / "alembic.ini"))
+    config.set_main_option("script_location", str(scripts))
+    config.set_main_option("sqlalchemy.url", url)
+    (scripts / "versions" / "0001_encrypt_iban.py").write_text(
+        '"""Encrypt accounts.iban in place."""\n'
+        "import os\n\n"
+        "from alembic import op\n\n"
+        "import sealbox\n"
+        "from sealbox import tables\n\n"
+        'revision = "0001"\n'
+        "down_revision = None\n"
+        "branch_labels = None\n"
+        "depends_on = None\n\n\n"
+        "def upgrade() -> None:\n"
+        '    box = sealbox.Box(sealbox.Keyring.from_env("MIGRATION_KEYS"), encoding="text")\n'
+        '    report = tables.encrypt(op.get_bind(), "accounts", "iban", box)\n'
+        "    assert not report.failed, report.failed\n\n\n"
+        "def downgrade() -> None:\n"
+        "    raise NotImplementedError\n"
+    )
+    os.environ["MIGRATION_KEYS"] = f"2:{K2.hex()}"
+    try:
+        command.upgrade(config, "head")
+    finally:
+        del os.environ["MIGRATION_KEYS"]
+    accounts = sa.Table(
+        "accounts",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("iban", Encrypted(sa.String, sealbox.Box(sealbox.Keyring({2: K2}), encoding="text"))),
+    )
+    with engine.connect() as conn:
+        raw = conn.execute(sa.text("SELECT iban FROM accounts WHERE id = 1")).scalar()
+        values = conn.execute(sa.select(accounts.c.iban).order_by(accounts.c.id)).scalars().all()
+    assert raw.startswith("AQ") and values == [f"DE{i:020d}" for i in range(1, 31)]
+    assert tables.status(url, "accounts", "iban").by_key == {2: 30}

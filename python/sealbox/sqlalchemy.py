@@ -550,7 +550,8 @@ def rotate(
 ) -> list[tables.Report]:
     """Re-encrypt a model's (or a Table's) encrypted columns under their Boxes' active keys
     with ``sealbox.tables.rotate``: one job per Box, each column with its own context.
-    ``target`` is a Session, an Engine or a Connection; ``options`` go to
+    ``target`` is a Session or an Engine (each batch commits on its own), or a Connection
+    (each batch a savepoint of the caller's transaction); ``options`` go to
     ``tables.rotate`` (``batch_size``, ``dry_run``, ``verify``, ``strict``, ``progress``)."""
     table = model if isinstance(model, sa.Table) else sa.inspect(model).local_table
     found = {c.name: c.type for c in table.columns if isinstance(c.type, Encrypted)}
@@ -558,9 +559,9 @@ def rotate(
     unknown = [n for n in names if n not in found]
     if unknown:
         raise ValueError(f"{table.name} has no encrypted column {', '.join(unknown)}")
-    engine = target.get_bind() if hasattr(target, "get_bind") else target
-    if isinstance(engine, sa.engine.Connection):
-        engine = engine.engine
+    # A Session's engine (each batch its own transaction); a Connection as it is (each batch a
+    # savepoint of the caller's transaction, as in a migration).
+    engine = target.get_bind() if isinstance(target, sa.orm.Session) else target
     by_box: dict[int, list[str]] = {}
     for name in names:
         by_box.setdefault(id(found[name].box), []).append(name)

@@ -3,6 +3,7 @@ reflected tables, keyset pages, ``executemany`` UPDATEs with a compare-and-swap.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,9 +21,25 @@ from sealbox.tables._backend import (
 from sealbox.tables._headers import BINARY_STARTS, MIN_BYTES, MIN_CHARS, TEXT_STARTS, Headers
 
 
+class _Savepoint:
+    """A batch inside the caller's transaction: a savepoint, released or rolled back."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> Any:
+        self.nested = self.connection.begin_nested()
+        return self.connection
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        if kind is None:
+            self.nested.commit()
+        else:
+            self.nested.rollback()
+
+
 class AlchemyBackend:
     name = "sqlalchemy"
-    concurrent_reads = True  # each call takes its own connection from the engine's pool
 
     def __init__(self, target: Any) -> None:
         try:
@@ -35,11 +52,32 @@ class AlchemyBackend:
             self._owned = True
         elif isinstance(target, sa.engine.Engine):
             self.engine, self._owned = target, False
+        elif isinstance(target, sa.engine.Connection):
+            # Inside the caller's transaction (an Alembic migration, say): each batch is a
+            # savepoint, committed with the caller's transaction.
+            self.engine, self._owned = target.engine, False
+            self.connection = target
         else:
-            raise TypeError(f"pass a SQLAlchemy Engine or a URL, not {type(target).__name__}")
+            raise TypeError(f"pass a SQLAlchemy Engine, Connection or URL, not {type(target).__name__}")
         # MySQL and MariaDB compare text case-insensitively by default: compare bytes.
         self._bytewise = self.engine.dialect.name in ("mysql", "mariadb")
         self.table: Any = None
+
+    connection: Any = None
+
+    @property
+    def concurrent_reads(self) -> bool:
+        return self.connection is None  # then each call takes its own connection from the pool
+
+    def _reading(self) -> Any:
+        return (
+            contextlib.nullcontext(self.connection) if self.connection is not None else self.engine.connect()
+        )
+
+    def _writing(self) -> Any:
+        if self.connection is None:
+            return self.engine.begin()
+        return _Savepoint(self.connection)
 
     def close(self) -> None:
         if self._owned:
@@ -47,11 +85,16 @@ class AlchemyBackend:
 
     def layout(self, table: str, columns: Sequence[str], key: str | None, *, writing: bool) -> Layout:
         sa = self.sa
-        inspector = sa.inspect(self.engine)
+        inspector = sa.inspect(self.connection if self.connection is not None else self.engine)
         schema, _, name = table.rpartition(".")
         if not inspector.has_table(name, schema=schema or None):
             raise ValueError(f"there is no table {table} in this database")
-        self.table = sa.Table(name, sa.MetaData(), autoload_with=self.engine, schema=schema or None)
+        self.table = sa.Table(
+            name,
+            sa.MetaData(),
+            autoload_with=self.connection if self.connection is not None else self.engine,
+            schema=schema or None,
+        )
         have = [c.name for c in self.table.columns]
         absent = [c for c in columns if c not in have]
         if absent:
@@ -99,7 +142,7 @@ class AlchemyBackend:
         sa = self.sa
         kind = layout.kinds[layout.columns.index(column)]
         head = self._head(self.table.c[column], kind, 6 if kind == "binary" else 8).label("p")
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(sa.select(head, sa.func.count()).group_by(head)).all()
         out: list[tuple[bytes | str | None, int]] = []
         for prefix, n in rows:
@@ -151,7 +194,7 @@ class AlchemyBackend:
             sa.func.sum(sa.case((self._pending(pending), 1), else_=0)),
             sa.func.sum(sa.case((unknown, 1), else_=0)),
         ).select_from(self.table)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows, todo, absent = conn.execute(query).one()
         return int(rows), int(todo or 0), bool(absent)
 
@@ -164,14 +207,14 @@ class AlchemyBackend:
         if not first:
             where = sa.and_(k > after, where)
         query = sa.select(k, *(self.table.c[c] for c in layout.columns)).where(where).order_by(k).limit(limit)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [tuple(r) for r in conn.execute(query)], None
 
     def write(self, layout: Layout, writes: Sequence[Writes], check: Check | None, read: Any) -> int:
         sa = self.sa
         k = self.table.c[layout.key]
         written = 0
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             for w in writes:
                 cas = [self._equal(layout, n, sa.bindparam(f"o_{j}")) for j, n in enumerate(w.names)]
                 statement = (
