@@ -26,7 +26,7 @@ from sealbox._errors import (
     ProviderUnavailableError,
     SealboxError,
 )
-from sealbox._provider import AsyncKeyProvider, KeyProvider, encode_context
+from sealbox._provider import AsyncKeyProvider, KeyProvider, derive_kek_id, encode_context
 from sealbox.providers import (
     AsyncAwsKms,
     AsyncPkcs11,
@@ -429,6 +429,58 @@ def test_envelope_rotate_batch_after_vault_rotation(vault: VaultKit) -> None:
         box.rotate_batch(messages, wrong)
 
 
+def test_rotation_to_a_new_kek_with_default_ids(kit: Kit) -> None:
+    """EnvelopeKeyProvider(new, previous=[old]), neither given a kek_id: each derives
+    its own from its key's name, so the old messages need rotation and rotate_batch
+    moves them (with one default id for both it returned them unchanged, and they
+    then failed as if tampered)."""
+    import sealbox
+
+    old, new = kit.new(), kit.new()
+    assert old.kek_id != new.kek_id
+    values = [b"v%d" % i for i in range(6)]
+    contexts = [b"users/%d/email" % i for i in range(6)]
+    messages = sealbox.Box(sealbox.EnvelopeKeyProvider(old)).encrypt_batch(values, contexts)
+    moving = sealbox.Box(sealbox.EnvelopeKeyProvider(new, previous=[old]))
+    assert all(moving.needs_rotation(m) for m in messages)
+    assert moving.decrypt_batch(messages, contexts) == values
+    rotated = moving.rotate_batch(messages, contexts)
+    assert {sealbox.Message.parse(m).key_id for m in rotated} == {new.kek_id}
+    assert not any(moving.needs_rotation(m) for m in rotated)
+    assert sealbox.Box(sealbox.EnvelopeKeyProvider(new)).decrypt_batch(rotated, contexts) == values
+
+
+def test_default_kek_ids_are_derived_from_the_key_name() -> None:
+    # Fixed for good: messages carry these ids (docs/providers.md, "KEK ids").
+    key = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert derive_kek_id("aws-kms", key) == 3155495758
+    assert derive_kek_id("vault-transit", "transit", "app-data") == 76774735
+    assert derive_kek_id("pkcs11", "app", "sealbox-kek") == 197440674
+    # Each name is length-prefixed, and the provider's name comes first.
+    assert derive_kek_id("pkcs11", "ab", "c") != derive_kek_id("pkcs11", "a", "bc")
+    assert derive_kek_id("vault-transit", "transit", "k") != derive_kek_id("pkcs11", "transit", "k")
+    client = object()  # nothing is called when a provider is made with a client
+    arns = [f"arn:aws:kms:eu-west-1:111122223333:key/{key}", f"arn:aws-cn:kms:cn-north-1:1:key/{key}"]
+    for spelling in (key, *arns):
+        assert AwsKms(spelling, client).kek_id == 3155495758
+    assert AsyncAwsKms(key, client).kek_id == 3155495758
+    for alias in ("alias/app-data", "arn:aws:kms:eu-west-1:111122223333:alias/app-data"):
+        with pytest.raises(ValueError, match=r"needs kek_id=.*an alias"):
+            AwsKms(alias, client)
+        assert AwsKms(alias, client, kek_id=4).kek_id == 4
+    vault = VaultTransit("app-data", client)
+    assert vault.kek_id == 76774735
+    assert VaultTransit("app-data", client, mount_point="/transit/").kek_id == 76774735
+    assert VaultTransit("app-data", client, mount_point="transit-eu").kek_id != 76774735
+    assert VaultTransit("app-data", client, kek_id=0).kek_id == 0
+
+
+def test_pkcs11_default_kek_id_is_the_token_and_key_labels(hsm: Pkcs11Kit) -> None:
+    provider = hsm.new()
+    assert provider.kek_id == derive_kek_id("pkcs11", hsm.token, provider._key_label)
+    assert hsm.new(kek_id=3).kek_id == 3
+
+
 # -- AWS KMS
 
 
@@ -449,9 +501,11 @@ def test_aws_alias_and_arn(aws: AwsKit) -> None:
     alias = f"alias/sealbox-{uuid.uuid4().hex[:8]}"
     aws.kms.create_alias(AliasName=alias, TargetKeyId=key_id)
     arn = aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
-    by_alias, by_arn = AwsKms(alias, aws.kms), AwsKms(arn, aws.kms)
+    by_alias, by_arn = AwsKms(alias, aws.kms, kek_id=5), AwsKms(arn, aws.kms)
     plaintext, wrapped = by_alias.generate_data_key(CTX)
     assert by_arn.unwrap(wrapped, CTX) == plaintext
+    # The key ARN and the key id name one key, and derive one KEK id.
+    assert by_arn.kek_id == AwsKms(key_id, aws.kms).kek_id != by_alias.kek_id
 
 
 def test_aws_blob_of_another_key(aws: AwsKit) -> None:
@@ -569,7 +623,7 @@ def test_aws_rotate_batch_between_kms_keys_stays_inside_kms(aws: AwsKit) -> None
     # One ReEncrypt per data key: no Decrypt, so no data key left KMS.
     assert calls == {"ReEncrypt": 20}
     assert [(e.operation, e.provider, e.key_id, e.count, e.outcome) for e in events] == [
-        ("rewrap", "aws-kms", 1, 20, "ok")
+        ("rewrap", "aws-kms", old.kek_id, 20, "ok")
     ]
     assert {sealbox.Message.parse(m).key_id for m in rotated} == {2}
     only_new = sealbox.Box(sealbox.EnvelopeKeyProvider(new))
@@ -648,7 +702,7 @@ def test_aws_missing_key_is_key_disabled(aws: AwsKit) -> None:
     with pytest.raises(KeyDisabledError):
         provider.generate_data_key(CTX)
     with pytest.raises(KeyDisabledError):
-        AwsKms("alias/no-such-alias", aws.kms).wrap(os.urandom(32), CTX)
+        AwsKms("alias/no-such-alias", aws.kms, kek_id=1).wrap(os.urandom(32), CTX)
 
 
 @pytest.mark.parametrize(
@@ -682,6 +736,7 @@ def test_aws_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"http://127.0.0.1:{services.free_port()}"
     provider = AwsKms(
         "alias/x",
+        kek_id=1,
         region_name="us-east-1",
         endpoint_url=url,
         max_attempts=2,

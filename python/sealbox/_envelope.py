@@ -143,6 +143,12 @@ class EnvelopeKeyProvider:
     the provider with every wrap and unwrap (AWS ``EncryptionContext``, Vault's
     derivation context, HSM associated data), as is, without a cache, each message's own context, so
     that the provider's audit log shows exactly what was decrypted.
+
+    A message names its KEK by id alone, so every id must name one KEK: a
+    provider's ``kek_id``, and every id of a local keyring, are distinct across
+    ``kek`` and ``previous`` (``ValueError`` otherwise). At most one local
+    :class:`~sealbox.Keyring` is given (put all local keys in one ring, its
+    active key wrapping).
     """
 
     __slots__ = ("cache", "encryption_context", "kek", "previous")
@@ -167,8 +173,10 @@ class EnvelopeKeyProvider:
             raise TypeError("encryption_context must map str to str")
         if any(k.startswith("sealbox:") for k in context):
             raise ValueError("encryption_context keys starting with 'sealbox:' are reserved")
+        previous = tuple(previous)
+        _check_kek_ids(kek, previous)
         self.kek = kek
-        self.previous = tuple(previous)
+        self.previous = previous
         self.cache = cache
         self.encryption_context = context
 
@@ -202,6 +210,38 @@ class EnvelopeKeyProvider:
 
     def local_ring(self) -> Keyring | None:
         return next((k for k in (self.kek, *self.previous) if isinstance(k, Keyring)), None)
+
+
+def _check_kek_ids(kek: Kek, previous: tuple[Kek, ...]) -> None:
+    """One local keyring at most, and every KEK id naming one KEK."""
+    named = [("kek", kek), *((f"previous[{i}]", k) for i, k in enumerate(previous))]
+    rings = [where for where, k in named if isinstance(k, Keyring)]
+    if len(rings) > 1:
+        raise ValueError(
+            f"an EnvelopeKeyProvider takes one local Keyring, and {' and '.join(rings)} are two: "
+            "merge their keys into one, e.g. Keyring({1: old_key, 2: new_key}, active=2); its active "
+            "key wraps new data keys and every key of it unwraps, so old messages keep opening and "
+            "rotate_batch moves them to the active key"
+        )
+    seen: dict[int, str] = {}
+    for where, k in named:
+        ids = k.ids if isinstance(k, Keyring) else [k.kek_id]
+        for kek_id in ids:
+            first = seen.setdefault(kek_id, where)
+            if first != where:
+                raise ValueError(
+                    f"KEK id {kek_id} names two key-encryption keys, {_described(first, named)} and "
+                    f"{_described(where, named)}: a message names its KEK by this id alone, so one "
+                    "of them would be asked for the other's data keys. Give each KEK its own id: "
+                    "pass kek_id= to one of the providers (the built-in providers derive a "
+                    "distinct one from the key's name when kek_id is not given), or use other "
+                    "keyring ids"
+                )
+
+
+def _described(where: str, named: list[tuple[str, Kek]]) -> str:
+    kek = dict(named)[where]
+    return f"{where} (a Keyring)" if isinstance(kek, Keyring) else f"{where} ({kek!r})"
 
 
 def _kek_id(kek: Kek) -> int:

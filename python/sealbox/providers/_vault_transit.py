@@ -24,8 +24,8 @@ from sealbox.providers._common import (
     check_batch,
     check_context,
     check_data_key,
-    check_kek_id,
     check_wrapped,
+    kek_id_for,
     unwrapped_key,
 )
 
@@ -87,6 +87,11 @@ class VaultTransit(ProviderBase):
     On first use the key is read (``transit/keys/<name>``, capability ``read``)
     and refused unless ``derived`` is true.
 
+    ``kek_id`` is the id messages carry to name this KEK; without it,
+    ``derive_kek_id("vault-transit", mount_point, key_name)`` (the server's URL
+    is not part of it: give a key of another Vault with the same mount and name
+    its own ``kek_id``).
+
     A wrapped key is transit's ciphertext as ASCII bytes, ``vault:v<N>:<base64>``
     (89 bytes for a 32-byte data key). `needs_rewrap` compares its ``v<N>`` with
     the key's latest version, which is read at most once per ``version_ttl``
@@ -113,7 +118,7 @@ class VaultTransit(ProviderBase):
         key_name: str,
         client: Any,
         *,
-        kek_id: int = 1,
+        kek_id: int | None = None,
         mount_point: str = "transit",
         batch_size: int = 200,
         max_attempts: int = 4,
@@ -131,8 +136,8 @@ class VaultTransit(ProviderBase):
             raise ValueError("max_attempts must be at least 1")
         self._key_name = key_name
         self._client = client
-        self._kek_id = check_kek_id(kek_id)
         self._mount_point = mount_point.strip("/")
+        self._kek_id = kek_id_for(kek_id, "vault-transit", self._mount_point, key_name)
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         self._backoff = backoff
