@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import re
@@ -632,6 +633,66 @@ def test_one_local_keyring_per_provider() -> None:
     assert [merged.decrypt(m, context=b"c") for m in (m1, m2)] == [b"one", b"two"]
     assert merged.decrypt_batch([m1, m2], [b"c", b"c"]) == [b"one", b"two"]
     assert [Message.parse(m).key_id for m in merged.rotate_batch([m1, m2], [b"c", b"c"])] == [2, 2]
+
+
+def test_a_data_key_cache_serves_one_provider() -> None:
+    """Two contexts over one KMS key with one cache: the users box would be handed
+    the payments box's data keys (the KMS never asked) and write messages that only
+    the cache can open. The second provider is refused."""
+    kek = CountingKek()
+    cache = DataKeyCache(max_messages=100)
+    payments_env = EnvelopeKeyProvider(kek, cache, encryption_context={"table": "payments"})
+    payments = sealbox.Box(payments_env)
+    card = payments.encrypt(b"4111", context=b"payments/1")
+    for other in (
+        {"kek": kek, "encryption_context": {"table": "users"}},
+        {"kek": CountingKek(kek_id=10)},
+    ):
+        with pytest.raises(ValueError, match="already serves another EnvelopeKeyProvider"):
+            EnvelopeKeyProvider(cache=cache, **other)  # type: ignore[arg-type]
+    # Several Boxes over the one provider share its cache.
+    text = sealbox.Box(payments_env, encoding="text")
+    assert text.decrypt(text.encrypt(b"x", context=b"payments/2"), context=b"payments/2") == b"x"
+    assert payments.decrypt(card, context=b"payments/1") == b"4111"
+    assert kek.calls["generate"] == 1
+    # The provider cannot be changed under its cache, nor its context under its data keys.
+    with pytest.raises(AttributeError, match="immutable"):
+        payments_env.cache = DataKeyCache()  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        payments_env.encryption_context["table"] = "users"  # type: ignore[index]
+    # Once its provider is gone, the cache is emptied and may serve another.
+    del payments, text, payments_env
+    gc.collect()
+    users = sealbox.Box(EnvelopeKeyProvider(kek, cache, encryption_context={"table": "users"}))
+    assert cache._current is None and not cache._opened
+    with pytest.raises(DecryptionError):
+        users.decrypt(card, context=b"payments/1")
+
+
+def test_boxes_with_their_own_caches_stay_apart() -> None:
+    kek = CountingKek()
+    payments = sealbox.Box(
+        EnvelopeKeyProvider(kek, DataKeyCache(max_messages=100), encryption_context={"table": "payments"})
+    )
+    users = sealbox.Box(
+        EnvelopeKeyProvider(kek, DataKeyCache(max_messages=100), encryption_context={"table": "users"})
+    )
+    ctx = [b"row/%d" % i for i in range(5)]
+    p = payments.encrypt_batch([b"card"] * 5, ctx)
+    u = users.encrypt_batch([b"email"] * 5, ctx)
+    assert payments.encrypt(b"card", context=b"row/9") != users.encrypt(b"email", context=b"row/9")
+    assert Message.parse(p[0]).wrapped_key != Message.parse(u[0]).wrapped_key
+    assert payments.decrypt_batch(p, ctx) == [b"card"] * 5
+    assert users.decrypt_batch(u, ctx) == [b"email"] * 5
+    # Each box's data keys opened (and cached) above; the other box's still go to the
+    # KMS, which refuses them under this box's context.
+    assert users.decrypt_batch(p, ctx, errors="return") == [None] * 5
+    assert payments.decrypt_batch(u, ctx, errors="return") == [None] * 5
+    with pytest.raises(DecryptionError):
+        users.decrypt(p[0], context=ctx[0])
+    # A users box that never saw a payments key opens the users' messages.
+    cold = sealbox.Box(EnvelopeKeyProvider(kek, DataKeyCache(), encryption_context={"table": "users"}))
+    assert cold.decrypt_batch(u, ctx) == [b"email"] * 5
 
 
 def test_provider_batches_treat_every_damaged_message_as_one_value_does(ring: Keyring) -> None:

@@ -481,6 +481,33 @@ def test_pkcs11_default_kek_id_is_the_token_and_key_labels(hsm: Pkcs11Kit) -> No
     assert hsm.new(kek_id=3).kek_id == 3
 
 
+def test_two_contexts_over_one_kek_keep_their_caches_apart(kit: Kit) -> None:
+    """One KMS key, two encryption contexts: a cache shared between them is refused;
+    with a cache each, neither box is handed the other's data keys, and the KMS
+    refuses each the other's wrapped keys."""
+    import sealbox
+
+    provider = kit.new()
+    cache = sealbox.DataKeyCache(max_messages=100)
+    payments = sealbox.Box(
+        sealbox.EnvelopeKeyProvider(provider, cache, encryption_context={"table": "payments"})
+    )
+    with pytest.raises(ValueError, match="already serves another EnvelopeKeyProvider"):
+        sealbox.EnvelopeKeyProvider(provider, cache, encryption_context={"table": "users"})
+    users = sealbox.Box(
+        sealbox.EnvelopeKeyProvider(
+            provider, sealbox.DataKeyCache(max_messages=100), encryption_context={"table": "users"}
+        )
+    )
+    ctx = [b"row/%d" % i for i in range(4)]
+    p = payments.encrypt_batch([b"card"] * 4, ctx)
+    u = users.encrypt_batch([b"email"] * 4, ctx)
+    assert payments.decrypt_batch(p, ctx) == [b"card"] * 4
+    assert users.decrypt_batch(u, ctx) == [b"email"] * 4
+    assert users.decrypt_batch(p, ctx, errors="return") == [None] * 4
+    assert payments.decrypt_batch(u, ctx, errors="return") == [None] * 4
+
+
 # -- AWS KMS
 
 

@@ -17,8 +17,10 @@ import base64
 import math
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from sealbox import _native, audit
@@ -45,10 +47,27 @@ class DataKeyCache:
     A shared data key cannot be bound to each message's context at the KMS
     (the key exists before the messages), so its wrap binds only the provider's
     ``encryption_context``; each message's context is still authenticated by
-    the message itself. Use one cache per ``EnvelopeKeyProvider``.
+    the message itself.
+
+    A cache serves one ``EnvelopeKeyProvider``: its keys were made and unwrapped
+    by that provider's KEKs under its ``encryption_context``, and a second
+    provider would be handed them without asking its own KMS. Giving a cache
+    that serves another provider to ``EnvelopeKeyProvider`` raises
+    ``ValueError``; once that provider is gone, the cache is emptied and may
+    serve a new one.
     """
 
-    __slots__ = ("_current", "_lock", "_opened", "hits", "max_age", "max_entries", "max_messages", "misses")
+    __slots__ = (
+        "_current",
+        "_lock",
+        "_opened",
+        "_owner",
+        "hits",
+        "max_age",
+        "max_entries",
+        "max_messages",
+        "misses",
+    )
 
     def __init__(self, max_messages: int = 10_000, max_age: float = 300.0, *, max_entries: int = 1_000):
         if not isinstance(max_messages, int) or max_messages < 1:
@@ -66,6 +85,25 @@ class DataKeyCache:
         # (data key, kek id, wrapped, created, uses)
         self._current: list[Any] | None = None
         self._opened: OrderedDict[tuple[int, bytes], tuple[bytes, float]] = OrderedDict()
+        self._owner: weakref.ref[EnvelopeKeyProvider] | None = None
+
+    def _bind(self, env: EnvelopeKeyProvider) -> None:
+        """Serve ``env`` alone; refuse if another live provider holds this cache."""
+        with self._lock:
+            owner = None if self._owner is None else self._owner()
+            if owner is not None and owner is not env:
+                raise ValueError(
+                    "this DataKeyCache already serves another EnvelopeKeyProvider: its data keys "
+                    "were wrapped by that provider's KEK under its encryption_context, and this "
+                    "provider would be handed them without its own KMS being asked. Give each "
+                    "EnvelopeKeyProvider its own DataKeyCache, or share the EnvelopeKeyProvider "
+                    "(and its Box) instead: both are safe to use from many threads"
+                )
+            if owner is None:
+                # A provider that is gone leaves nothing for the next one.
+                self._current = None
+                self._opened.clear()
+                self._owner = weakref.ref(env)
 
     def __repr__(self) -> str:
         return (
@@ -148,10 +186,15 @@ class EnvelopeKeyProvider:
     provider's ``kek_id``, and every id of a local keyring, are distinct across
     ``kek`` and ``previous`` (``ValueError`` otherwise). At most one local
     :class:`~sealbox.Keyring` is given (put all local keys in one ring, its
-    active key wrapping).
+    active key wrapping). ``cache`` serves this provider only. Immutable.
     """
 
-    __slots__ = ("cache", "encryption_context", "kek", "previous")
+    __slots__ = ("__weakref__", "cache", "encryption_context", "kek", "previous")
+
+    cache: DataKeyCache | None
+    encryption_context: Mapping[str, str]
+    kek: Kek
+    previous: tuple[Kek, ...]
 
     def __init__(
         self,
@@ -175,10 +218,21 @@ class EnvelopeKeyProvider:
             raise ValueError("encryption_context keys starting with 'sealbox:' are reserved")
         previous = tuple(previous)
         _check_kek_ids(kek, previous)
-        self.kek = kek
-        self.previous = previous
-        self.cache = cache
-        self.encryption_context = context
+        if cache is not None:
+            cache._bind(self)
+        for name, value in (
+            ("kek", kek),
+            ("previous", previous),
+            ("cache", cache),
+            ("encryption_context", MappingProxyType(context)),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"an EnvelopeKeyProvider is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"an EnvelopeKeyProvider is immutable: cannot delete {name!r}")
 
     def __repr__(self) -> str:
         return f"EnvelopeKeyProvider(kek={self.kek!r}, cache={self.cache!r}, previous={len(self.previous)})"
