@@ -22,6 +22,7 @@ from sealbox._errors import (
     AccessDeniedError,
     DecryptionError,
     KeyDisabledError,
+    KeyVersionDisabledError,
     ProviderError,
     ProviderUnavailableError,
     SealboxError,
@@ -429,6 +430,12 @@ def test_envelope_rotate_batch_after_vault_rotation(vault: VaultKit) -> None:
         box.rotate_batch(messages, wrong)
 
 
+def _with_wrapped(message: bytes, wrapped: bytes) -> bytes:
+    """An envelope message with another wrapped key (the length in its header to match)."""
+    n = int.from_bytes(message[7:9], "big")
+    return message[:7] + len(wrapped).to_bytes(2, "big") + wrapped + message[9 + n :]
+
+
 def test_rotation_to_a_new_kek_with_default_ids(kit: Kit) -> None:
     """EnvelopeKeyProvider(new, previous=[old]), neither given a kek_id: each derives
     its own from its key's name, so the old messages need rotation and rotate_batch
@@ -506,6 +513,33 @@ def test_two_contexts_over_one_kek_keep_their_caches_apart(kit: Kit) -> None:
     assert users.decrypt_batch(u, ctx) == [b"email"] * 4
     assert users.decrypt_batch(p, ctx, errors="return") == [None] * 4
     assert payments.decrypt_batch(u, ctx, errors="return") == [None] * 4
+
+
+def test_batches_fail_a_damaged_wrapped_key_alone(kit: Kit) -> None:
+    """Every damaged form of one message's wrapped key fails that message only, in
+    decrypt_batch and in both kinds of rotate_batch: None with errors="return", a
+    DecryptionError naming the item with errors="raise"."""
+    import sealbox
+
+    old, new = kit.new(), kit.new()
+    values = [b"v%d" % i for i in range(5)]
+    contexts = [b"row/%d" % i for i in range(5)]
+    messages = sealbox.Box(sealbox.EnvelopeKeyProvider(old)).encrypt_batch(values, contexts)
+    box = sealbox.Box(sealbox.EnvelopeKeyProvider(new, previous=[old]))
+    wrapped = sealbox.Message.parse(messages[2]).wrapped_key
+    assert wrapped is not None
+    rest, rest_contexts = values[:2] + values[3:], contexts[:2] + contexts[3:]
+    for bad in _tampered(kit.kind, wrapped):
+        batch = list(messages)
+        batch[2] = _with_wrapped(messages[2], bad)
+        assert box.decrypt_batch(batch, contexts, errors="return") == [*values[:2], None, *values[3:]]
+        for mode in ("auto", "reencrypt"):
+            out = box.rotate_batch(batch, contexts, mode, errors="return")  # type: ignore[arg-type]
+            assert out[2] is None, (bad, mode)
+            assert box.decrypt_batch(out[:2] + out[3:], rest_contexts) == rest  # type: ignore[arg-type]
+        for op in (box.decrypt_batch, box.rotate_batch):
+            with pytest.raises(DecryptionError, match=r"^item 2 failed to decrypt$"):
+                op(batch, contexts)
 
 
 # -- AWS KMS
@@ -859,6 +893,70 @@ def test_vault_min_decryption_version_is_key_disabled(vault: VaultKit) -> None:
     assert provider.unwrap(old, CTX) == plaintext
 
 
+def test_vault_batch_item_under_a_refused_version_fails_alone(vault: VaultKit) -> None:
+    """A row edited from vault:v3: to vault:v1: under min_decryption_version 3 fails
+    alone (DecryptionError, the KeyVersionDisabledError chained): its version comes
+    from the row. A refusal that is not about one row (the key deleted) stops the batch."""
+    import sealbox
+
+    provider = vault.new(version_ttl=0.0)
+    transit = vault.client.secrets.transit
+    transit.rotate_key(provider.key_name)
+    transit.rotate_key(provider.key_name)
+    box = sealbox.Box(sealbox.EnvelopeKeyProvider(provider))
+    values = [b"v%d" % i for i in range(5)]
+    contexts = [b"row/%d" % i for i in range(5)]
+    messages = box.encrypt_batch(values, contexts)
+    assert all(b"vault:v3:" in m for m in messages)
+    edited = list(messages)
+    edited[2] = messages[2].replace(b"vault:v3:", b"vault:v1:")
+    transit.update_key_configuration(provider.key_name, min_decryption_version=3)
+    rest, rest_contexts = values[:2] + values[3:], contexts[:2] + contexts[3:]
+    assert box.decrypt_batch(edited, contexts, errors="return") == [*values[:2], None, *values[3:]]
+    with pytest.raises(DecryptionError, match=r"^item 2 failed to decrypt$"):
+        box.decrypt_batch(edited, contexts)
+    with pytest.raises(DecryptionError) as info:
+        box.decrypt(edited[2], context=contexts[2])
+    assert isinstance(info.value.__cause__, KeyVersionDisabledError)
+    transit.rotate_key(provider.key_name)  # v4: every row needs a re-wrap (one batched rewrap)
+    for mode in ("auto", "reencrypt"):
+        out = box.rotate_batch(edited, contexts, mode, errors="return")  # type: ignore[arg-type]
+        assert out[2] is None
+        assert all(b"vault:v4:" in m for m in out[:2] + out[3:])  # type: ignore[operator]
+        assert box.decrypt_batch(out[:2] + out[3:], rest_contexts) == rest  # type: ignore[arg-type]
+        with pytest.raises(DecryptionError, match=r"^item 2 failed to decrypt$"):
+            box.rotate_batch(edited, contexts, mode)  # type: ignore[arg-type]
+    transit.update_key_configuration(provider.key_name, deletion_allowed=True)
+    transit.delete_key(provider.key_name)
+    with pytest.raises(KeyDisabledError) as stopped:
+        box.decrypt_batch(messages, contexts, errors="return")
+    assert not isinstance(stopped.value, KeyVersionDisabledError)
+
+
+def test_vault_rotate_batch_with_a_malformed_wrapped_key_fails_alone(vault: VaultKit) -> None:
+    """A wrapped key not of transit's shape: needs_rewrap cannot read its version, and
+    rotate_batch fails that row and goes on with the others."""
+    import sealbox
+
+    provider = vault.new(version_ttl=0.0)
+    box = sealbox.Box(sealbox.EnvelopeKeyProvider(provider))
+    values = [b"v%d" % i for i in range(4)]
+    contexts = [b"row/%d" % i for i in range(4)]
+    messages = box.encrypt_batch(values, contexts)
+    edited = list(messages)
+    edited[1] = messages[1].replace(b"vault:v1:", b"vault:v1;")
+    # And one of transit's shape that transit refuses in its batched rewrap (too short).
+    edited[3] = _with_wrapped(messages[3], b"vault:v1:" + base64.b64encode(b"short"))
+    assert box.decrypt_batch(edited, contexts, errors="return") == [values[0], None, values[2], None]
+    assert box.rotate_batch(edited, contexts, errors="return") == [messages[0], None, messages[2], edited[3]]
+    vault.client.secrets.transit.rotate_key(provider.key_name)
+    out = box.rotate_batch(edited, contexts, errors="return")
+    assert out[1] is None and out[3] is None
+    assert b"vault:v2:" in out[0] and b"vault:v2:" in out[2]  # type: ignore[operator]
+    with pytest.raises(DecryptionError, match=r"^item 1 failed to decrypt$"):
+        box.rotate_batch(edited, contexts)
+
+
 def test_vault_deleted_key_is_key_disabled(vault: VaultKit) -> None:
     provider = vault.new()
     _, wrapped = provider.generate_data_key(CTX)
@@ -942,7 +1040,8 @@ def test_vault_unreachable_retries_then_gives_up() -> None:
         ("cipher: message authentication failed", True, DecryptionError),
         ("invalid ciphertext: no prefix", True, DecryptionError),
         ("invalid ciphertext: version is too new", True, DecryptionError),
-        ("ciphertext or signature version is disallowed by policy (too old)", True, KeyDisabledError),
+        ("ciphertext or signature version is disallowed by policy (too old)", True, KeyVersionDisabledError),
+        ("ciphertext or signature version is disallowed by policy (too old)", False, KeyDisabledError),
         ("encryption key not found", False, KeyDisabledError),
         ("refused JSON input due to high complexity", True, ProviderError),
         ("cipher: message authentication failed", False, ProviderError),

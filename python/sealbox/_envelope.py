@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from sealbox import _native, audit
-from sealbox._errors import DecryptionError, SealboxError
+from sealbox._errors import DecryptionError, KeyVersionDisabledError, SealboxError
 from sealbox._keyring import Keyring
 from sealbox._provider import AsyncKeyProvider, KeyProvider
 
@@ -34,6 +34,11 @@ FLAG_CONTEXT_BOUND = 1
 _T = TypeVar("_T")
 
 Kek = Keyring | KeyProvider | AsyncKeyProvider
+
+# What a provider raises about one wrapped key (from that key's own bytes): that
+# message's failure, never the batch's. Anything else (unavailable, access denied,
+# a disabled key) is about the provider and stops the call.
+ITEM_ERRORS = (DecryptionError, KeyVersionDisabledError)
 
 
 class DataKeyCache:
@@ -394,9 +399,14 @@ class _Keys:
         else:
             ctx = self.env.wrap_context(context, bound)
             provider = kek
-            dk = _check_key(
-                _audited("unwrap", kek, kek_id, shown, 1, lambda: self.call(provider, "unwrap", wrapped, ctx))
-            )
+            try:
+                got = _audited(
+                    "unwrap", kek, kek_id, shown, 1, lambda: self.call(provider, "unwrap", wrapped, ctx)
+                )
+            except KeyVersionDisabledError as e:
+                # The version came from the message: this message fails, not the provider.
+                raise DecryptionError("the wrapped data key did not unwrap") from e
+            dk = _check_key(got)
         if cache is not None and not bound:
             cache._store(kek_id, wrapped, dk)
         return dk

@@ -41,8 +41,11 @@ class KeyProvider(Protocol):
     """A key-encryption key that wraps and unwraps data keys (blocking form).
 
     Errors: a wrapped key that does not unwrap (wrong context, tampered, another
-    KEK's) raises `sealbox.DecryptionError`; a provider that cannot answer raises
-    a `sealbox.ProviderError` subclass.
+    KEK's) or is not of this provider's shape raises `sealbox.DecryptionError`, and
+    one that names a key version the provider's policy refuses
+    `sealbox.KeyVersionDisabledError`: an envelope Box fails that message alone. A
+    provider that cannot answer raises another `sealbox.ProviderError` subclass,
+    which stops the Box's call (a batch too).
     """
 
     @property

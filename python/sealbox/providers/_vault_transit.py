@@ -13,6 +13,7 @@ from sealbox._errors import (
     AccessDeniedError,
     DecryptionError,
     KeyDisabledError,
+    KeyVersionDisabledError,
     ProviderError,
     ProviderUnavailableError,
 )
@@ -47,7 +48,9 @@ _NOT_UNWRAPPED = (
     "missing ciphertext",
     "invalid key version",
 )
-_DISABLED = ("disallowed by policy", "encryption key not found", "key not found", "no existing key")
+_DISABLED = ("encryption key not found", "key not found", "no existing key")
+# A ciphertext version below the key's min_decryption_version: about that ciphertext.
+_TOO_OLD = "disallowed by policy"
 _TOO_LARGE = ("high complexity", "request body too large", "too large")
 
 
@@ -63,6 +66,8 @@ def classify_vault_message(message: str, *, unwrapping: bool) -> type[Exception]
         return KeyDisabledError
     if "permission denied" in text:
         return AccessDeniedError
+    if _TOO_OLD in text:
+        return KeyVersionDisabledError if unwrapping else KeyDisabledError
     if unwrapping and any(s in text for s in _NOT_UNWRAPPED):
         return DecryptionError
     return ProviderError
@@ -107,10 +112,12 @@ class VaultTransit(ProviderBase):
     ``timeout=``, 30 s by default).
 
     Errors: 401 and 403 raise `AccessDeniedError`; a ciphertext that fails
-    authentication or does not parse, `DecryptionError`; a version below the
-    key's ``min_decryption_version``, or a deleted key, `KeyDisabledError` (the
-    data is intact; the key's policy refuses it); anything else `ProviderError`.
-    The hvac exception is chained.
+    authentication or does not parse, `DecryptionError`; a deleted key
+    `KeyDisabledError`; a ciphertext whose version is below the key's
+    ``min_decryption_version``, `KeyVersionDisabledError` (a `KeyDisabledError`
+    about that ciphertext only: its version is read from the wrapped key, which
+    whoever writes the message chooses, so an envelope Box fails that message
+    alone); anything else `ProviderError`. The hvac exception is chained.
     """
 
     def __init__(
@@ -221,7 +228,11 @@ class VaultTransit(ProviderBase):
     def rewrap(self, wrapped: Sequence[bytes], contexts: Sequence[Mapping[str, str]]) -> list[bytes]:
         """Re-encrypt under the key's latest version inside Vault, ``batch_size`` keys a request.
 
-        The first key that does not unwrap raises `DecryptionError` naming its index.
+        The first key that transit refuses in its ``batch_results`` raises, naming its
+        index: `KeyVersionDisabledError` for a version below ``min_decryption_version``,
+        `DecryptionError` for anything else about that key (it does not authenticate
+        or parse). A refusal of the request itself (permission, a missing key,
+        unavailable) raises as for any call.
         """
         items = [
             {"ciphertext": _ciphertext(w, index=i), "context": vault_context(c)}
@@ -248,7 +259,10 @@ class VaultTransit(ProviderBase):
                 if error:
                     index = start + offset
                     kind = classify_vault_message(str(error), unwrapping=True)
-                    if kind is DecryptionError:
+                    if kind is KeyVersionDisabledError:
+                        raise kind(f"Vault transit rewrap of {self._key_name!r}, item {index}: {error}")
+                    if kind in (DecryptionError, ProviderError):
+                        # Transit answers an item's own error in its slot: it is about that key.
                         raise DecryptionError(f"wrapped key {index} did not unwrap")
                     raise kind(f"Vault transit rewrap of {self._key_name!r}, item {index}: {error}")
                 out.append(self._wrapped(result))
