@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -565,12 +567,14 @@ def test_rails_password_keys_match_rails_vector() -> None:
 
 
 def test_batch_decrypt_finds_the_kek_as_one_value_does() -> None:
-    # A provider and a previous local ring that share KEK id 1: one value's
-    # decrypt takes the current KEK (the provider) for id 1, and so does a
-    # batch; the local ring's messages fail both ways alike.
+    # A provider may not share KEK id 1 with a previous local ring: a message names
+    # its KEK by id alone, so the local ring's messages would go to the provider.
+    # With distinct ids, one value's decrypt and a batch find each message's KEK.
     old = Keyring({1: sealbox.generate_key()}, active=1)
     old_messages = sealbox.Box(EnvelopeKeyProvider(old)).encrypt_batch([b"old-1", b"old-2"], [b"a", b"b"])
-    kms = CountingKek(kek_id=1)
+    with pytest.raises(ValueError, match=r"KEK id 1 names two key-encryption keys"):
+        EnvelopeKeyProvider(CountingKek(kek_id=1), previous=[old])
+    kms = CountingKek(kek_id=2)
     box = sealbox.Box(EnvelopeKeyProvider(kms, previous=[old]))
     new_messages = box.encrypt_batch([b"new-1", b"new-2"], [b"c", b"d"])
     messages = [new_messages[0], old_messages[0], new_messages[1], old_messages[1]]
@@ -583,8 +587,112 @@ def test_batch_decrypt_finds_the_kek_as_one_value_does() -> None:
             return None
 
     one_by_one = [one(m, c) for m, c in zip(messages, contexts, strict=True)]
-    assert one_by_one == [b"new-1", None, b"new-2", None]
+    assert one_by_one == [b"new-1", b"old-1", b"new-2", b"old-2"]
     assert box.decrypt_batch(messages, contexts, errors="return") == one_by_one
+
+
+def test_kek_ids_name_one_kek_each() -> None:
+    """Two KEKs with one id are refused, wherever they are (kek, previous, keyring ids),
+    with a message that names the id, both KEKs and the fix."""
+    ring = Keyring({1: sealbox.generate_key(), 2: sealbox.generate_key()}, active=2)
+    cases = [
+        (CountingKek(kek_id=1), [CountingKek(kek_id=1)], 1, r"kek \(.*\) and previous\[0\] \("),
+        (CountingKek(kek_id=7), [CountingKek(kek_id=3)] * 2, 3, r"previous\[0\].*previous\[1\]"),
+        (ring, [CountingKek(kek_id=2)], 2, r"kek \(a Keyring\) and previous\[0\]"),
+        (CountingKek(kek_id=1), [ring], 1, r"kek \(.*\) and previous\[0\] \(a Keyring\)"),
+    ]
+    for kek, previous, kek_id, where in cases:
+        with pytest.raises(ValueError, match=rf"^KEK id {kek_id} names two key-encryption keys") as info:
+            EnvelopeKeyProvider(kek, previous=previous)  # type: ignore[arg-type]
+        assert re.search(where, str(info.value)), str(info.value)
+        assert "kek_id=" in str(info.value)
+    # The case that lost data: a new KMS key and the old one, both with the default id.
+    # With distinct ids, every old message needs rotation and rotate_batch moves it.
+    old, new = CountingKek(kek_id=101), CountingKek(kek_id=102)
+    contexts = [b"r%d" % i for i in range(10)]
+    messages = sealbox.Box(EnvelopeKeyProvider(old)).encrypt_batch([b"v"] * 10, contexts)
+    box = sealbox.Box(EnvelopeKeyProvider(new, previous=[old]))
+    assert all(box.needs_rotation(m) for m in messages)
+    rotated = box.rotate_batch(messages, contexts)
+    assert {Message.parse(m).key_id for m in rotated} == {102}
+    assert sealbox.Box(EnvelopeKeyProvider(new)).decrypt_batch(rotated, contexts) == [b"v"] * 10
+
+
+def test_one_local_keyring_per_provider() -> None:
+    """A second local Keyring is refused with a message saying to merge them; the merged
+    ring opens the messages of both and moves them to its active key."""
+    k1, k2 = sealbox.generate_key(), sealbox.generate_key()
+    first, second = Keyring({1: k1}), Keyring({2: k2})
+    m1 = sealbox.Box(EnvelopeKeyProvider(first)).encrypt(b"one", context=b"c")
+    m2 = sealbox.Box(EnvelopeKeyProvider(second)).encrypt(b"two", context=b"c")
+    for kek, previous in ((second, [first]), (CountingKek(), [first, second])):
+        with pytest.raises(ValueError, match=r"takes one local Keyring.*merge") as info:
+            EnvelopeKeyProvider(kek, previous=previous)  # type: ignore[arg-type]
+        assert "Keyring({1: old_key, 2: new_key}, active=2)" in str(info.value)
+    merged = sealbox.Box(EnvelopeKeyProvider(Keyring({1: k1, 2: k2}, active=2)))
+    assert [merged.decrypt(m, context=b"c") for m in (m1, m2)] == [b"one", b"two"]
+    assert merged.decrypt_batch([m1, m2], [b"c", b"c"]) == [b"one", b"two"]
+    assert [Message.parse(m).key_id for m in merged.rotate_batch([m1, m2], [b"c", b"c"])] == [2, 2]
+
+
+def test_a_data_key_cache_serves_one_provider() -> None:
+    """Two contexts over one KMS key with one cache: the users box would be handed
+    the payments box's data keys (the KMS never asked) and write messages that only
+    the cache can open. The second provider is refused."""
+    kek = CountingKek()
+    cache = DataKeyCache(max_messages=100)
+    payments_env = EnvelopeKeyProvider(kek, cache, encryption_context={"table": "payments"})
+    payments = sealbox.Box(payments_env)
+    card = payments.encrypt(b"4111", context=b"payments/1")
+    for other in (
+        {"kek": kek, "encryption_context": {"table": "users"}},
+        {"kek": CountingKek(kek_id=10)},
+    ):
+        with pytest.raises(ValueError, match="already serves another EnvelopeKeyProvider"):
+            EnvelopeKeyProvider(cache=cache, **other)  # type: ignore[arg-type]
+    # Several Boxes over the one provider share its cache.
+    text = sealbox.Box(payments_env, encoding="text")
+    assert text.decrypt(text.encrypt(b"x", context=b"payments/2"), context=b"payments/2") == b"x"
+    assert payments.decrypt(card, context=b"payments/1") == b"4111"
+    assert kek.calls["generate"] == 1
+    # The provider cannot be changed under its cache, nor its context under its data keys.
+    with pytest.raises(AttributeError, match="immutable"):
+        payments_env.cache = DataKeyCache()  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        payments_env.encryption_context["table"] = "users"  # type: ignore[index]
+    # Once its provider is gone, the cache is emptied and may serve another.
+    del payments, text, payments_env
+    gc.collect()
+    users = sealbox.Box(EnvelopeKeyProvider(kek, cache, encryption_context={"table": "users"}))
+    assert cache._current is None and not cache._opened
+    with pytest.raises(DecryptionError):
+        users.decrypt(card, context=b"payments/1")
+
+
+def test_boxes_with_their_own_caches_stay_apart() -> None:
+    kek = CountingKek()
+    payments = sealbox.Box(
+        EnvelopeKeyProvider(kek, DataKeyCache(max_messages=100), encryption_context={"table": "payments"})
+    )
+    users = sealbox.Box(
+        EnvelopeKeyProvider(kek, DataKeyCache(max_messages=100), encryption_context={"table": "users"})
+    )
+    ctx = [b"row/%d" % i for i in range(5)]
+    p = payments.encrypt_batch([b"card"] * 5, ctx)
+    u = users.encrypt_batch([b"email"] * 5, ctx)
+    assert payments.encrypt(b"card", context=b"row/9") != users.encrypt(b"email", context=b"row/9")
+    assert Message.parse(p[0]).wrapped_key != Message.parse(u[0]).wrapped_key
+    assert payments.decrypt_batch(p, ctx) == [b"card"] * 5
+    assert users.decrypt_batch(u, ctx) == [b"email"] * 5
+    # Each box's data keys opened (and cached) above; the other box's still go to the
+    # KMS, which refuses them under this box's context.
+    assert users.decrypt_batch(p, ctx, errors="return") == [None] * 5
+    assert payments.decrypt_batch(u, ctx, errors="return") == [None] * 5
+    with pytest.raises(DecryptionError):
+        users.decrypt(p[0], context=ctx[0])
+    # A users box that never saw a payments key opens the users' messages.
+    cold = sealbox.Box(EnvelopeKeyProvider(kek, DataKeyCache(), encryption_context={"table": "users"}))
+    assert cold.decrypt_batch(u, ctx) == [b"email"] * 5
 
 
 def test_provider_batches_treat_every_damaged_message_as_one_value_does(ring: Keyring) -> None:

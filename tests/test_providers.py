@@ -22,11 +22,12 @@ from sealbox._errors import (
     AccessDeniedError,
     DecryptionError,
     KeyDisabledError,
+    KeyVersionDisabledError,
     ProviderError,
     ProviderUnavailableError,
     SealboxError,
 )
-from sealbox._provider import AsyncKeyProvider, KeyProvider, encode_context
+from sealbox._provider import AsyncKeyProvider, KeyProvider, derive_kek_id, encode_context
 from sealbox.providers import (
     AsyncAwsKms,
     AsyncPkcs11,
@@ -429,6 +430,118 @@ def test_envelope_rotate_batch_after_vault_rotation(vault: VaultKit) -> None:
         box.rotate_batch(messages, wrong)
 
 
+def _with_wrapped(message: bytes, wrapped: bytes) -> bytes:
+    """An envelope message with another wrapped key (the length in its header to match)."""
+    n = int.from_bytes(message[7:9], "big")
+    return message[:7] + len(wrapped).to_bytes(2, "big") + wrapped + message[9 + n :]
+
+
+def test_rotation_to_a_new_kek_with_default_ids(kit: Kit) -> None:
+    """EnvelopeKeyProvider(new, previous=[old]), neither given a kek_id: each derives
+    its own from its key's name, so the old messages need rotation and rotate_batch
+    moves them (with one default id for both it returned them unchanged, and they
+    then failed as if tampered)."""
+    import sealbox
+
+    old, new = kit.new(), kit.new()
+    assert old.kek_id != new.kek_id
+    values = [b"v%d" % i for i in range(6)]
+    contexts = [b"users/%d/email" % i for i in range(6)]
+    messages = sealbox.Box(sealbox.EnvelopeKeyProvider(old)).encrypt_batch(values, contexts)
+    moving = sealbox.Box(sealbox.EnvelopeKeyProvider(new, previous=[old]))
+    assert all(moving.needs_rotation(m) for m in messages)
+    assert moving.decrypt_batch(messages, contexts) == values
+    rotated = moving.rotate_batch(messages, contexts)
+    assert {sealbox.Message.parse(m).key_id for m in rotated} == {new.kek_id}
+    assert not any(moving.needs_rotation(m) for m in rotated)
+    assert sealbox.Box(sealbox.EnvelopeKeyProvider(new)).decrypt_batch(rotated, contexts) == values
+
+
+def test_default_kek_ids_are_derived_from_the_key_name() -> None:
+    # Fixed for good: messages carry these ids (docs/providers.md, "KEK ids").
+    key = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert derive_kek_id("aws-kms", key) == 3155495758
+    assert derive_kek_id("vault-transit", "transit", "app-data") == 76774735
+    assert derive_kek_id("pkcs11", "app", "sealbox-kek") == 197440674
+    # Each name is length-prefixed, and the provider's name comes first.
+    assert derive_kek_id("pkcs11", "ab", "c") != derive_kek_id("pkcs11", "a", "bc")
+    assert derive_kek_id("vault-transit", "transit", "k") != derive_kek_id("pkcs11", "transit", "k")
+    client = object()  # nothing is called when a provider is made with a client
+    arns = [f"arn:aws:kms:eu-west-1:111122223333:key/{key}", f"arn:aws-cn:kms:cn-north-1:1:key/{key}"]
+    for spelling in (key, *arns):
+        assert AwsKms(spelling, client).kek_id == 3155495758
+    assert AsyncAwsKms(key, client).kek_id == 3155495758
+    for alias in ("alias/app-data", "arn:aws:kms:eu-west-1:111122223333:alias/app-data"):
+        with pytest.raises(ValueError, match=r"needs kek_id=.*an alias"):
+            AwsKms(alias, client)
+        assert AwsKms(alias, client, kek_id=4).kek_id == 4
+    vault = VaultTransit("app-data", client)
+    assert vault.kek_id == 76774735
+    assert VaultTransit("app-data", client, mount_point="/transit/").kek_id == 76774735
+    assert VaultTransit("app-data", client, mount_point="transit-eu").kek_id != 76774735
+    assert VaultTransit("app-data", client, kek_id=0).kek_id == 0
+
+
+def test_pkcs11_default_kek_id_is_the_token_and_key_labels(hsm: Pkcs11Kit) -> None:
+    provider = hsm.new()
+    assert provider.kek_id == derive_kek_id("pkcs11", hsm.token, provider._key_label)
+    assert hsm.new(kek_id=3).kek_id == 3
+
+
+def test_two_contexts_over_one_kek_keep_their_caches_apart(kit: Kit) -> None:
+    """One KMS key, two encryption contexts: a cache shared between them is refused;
+    with a cache each, neither box is handed the other's data keys, and the KMS
+    refuses each the other's wrapped keys."""
+    import sealbox
+
+    provider = kit.new()
+    cache = sealbox.DataKeyCache(max_messages=100)
+    payments = sealbox.Box(
+        sealbox.EnvelopeKeyProvider(provider, cache, encryption_context={"table": "payments"})
+    )
+    with pytest.raises(ValueError, match="already serves another EnvelopeKeyProvider"):
+        sealbox.EnvelopeKeyProvider(provider, cache, encryption_context={"table": "users"})
+    users = sealbox.Box(
+        sealbox.EnvelopeKeyProvider(
+            provider, sealbox.DataKeyCache(max_messages=100), encryption_context={"table": "users"}
+        )
+    )
+    ctx = [b"row/%d" % i for i in range(4)]
+    p = payments.encrypt_batch([b"card"] * 4, ctx)
+    u = users.encrypt_batch([b"email"] * 4, ctx)
+    assert payments.decrypt_batch(p, ctx) == [b"card"] * 4
+    assert users.decrypt_batch(u, ctx) == [b"email"] * 4
+    assert users.decrypt_batch(p, ctx, errors="return") == [None] * 4
+    assert payments.decrypt_batch(u, ctx, errors="return") == [None] * 4
+
+
+def test_batches_fail_a_damaged_wrapped_key_alone(kit: Kit) -> None:
+    """Every damaged form of one message's wrapped key fails that message only, in
+    decrypt_batch and in both kinds of rotate_batch: None with errors="return", a
+    DecryptionError naming the item with errors="raise"."""
+    import sealbox
+
+    old, new = kit.new(), kit.new()
+    values = [b"v%d" % i for i in range(5)]
+    contexts = [b"row/%d" % i for i in range(5)]
+    messages = sealbox.Box(sealbox.EnvelopeKeyProvider(old)).encrypt_batch(values, contexts)
+    box = sealbox.Box(sealbox.EnvelopeKeyProvider(new, previous=[old]))
+    wrapped = sealbox.Message.parse(messages[2]).wrapped_key
+    assert wrapped is not None
+    rest, rest_contexts = values[:2] + values[3:], contexts[:2] + contexts[3:]
+    for bad in _tampered(kit.kind, wrapped):
+        batch = list(messages)
+        batch[2] = _with_wrapped(messages[2], bad)
+        assert box.decrypt_batch(batch, contexts, errors="return") == [*values[:2], None, *values[3:]]
+        for mode in ("auto", "reencrypt"):
+            out = box.rotate_batch(batch, contexts, mode, errors="return")  # type: ignore[arg-type]
+            assert out[2] is None, (bad, mode)
+            assert box.decrypt_batch(out[:2] + out[3:], rest_contexts) == rest  # type: ignore[arg-type]
+        for op in (box.decrypt_batch, box.rotate_batch):
+            with pytest.raises(DecryptionError, match=r"^item 2 failed to decrypt$"):
+                op(batch, contexts)
+
+
 # -- AWS KMS
 
 
@@ -449,9 +562,11 @@ def test_aws_alias_and_arn(aws: AwsKit) -> None:
     alias = f"alias/sealbox-{uuid.uuid4().hex[:8]}"
     aws.kms.create_alias(AliasName=alias, TargetKeyId=key_id)
     arn = aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
-    by_alias, by_arn = AwsKms(alias, aws.kms), AwsKms(arn, aws.kms)
+    by_alias, by_arn = AwsKms(alias, aws.kms, kek_id=5), AwsKms(arn, aws.kms)
     plaintext, wrapped = by_alias.generate_data_key(CTX)
     assert by_arn.unwrap(wrapped, CTX) == plaintext
+    # The key ARN and the key id name one key, and derive one KEK id.
+    assert by_arn.kek_id == AwsKms(key_id, aws.kms).kek_id != by_alias.kek_id
 
 
 def test_aws_blob_of_another_key(aws: AwsKit) -> None:
@@ -569,7 +684,7 @@ def test_aws_rotate_batch_between_kms_keys_stays_inside_kms(aws: AwsKit) -> None
     # One ReEncrypt per data key: no Decrypt, so no data key left KMS.
     assert calls == {"ReEncrypt": 20}
     assert [(e.operation, e.provider, e.key_id, e.count, e.outcome) for e in events] == [
-        ("rewrap", "aws-kms", 1, 20, "ok")
+        ("rewrap", "aws-kms", old.kek_id, 20, "ok")
     ]
     assert {sealbox.Message.parse(m).key_id for m in rotated} == {2}
     only_new = sealbox.Box(sealbox.EnvelopeKeyProvider(new))
@@ -648,7 +763,7 @@ def test_aws_missing_key_is_key_disabled(aws: AwsKit) -> None:
     with pytest.raises(KeyDisabledError):
         provider.generate_data_key(CTX)
     with pytest.raises(KeyDisabledError):
-        AwsKms("alias/no-such-alias", aws.kms).wrap(os.urandom(32), CTX)
+        AwsKms("alias/no-such-alias", aws.kms, kek_id=1).wrap(os.urandom(32), CTX)
 
 
 @pytest.mark.parametrize(
@@ -682,6 +797,7 @@ def test_aws_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"http://127.0.0.1:{services.free_port()}"
     provider = AwsKms(
         "alias/x",
+        kek_id=1,
         region_name="us-east-1",
         endpoint_url=url,
         max_attempts=2,
@@ -777,6 +893,70 @@ def test_vault_min_decryption_version_is_key_disabled(vault: VaultKit) -> None:
     assert provider.unwrap(old, CTX) == plaintext
 
 
+def test_vault_batch_item_under_a_refused_version_fails_alone(vault: VaultKit) -> None:
+    """A row edited from vault:v3: to vault:v1: under min_decryption_version 3 fails
+    alone (DecryptionError, the KeyVersionDisabledError chained): its version comes
+    from the row. A refusal that is not about one row (the key deleted) stops the batch."""
+    import sealbox
+
+    provider = vault.new(version_ttl=0.0)
+    transit = vault.client.secrets.transit
+    transit.rotate_key(provider.key_name)
+    transit.rotate_key(provider.key_name)
+    box = sealbox.Box(sealbox.EnvelopeKeyProvider(provider))
+    values = [b"v%d" % i for i in range(5)]
+    contexts = [b"row/%d" % i for i in range(5)]
+    messages = box.encrypt_batch(values, contexts)
+    assert all(b"vault:v3:" in m for m in messages)
+    edited = list(messages)
+    edited[2] = messages[2].replace(b"vault:v3:", b"vault:v1:")
+    transit.update_key_configuration(provider.key_name, min_decryption_version=3)
+    rest, rest_contexts = values[:2] + values[3:], contexts[:2] + contexts[3:]
+    assert box.decrypt_batch(edited, contexts, errors="return") == [*values[:2], None, *values[3:]]
+    with pytest.raises(DecryptionError, match=r"^item 2 failed to decrypt$"):
+        box.decrypt_batch(edited, contexts)
+    with pytest.raises(DecryptionError) as info:
+        box.decrypt(edited[2], context=contexts[2])
+    assert isinstance(info.value.__cause__, KeyVersionDisabledError)
+    transit.rotate_key(provider.key_name)  # v4: every row needs a re-wrap (one batched rewrap)
+    for mode in ("auto", "reencrypt"):
+        out = box.rotate_batch(edited, contexts, mode, errors="return")  # type: ignore[arg-type]
+        assert out[2] is None
+        assert all(b"vault:v4:" in m for m in out[:2] + out[3:])  # type: ignore[operator]
+        assert box.decrypt_batch(out[:2] + out[3:], rest_contexts) == rest  # type: ignore[arg-type]
+        with pytest.raises(DecryptionError, match=r"^item 2 failed to decrypt$"):
+            box.rotate_batch(edited, contexts, mode)  # type: ignore[arg-type]
+    transit.update_key_configuration(provider.key_name, deletion_allowed=True)
+    transit.delete_key(provider.key_name)
+    with pytest.raises(KeyDisabledError) as stopped:
+        box.decrypt_batch(messages, contexts, errors="return")
+    assert not isinstance(stopped.value, KeyVersionDisabledError)
+
+
+def test_vault_rotate_batch_with_a_malformed_wrapped_key_fails_alone(vault: VaultKit) -> None:
+    """A wrapped key not of transit's shape: needs_rewrap cannot read its version, and
+    rotate_batch fails that row and goes on with the others."""
+    import sealbox
+
+    provider = vault.new(version_ttl=0.0)
+    box = sealbox.Box(sealbox.EnvelopeKeyProvider(provider))
+    values = [b"v%d" % i for i in range(4)]
+    contexts = [b"row/%d" % i for i in range(4)]
+    messages = box.encrypt_batch(values, contexts)
+    edited = list(messages)
+    edited[1] = messages[1].replace(b"vault:v1:", b"vault:v1;")
+    # And one of transit's shape that transit refuses in its batched rewrap (too short).
+    edited[3] = _with_wrapped(messages[3], b"vault:v1:" + base64.b64encode(b"short"))
+    assert box.decrypt_batch(edited, contexts, errors="return") == [values[0], None, values[2], None]
+    assert box.rotate_batch(edited, contexts, errors="return") == [messages[0], None, messages[2], edited[3]]
+    vault.client.secrets.transit.rotate_key(provider.key_name)
+    out = box.rotate_batch(edited, contexts, errors="return")
+    assert out[1] is None and out[3] is None
+    assert b"vault:v2:" in out[0] and b"vault:v2:" in out[2]  # type: ignore[operator]
+    with pytest.raises(DecryptionError, match=r"^item 1 failed to decrypt$"):
+        box.rotate_batch(edited, contexts)
+
+
 def test_vault_deleted_key_is_key_disabled(vault: VaultKit) -> None:
     provider = vault.new()
     _, wrapped = provider.generate_data_key(CTX)
@@ -860,7 +1040,8 @@ def test_vault_unreachable_retries_then_gives_up() -> None:
         ("cipher: message authentication failed", True, DecryptionError),
         ("invalid ciphertext: no prefix", True, DecryptionError),
         ("invalid ciphertext: version is too new", True, DecryptionError),
-        ("ciphertext or signature version is disallowed by policy (too old)", True, KeyDisabledError),
+        ("ciphertext or signature version is disallowed by policy (too old)", True, KeyVersionDisabledError),
+        ("ciphertext or signature version is disallowed by policy (too old)", False, KeyDisabledError),
         ("encryption key not found", False, KeyDisabledError),
         ("refused JSON input due to high complexity", True, ProviderError),
         ("cipher: message authentication failed", False, ProviderError),

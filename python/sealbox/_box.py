@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
 
 from sealbox import _arrow, _native, audit
-from sealbox._envelope import EnvelopeKeyProvider, _Keys, _name
+from sealbox._envelope import ITEM_ERRORS, EnvelopeKeyProvider, _Keys, _name
 from sealbox._errors import DecryptionError
 from sealbox._keyring import Keyring
 
@@ -374,9 +374,10 @@ def _rewrap_slots(
 ) -> tuple[dict[int, bytes], list[int]] | None:
     """Re-wrap the keys of ``slots`` under the active KEK inside its provider, from the
     KEK ``source`` (None: the active KEK itself), in one call: ``(moved, failed)``.
-    If a key does not unwrap, the group is split in halves until the bad keys are
-    alone, so that only they fail (a few more calls, never one per key). None if the
-    provider cannot move keys from ``source``: then none of them is moved here."""
+    If a key does not unwrap (or names a key version the provider refuses), the group
+    is split in halves until the bad keys are alone, so that only they fail (a few
+    more calls, never one per key). None if the provider cannot move keys from
+    ``source``: then none of them is moved here."""
 
     class _Cannot(Exception):
         pass
@@ -397,7 +398,7 @@ def _rewrap_slots(
     def solve(group: list[int]) -> None:
         try:
             out.update(zip(group, call(group), strict=True))
-        except DecryptionError:
+        except ITEM_ERRORS:
             if len(group) == 1:
                 failed.extend(group)
                 return
@@ -737,7 +738,11 @@ class EnvelopeBox(Box[_M]):
             in_kms: dict[int | None, list[int]] = {}  # by source KEK id, None for the active one
             local: list[int] = []
             for slot, (kek_id, _bound, wrapped, _context) in enumerate(wraps):
-                if not keys.needs_rewrap(kek_id, wrapped):
+                try:
+                    if not keys.needs_rewrap(kek_id, wrapped):
+                        continue
+                except ITEM_ERRORS:  # a wrapped key its provider cannot read: this one fails
+                    answers[slot] = None
                     continue
                 if isinstance(active, Keyring) or isinstance(env.find(kek_id), Keyring | None):
                     local.append(slot)

@@ -17,12 +17,14 @@ import base64
 import math
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from sealbox import _native, audit
-from sealbox._errors import DecryptionError, SealboxError
+from sealbox._errors import DecryptionError, KeyVersionDisabledError, SealboxError
 from sealbox._keyring import Keyring
 from sealbox._provider import AsyncKeyProvider, KeyProvider
 
@@ -32,6 +34,11 @@ FLAG_CONTEXT_BOUND = 1
 _T = TypeVar("_T")
 
 Kek = Keyring | KeyProvider | AsyncKeyProvider
+
+# What a provider raises about one wrapped key (from that key's own bytes): that
+# message's failure, never the batch's. Anything else (unavailable, access denied,
+# a disabled key) is about the provider and stops the call.
+ITEM_ERRORS = (DecryptionError, KeyVersionDisabledError)
 
 
 class DataKeyCache:
@@ -45,10 +52,27 @@ class DataKeyCache:
     A shared data key cannot be bound to each message's context at the KMS
     (the key exists before the messages), so its wrap binds only the provider's
     ``encryption_context``; each message's context is still authenticated by
-    the message itself. Use one cache per ``EnvelopeKeyProvider``.
+    the message itself.
+
+    A cache serves one ``EnvelopeKeyProvider``: its keys were made and unwrapped
+    by that provider's KEKs under its ``encryption_context``, and a second
+    provider would be handed them without asking its own KMS. Giving a cache
+    that serves another provider to ``EnvelopeKeyProvider`` raises
+    ``ValueError``; once that provider is gone, the cache is emptied and may
+    serve a new one.
     """
 
-    __slots__ = ("_current", "_lock", "_opened", "hits", "max_age", "max_entries", "max_messages", "misses")
+    __slots__ = (
+        "_current",
+        "_lock",
+        "_opened",
+        "_owner",
+        "hits",
+        "max_age",
+        "max_entries",
+        "max_messages",
+        "misses",
+    )
 
     def __init__(self, max_messages: int = 10_000, max_age: float = 300.0, *, max_entries: int = 1_000):
         if not isinstance(max_messages, int) or max_messages < 1:
@@ -66,6 +90,25 @@ class DataKeyCache:
         # (data key, kek id, wrapped, created, uses)
         self._current: list[Any] | None = None
         self._opened: OrderedDict[tuple[int, bytes], tuple[bytes, float]] = OrderedDict()
+        self._owner: weakref.ref[EnvelopeKeyProvider] | None = None
+
+    def _bind(self, env: EnvelopeKeyProvider) -> None:
+        """Serve ``env`` alone; refuse if another live provider holds this cache."""
+        with self._lock:
+            owner = None if self._owner is None else self._owner()
+            if owner is not None and owner is not env:
+                raise ValueError(
+                    "this DataKeyCache already serves another EnvelopeKeyProvider: its data keys "
+                    "were wrapped by that provider's KEK under its encryption_context, and this "
+                    "provider would be handed them without its own KMS being asked. Give each "
+                    "EnvelopeKeyProvider its own DataKeyCache, or share the EnvelopeKeyProvider "
+                    "(and its Box) instead: both are safe to use from many threads"
+                )
+            if owner is None:
+                # A provider that is gone leaves nothing for the next one.
+                self._current = None
+                self._opened.clear()
+                self._owner = weakref.ref(env)
 
     def __repr__(self) -> str:
         return (
@@ -143,9 +186,20 @@ class EnvelopeKeyProvider:
     the provider with every wrap and unwrap (AWS ``EncryptionContext``, Vault's
     derivation context, HSM associated data), as is, without a cache, each message's own context, so
     that the provider's audit log shows exactly what was decrypted.
+
+    A message names its KEK by id alone, so every id must name one KEK: a
+    provider's ``kek_id``, and every id of a local keyring, are distinct across
+    ``kek`` and ``previous`` (``ValueError`` otherwise). At most one local
+    :class:`~sealbox.Keyring` is given (put all local keys in one ring, its
+    active key wrapping). ``cache`` serves this provider only. Immutable.
     """
 
-    __slots__ = ("cache", "encryption_context", "kek", "previous")
+    __slots__ = ("__weakref__", "cache", "encryption_context", "kek", "previous")
+
+    cache: DataKeyCache | None
+    encryption_context: Mapping[str, str]
+    kek: Kek
+    previous: tuple[Kek, ...]
 
     def __init__(
         self,
@@ -167,10 +221,23 @@ class EnvelopeKeyProvider:
             raise TypeError("encryption_context must map str to str")
         if any(k.startswith("sealbox:") for k in context):
             raise ValueError("encryption_context keys starting with 'sealbox:' are reserved")
-        self.kek = kek
-        self.previous = tuple(previous)
-        self.cache = cache
-        self.encryption_context = context
+        previous = tuple(previous)
+        _check_kek_ids(kek, previous)
+        if cache is not None:
+            cache._bind(self)
+        for name, value in (
+            ("kek", kek),
+            ("previous", previous),
+            ("cache", cache),
+            ("encryption_context", MappingProxyType(context)),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"an EnvelopeKeyProvider is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"an EnvelopeKeyProvider is immutable: cannot delete {name!r}")
 
     def __repr__(self) -> str:
         return f"EnvelopeKeyProvider(kek={self.kek!r}, cache={self.cache!r}, previous={len(self.previous)})"
@@ -202,6 +269,38 @@ class EnvelopeKeyProvider:
 
     def local_ring(self) -> Keyring | None:
         return next((k for k in (self.kek, *self.previous) if isinstance(k, Keyring)), None)
+
+
+def _check_kek_ids(kek: Kek, previous: tuple[Kek, ...]) -> None:
+    """One local keyring at most, and every KEK id naming one KEK."""
+    named = [("kek", kek), *((f"previous[{i}]", k) for i, k in enumerate(previous))]
+    rings = [where for where, k in named if isinstance(k, Keyring)]
+    if len(rings) > 1:
+        raise ValueError(
+            f"an EnvelopeKeyProvider takes one local Keyring, and {' and '.join(rings)} are two: "
+            "merge their keys into one, e.g. Keyring({1: old_key, 2: new_key}, active=2); its active "
+            "key wraps new data keys and every key of it unwraps, so old messages keep opening and "
+            "rotate_batch moves them to the active key"
+        )
+    seen: dict[int, str] = {}
+    for where, k in named:
+        ids = k.ids if isinstance(k, Keyring) else [k.kek_id]
+        for kek_id in ids:
+            first = seen.setdefault(kek_id, where)
+            if first != where:
+                raise ValueError(
+                    f"KEK id {kek_id} names two key-encryption keys, {_described(first, named)} and "
+                    f"{_described(where, named)}: a message names its KEK by this id alone, so one "
+                    "of them would be asked for the other's data keys. Give each KEK its own id: "
+                    "pass kek_id= to one of the providers (the built-in providers derive a "
+                    "distinct one from the key's name when kek_id is not given), or use other "
+                    "keyring ids"
+                )
+
+
+def _described(where: str, named: list[tuple[str, Kek]]) -> str:
+    kek = dict(named)[where]
+    return f"{where} (a Keyring)" if isinstance(kek, Keyring) else f"{where} ({kek!r})"
 
 
 def _kek_id(kek: Kek) -> int:
@@ -300,9 +399,14 @@ class _Keys:
         else:
             ctx = self.env.wrap_context(context, bound)
             provider = kek
-            dk = _check_key(
-                _audited("unwrap", kek, kek_id, shown, 1, lambda: self.call(provider, "unwrap", wrapped, ctx))
-            )
+            try:
+                got = _audited(
+                    "unwrap", kek, kek_id, shown, 1, lambda: self.call(provider, "unwrap", wrapped, ctx)
+                )
+            except KeyVersionDisabledError as e:
+                # The version came from the message: this message fails, not the provider.
+                raise DecryptionError("the wrapped data key did not unwrap") from e
+            dk = _check_key(got)
         if cache is not None and not bound:
             cache._store(kek_id, wrapped, dk)
         return dk

@@ -33,3 +33,14 @@ class AccessDeniedError(ProviderError):
 
 class KeyDisabledError(ProviderError):
     """The key-encryption key exists but is disabled, destroyed or pending deletion."""
+
+
+class KeyVersionDisabledError(KeyDisabledError):
+    """The wrapped key names a version of the key-encryption key that the provider's
+    policy no longer decrypts (Vault transit's ``min_decryption_version``).
+
+    The version is read from the wrapped key, which lives in the message, so whoever
+    can write a message can choose it: an envelope Box treats this as that message's
+    failure (`DecryptionError`, this error chained), never as the provider's, and a
+    batch goes on with the other messages.
+    """

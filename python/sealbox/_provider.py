@@ -27,10 +27,11 @@ wraps here. (An `AsyncKeyProvider`'s is a coroutine.)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["AsyncKeyProvider", "KeyProvider", "encode_context"]
+__all__ = ["AsyncKeyProvider", "KeyProvider", "derive_kek_id", "encode_context"]
 
 DATA_KEY_BYTES = 32
 
@@ -40,8 +41,11 @@ class KeyProvider(Protocol):
     """A key-encryption key that wraps and unwraps data keys (blocking form).
 
     Errors: a wrapped key that does not unwrap (wrong context, tampered, another
-    KEK's) raises `sealbox.DecryptionError`; a provider that cannot answer raises
-    a `sealbox.ProviderError` subclass.
+    KEK's) or is not of this provider's shape raises `sealbox.DecryptionError`, and
+    one that names a key version the provider's policy refuses
+    `sealbox.KeyVersionDisabledError`: an envelope Box fails that message alone. A
+    provider that cannot answer raises another `sealbox.ProviderError` subclass,
+    which stops the Box's call (a batch too).
     """
 
     @property
@@ -51,7 +55,13 @@ class KeyProvider(Protocol):
 
     @property
     def kek_id(self) -> int:
-        """The 32-bit id written in message headers for keys this provider wraps."""
+        """The 32-bit id written in message headers for keys this provider wraps.
+
+        A message names its KEK by this id alone, so it must be the same in every
+        process that reads the messages, and no two KEKs of one
+        `sealbox.EnvelopeKeyProvider` may share it (`derive_kek_id` makes one from
+        what names the key).
+        """
         ...
 
     def generate_data_key(self, context: Mapping[str, str]) -> tuple[bytes, bytes]:
@@ -111,3 +121,24 @@ def encode_context(context: Mapping[str, str]) -> bytes:
     for key, value in items:
         out += len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value
     return bytes(out)
+
+
+def derive_kek_id(provider: str, *names: str) -> int:
+    """A KEK id derived from what names the key: the first 4 bytes (big-endian) of
+    SHA-256 of ``"sealbox/v1/kek-id"`` followed by the provider's name and each of
+    ``names``, each as a 4-byte big-endian length then its UTF-8 bytes.
+
+    The built-in providers use it when no ``kek_id=`` is given (``AwsKms``: the
+    key id; ``VaultTransit``: the mount and the key name; ``Pkcs11``: the token
+    label and the key label). It is fixed: the same names give the same id in
+    every process and every release. Two different keys share an id with
+    probability 2**-32; an `EnvelopeKeyProvider` refuses two KEKs with one id, so
+    a collision is an error when the KEKs are put together, never a silent mix-up.
+    """
+    out = bytearray(b"sealbox/v1/kek-id")
+    for part in (provider, *names):
+        if not isinstance(part, str):
+            raise TypeError(f"derive_kek_id takes str names, not {type(part).__name__}")
+        raw = part.encode("utf-8")
+        out += len(raw).to_bytes(4, "big") + raw
+    return int.from_bytes(hashlib.sha256(out).digest()[:4], "big")

@@ -110,7 +110,7 @@ class AsyncAwsKms(AsyncProvider[AwsKms]):
         key_id: str,
         client: Any = None,
         *,
-        kek_id: int = 1,
+        kek_id: int | None = None,
         region_name: str | None = None,
         endpoint_url: str | None = None,
         max_attempts: int | None = None,
@@ -139,7 +139,7 @@ class AsyncVaultTransit(AsyncProvider[VaultTransit]):
         key_name: str,
         client: Any,
         *,
-        kek_id: int = 1,
+        kek_id: int | None = None,
         mount_point: str = "transit",
         batch_size: int = 200,
         max_attempts: int = 4,
@@ -166,5 +166,7 @@ class AsyncPkcs11(AsyncProvider[Pkcs11]):
     """`Pkcs11` for asyncio; the same arguments. The session is opened here, in the caller's
     thread; calls are serialised on it, as in `Pkcs11`."""
 
-    def __init__(self, module: str, token_label: str, pin: str, key_label: str, *, kek_id: int = 1) -> None:
+    def __init__(
+        self, module: str, token_label: str, pin: str, key_label: str, *, kek_id: int | None = None
+    ) -> None:
         super().__init__(Pkcs11(module, token_label, pin, key_label, kek_id=kek_id))

@@ -12,6 +12,7 @@ from sealbox._errors import (
     ProviderError,
     ProviderUnavailableError,
 )
+from sealbox._provider import derive_kek_id
 from sealbox.providers._common import (
     DATA_KEY_BYTES,
     ProviderBase,
@@ -86,7 +87,13 @@ class AwsKms(ProviderBase):
 
     ``key_id`` is a key id, key ARN, alias name (``alias/...``) or alias ARN of a
     symmetric encryption key. Every Decrypt names it, so a wrapped key made by
-    another KMS key is refused rather than silently decrypted. The context is
+    another KMS key is refused rather than silently decrypted.
+
+    ``kek_id`` is the id messages carry to name this KEK. Without it, a key id or
+    key ARN gives ``derive_kek_id("aws-kms", <key id>)`` (the ARN's ``key/...``
+    part, so both spellings of one key agree, and so do the replicas of a
+    multi-Region key); an alias needs an explicit ``kek_id``, since it can be
+    moved to another key and so does not name one key. The context is
     bound by KMS itself (it is authenticated data of the ciphertext) and appears
     in clear in the CloudTrail record of every call; do not put secrets in it.
 
@@ -116,7 +123,7 @@ class AwsKms(ProviderBase):
         key_id: str,
         client: Any = None,
         *,
-        kek_id: int = 1,
+        kek_id: int | None = None,
         region_name: str | None = None,
         endpoint_url: str | None = None,
         max_attempts: int | None = None,
@@ -125,10 +132,19 @@ class AwsKms(ProviderBase):
     ) -> None:
         if not isinstance(key_id, str) or not key_id:
             raise TypeError("key_id must be a non-empty str: a key id, key ARN, alias name or alias ARN")
-        self._key_id = key_id
-        self._kek_id = check_kek_id(kek_id)
         settings = (region_name, endpoint_url, max_attempts, connect_timeout, read_timeout)
+        if client is not None and any(s is not None for s in settings):
+            raise TypeError(
+                "region_name, endpoint_url, max_attempts and the timeouts configure the client AwsKms "
+                "makes; when passing client=, configure that client instead"
+            )
+        self._key_id = key_id
+        self._kek_id = (
+            derive_kek_id("aws-kms", _named_key(key_id)) if kek_id is None else check_kek_id(kek_id)
+        )
         self._settings = (region_name, endpoint_url)
+        self._owns_client = client is None
+        self._client = client
         if client is None:
             self._client = _make_client(
                 region_name=region_name,
@@ -137,15 +153,6 @@ class AwsKms(ProviderBase):
                 connect_timeout=5.0 if connect_timeout is None else connect_timeout,
                 read_timeout=10.0 if read_timeout is None else read_timeout,
             )
-            self._owns_client = True
-        elif any(s is not None for s in settings):
-            raise TypeError(
-                "region_name, endpoint_url, max_attempts and the timeouts configure the client AwsKms "
-                "makes; when passing client=, configure that client instead"
-            )
-        else:
-            self._client = client
-            self._owns_client = False
 
     @property
     def name(self) -> str:
@@ -300,6 +307,24 @@ class AwsKms(ProviderBase):
             raise ProviderUnavailableError(
                 f"AWS KMS {operation} on {where}: cannot reach KMS ({type(exc).__name__})"
             ) from exc
+
+
+def _named_key(key_id: str) -> str:
+    """The key id that ``key_id`` (a key id or key ARN) names, for the derived KEK id.
+    An alias names none: it can be moved to another key."""
+    named = key_id
+    if key_id.startswith("arn:"):
+        parts = key_id.split(":", 5)  # arn:partition:kms:region:account:key/<key id>
+        if len(parts) == 6 and parts[2] == "kms" and parts[5].startswith("key/"):
+            named = parts[5][len("key/") :]
+    if named and "/" not in named and ":" not in named:
+        return named
+    raise ValueError(
+        f"AwsKms({key_id!r}) needs kek_id=: without one, the id that messages carry to name their "
+        "KEK is derived from the key id, and an alias names no key for good (it can be moved to "
+        "another). Pass kek_id=<a number given to this KMS key once and never reused>, or name the "
+        "key by its key id or key ARN"
+    )
 
 
 def _context_arg(name: str, context: Mapping[str, str]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any, NoReturn, Self
 
 from sealbox._errors import DecryptionError
+from sealbox._provider import derive_kek_id
 
 DATA_KEY_BYTES = 32
 _MAX_KEK_ID = 2**32 - 1
@@ -19,6 +20,11 @@ def check_kek_id(kek_id: int) -> int:
     if not 0 <= kek_id <= _MAX_KEK_ID:
         raise ValueError(f"kek_id must be between 0 and {_MAX_KEK_ID}, not {kek_id}")
     return kek_id
+
+
+def kek_id_for(kek_id: int | None, provider: str, *names: str) -> int:
+    """``kek_id`` if given, else the id `derive_kek_id` makes from what names the key."""
+    return derive_kek_id(provider, *names) if kek_id is None else check_kek_id(kek_id)
 
 
 def check_data_key(data_key: bytes) -> bytes:

@@ -21,8 +21,8 @@ from sealbox.providers._common import (
     check_batch,
     check_context,
     check_data_key,
-    check_kek_id,
     check_wrapped,
+    kek_id_for,
 )
 
 if TYPE_CHECKING:
@@ -64,7 +64,10 @@ class Pkcs11(ProviderBase):
     the token, ``pin`` is the user PIN and ``key_label`` the label of the key
     (create one with `Pkcs11.create_kek`). The key must be a 256-bit AES key that
     is sensitive and never extractable, so its value never leaves the token; a key
-    that could be read out is refused.
+    that could be read out is refused. ``kek_id`` is the id messages carry to
+    name this KEK; without it, ``derive_kek_id("pkcs11", token_label, key_label)``
+    (the module path is not part of it, so every host that reaches the token
+    agrees).
 
     ``wrap`` is AES-256-GCM in the token with a 12-byte IV from the token's random
     generator and `encode_context` of the context as associated data; the wrapped
@@ -89,7 +92,9 @@ class Pkcs11(ProviderBase):
     chained.
     """
 
-    def __init__(self, module: str, token_label: str, pin: str, key_label: str, *, kek_id: int = 1) -> None:
+    def __init__(
+        self, module: str, token_label: str, pin: str, key_label: str, *, kek_id: int | None = None
+    ) -> None:
         for arg, value in (("module", module), ("token_label", token_label), ("key_label", key_label)):
             if not isinstance(value, str) or not value:
                 raise TypeError(f"{arg} must be a non-empty str")
@@ -99,7 +104,7 @@ class Pkcs11(ProviderBase):
         self._token_label = token_label
         self._pin = pin
         self._key_label = key_label
-        self._kek_id = check_kek_id(kek_id)
+        self._kek_id = kek_id_for(kek_id, "pkcs11", token_label, key_label)
         self._lock = threading.Lock()
         self._session: Session | None = None
         self._key: SecretKey | None = None

@@ -13,6 +13,7 @@ from sealbox._errors import (
     AccessDeniedError,
     DecryptionError,
     KeyDisabledError,
+    KeyVersionDisabledError,
     ProviderError,
     ProviderUnavailableError,
 )
@@ -24,8 +25,8 @@ from sealbox.providers._common import (
     check_batch,
     check_context,
     check_data_key,
-    check_kek_id,
     check_wrapped,
+    kek_id_for,
     unwrapped_key,
 )
 
@@ -47,7 +48,9 @@ _NOT_UNWRAPPED = (
     "missing ciphertext",
     "invalid key version",
 )
-_DISABLED = ("disallowed by policy", "encryption key not found", "key not found", "no existing key")
+_DISABLED = ("encryption key not found", "key not found", "no existing key")
+# A ciphertext version below the key's min_decryption_version: about that ciphertext.
+_TOO_OLD = "disallowed by policy"
 _TOO_LARGE = ("high complexity", "request body too large", "too large")
 
 
@@ -63,6 +66,8 @@ def classify_vault_message(message: str, *, unwrapping: bool) -> type[Exception]
         return KeyDisabledError
     if "permission denied" in text:
         return AccessDeniedError
+    if _TOO_OLD in text:
+        return KeyVersionDisabledError if unwrapping else KeyDisabledError
     if unwrapping and any(s in text for s in _NOT_UNWRAPPED):
         return DecryptionError
     return ProviderError
@@ -87,6 +92,11 @@ class VaultTransit(ProviderBase):
     On first use the key is read (``transit/keys/<name>``, capability ``read``)
     and refused unless ``derived`` is true.
 
+    ``kek_id`` is the id messages carry to name this KEK; without it,
+    ``derive_kek_id("vault-transit", mount_point, key_name)`` (the server's URL
+    is not part of it: give a key of another Vault with the same mount and name
+    its own ``kek_id``).
+
     A wrapped key is transit's ciphertext as ASCII bytes, ``vault:v<N>:<base64>``
     (89 bytes for a 32-byte data key). `needs_rewrap` compares its ``v<N>`` with
     the key's latest version, which is read at most once per ``version_ttl``
@@ -102,10 +112,12 @@ class VaultTransit(ProviderBase):
     ``timeout=``, 30 s by default).
 
     Errors: 401 and 403 raise `AccessDeniedError`; a ciphertext that fails
-    authentication or does not parse, `DecryptionError`; a version below the
-    key's ``min_decryption_version``, or a deleted key, `KeyDisabledError` (the
-    data is intact; the key's policy refuses it); anything else `ProviderError`.
-    The hvac exception is chained.
+    authentication or does not parse, `DecryptionError`; a deleted key
+    `KeyDisabledError`; a ciphertext whose version is below the key's
+    ``min_decryption_version``, `KeyVersionDisabledError` (a `KeyDisabledError`
+    about that ciphertext only: its version is read from the wrapped key, which
+    whoever writes the message chooses, so an envelope Box fails that message
+    alone); anything else `ProviderError`. The hvac exception is chained.
     """
 
     def __init__(
@@ -113,7 +125,7 @@ class VaultTransit(ProviderBase):
         key_name: str,
         client: Any,
         *,
-        kek_id: int = 1,
+        kek_id: int | None = None,
         mount_point: str = "transit",
         batch_size: int = 200,
         max_attempts: int = 4,
@@ -131,8 +143,8 @@ class VaultTransit(ProviderBase):
             raise ValueError("max_attempts must be at least 1")
         self._key_name = key_name
         self._client = client
-        self._kek_id = check_kek_id(kek_id)
         self._mount_point = mount_point.strip("/")
+        self._kek_id = kek_id_for(kek_id, "vault-transit", self._mount_point, key_name)
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         self._backoff = backoff
@@ -216,7 +228,11 @@ class VaultTransit(ProviderBase):
     def rewrap(self, wrapped: Sequence[bytes], contexts: Sequence[Mapping[str, str]]) -> list[bytes]:
         """Re-encrypt under the key's latest version inside Vault, ``batch_size`` keys a request.
 
-        The first key that does not unwrap raises `DecryptionError` naming its index.
+        The first key that transit refuses in its ``batch_results`` raises, naming its
+        index: `KeyVersionDisabledError` for a version below ``min_decryption_version``,
+        `DecryptionError` for anything else about that key (it does not authenticate
+        or parse). A refusal of the request itself (permission, a missing key,
+        unavailable) raises as for any call.
         """
         items = [
             {"ciphertext": _ciphertext(w, index=i), "context": vault_context(c)}
@@ -243,7 +259,10 @@ class VaultTransit(ProviderBase):
                 if error:
                     index = start + offset
                     kind = classify_vault_message(str(error), unwrapping=True)
-                    if kind is DecryptionError:
+                    if kind is KeyVersionDisabledError:
+                        raise kind(f"Vault transit rewrap of {self._key_name!r}, item {index}: {error}")
+                    if kind in (DecryptionError, ProviderError):
+                        # Transit answers an item's own error in its slot: it is about that key.
                         raise DecryptionError(f"wrapped key {index} did not unwrap")
                     raise kind(f"Vault transit rewrap of {self._key_name!r}, item {index}: {error}")
                 out.append(self._wrapped(result))
