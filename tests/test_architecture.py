@@ -35,6 +35,7 @@ PYTHON_LAYERS = {
     "hazmat": 1,
     "_keyring": 1,
     "codecs": 1,
+    "_plaintext": 1,
     "normalizers": 2,
     "_derive": 2,
     "_envelope": 2,
@@ -45,6 +46,7 @@ PYTHON_LAYERS = {
     "compat": 5,
     "tables": 6,  # the table jobs: above Box, codecs and contexts; below the commands
     "sqlalchemy": 7,  # ORM columns, above the table jobs
+    "django": 7,
     "demo": 7,
     "cli": 8,
     "__init__": 9,  # the façade, `import sealbox`: it names every module

@@ -36,6 +36,7 @@ def test_public_modules_are_known() -> None:
         "codecs",
         "compat",
         "demo",
+        "django",
         "hazmat",
         "normalizers",
         "providers",

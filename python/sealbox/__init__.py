@@ -65,6 +65,7 @@ __all__ = [
     "column_context",
     "compat",
     "derive_key",
+    "django",
     "generate_key",
     "hazmat",
     "key_from_password",
@@ -79,14 +80,14 @@ __all__ = [
 if TYPE_CHECKING:
     # The redundant aliases mark cli and demo (commands, not in __all__) as exported.
     from sealbox import cli as cli
-    from sealbox import compat, providers, sqlalchemy, tables
+    from sealbox import compat, django, providers, sqlalchemy, tables
     from sealbox import demo as demo
 
     __version__: str
 
 # Submodules imported on first use (PEP 562), so `import sealbox` stays light and
 # `sealbox.providers` does not import a KMS SDK.
-_LAZY = frozenset({"cli", "compat", "demo", "providers", "sqlalchemy", "tables"})
+_LAZY = frozenset({"cli", "compat", "demo", "django", "providers", "sqlalchemy", "tables"})
 
 if not TYPE_CHECKING:  # hidden from type checkers, which then still reject `sealbox.Boxx`
 

@@ -46,6 +46,14 @@ class Keyring(_native.Keyring):
         value = os.environ.get(name)
         if value is None:
             raise ValueError(f"environment variable {name} is not set")
+        return cls.from_string(value, active=active, name=name)
+
+    @classmethod
+    def from_string(cls, value: str, *, active: int | None = None, name: str = "the keyring") -> Keyring:
+        """A keyring from ``from_env``'s format (``"1:<key>,2:<key>"``), given as a string
+        (a setting, a secret store's value); the highest id is active unless ``active``."""
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str of 'id:key' entries, not {type(value).__name__}")
         keys: dict[int, str] = {}
         for entry in value.replace(",", " ").split():
             ident, sep, key = entry.partition(":")
@@ -58,5 +66,5 @@ class Keyring(_native.Keyring):
                 raise ValueError(f"{name} lists key id {key_id} twice")
             keys[key_id] = key
         if not keys:
-            raise ValueError(f"environment variable {name} holds no keys")
+            raise ValueError(f"{name} holds no keys")
         return cls(keys, active=max(keys) if active is None else active)

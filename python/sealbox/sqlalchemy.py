@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import threading
 import uuid
 import weakref
 from collections.abc import Iterable, Sequence
@@ -42,6 +41,7 @@ from sealbox import codecs, tables
 from sealbox._box import Box
 from sealbox._context import column_context
 from sealbox._errors import DecryptionError, SealboxError
+from sealbox._plaintext import PlaintextReads
 from sealbox.tables._headers import looks_encrypted
 
 __all__ = ["BlindIndexed", "Encrypted", "PlaintextReads", "Sealed", "plaintext_reads", "rotate"]
@@ -62,32 +62,6 @@ _PYTHON: list[tuple[type[Any], tuple[type[Any], ...]]] = [
 ]
 _EQUALITY = {operators.eq, operators.ne, operators.in_op, operators.not_in_op}
 _NULL_TESTS = {operators.is_, operators.is_not}
-
-
-class PlaintextReads:
-    """How many values ``Encrypted(..., allow_plaintext=True)`` columns read as plaintext:
-    when it stays at zero, a migration to encrypted values is over."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_column: dict[str, int] = {}
-
-    def add(self, column: str) -> None:
-        with self._lock:
-            self._by_column[column] = self._by_column.get(column, 0) + 1
-
-    @property
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._by_column.values())
-
-    def by_column(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._by_column)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._by_column.clear()
 
 
 plaintext_reads = PlaintextReads()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +100,7 @@ def encrypt(
     deterministic: bool = False,
     algorithm: str | None = None,
     codec: bool = True,
+    convert: Mapping[str, Callable[[Any], Any]] | None = None,
     batch_size: int = DEFAULT_BATCH,
     dry_run: bool = False,
     verify: bool = False,
@@ -112,7 +113,9 @@ def encrypt(
     ``codec=False`` takes text as UTF-8 and bytes as they are) and written as a
     message in the column's form (text for text columns, binary for BLOB/bytea).
     Values that already look like messages are left alone, so a job killed and run
-    again never encrypts a value twice. The other options are ``rotate``'s.
+    again never encrypts a value twice. ``convert`` maps a column to a function that turns
+    a stored plaintext into the value to encode (legacy text kept as bytes, say). The other
+    options are ``rotate``'s.
     """
     with _backend(db) as backend:
         names = _columns(columns)
@@ -123,6 +126,7 @@ def encrypt(
             layout,
             context,
             codec=codec,
+            convert=dict(convert or {}),
             deterministic=deterministic,
             algorithm=algorithm,
         )

@@ -171,6 +171,8 @@ class Job:
     layout: Layout
     context: ContextMode | Mapping[str, ContextMode]
     codec: bool = True
+    # encrypt: per column, how a stored plaintext becomes the value to encode.
+    convert: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
     deterministic: bool = False
     algorithm: str | None = None
     # Worker threads of each batch call; None: one per core.
@@ -321,9 +323,18 @@ class Job:
         idx: list[int] = []
         plain: list[bytes] = []
         failures: list[Failure] = []
+        convert = self.convert.get(column)
         for i, v in enumerate(values):
             if v is None or looks_encrypted(v):
                 continue
+            if convert is not None:
+                try:
+                    v = convert(v)
+                except (ValueError, TypeError) as exc:  # its message may quote the value: not kept
+                    failures.append(
+                        Failure(keys[i], column, f"the plaintext does not convert ({type(exc).__name__})")
+                    )
+                    continue
             try:
                 plain.append(_plaintext(v, self.codec))
             except ValueError as exc:

@@ -145,7 +145,7 @@ class PostgresBackend:
             params.insert(0, after)
         cols = ", ".join(_quote(c) for c in layout.columns)
         sql = f"SELECT {k}, {cols} FROM {_qualified(layout.table)} WHERE {where} ORDER BY {k} LIMIT %s"
-        with (self.reader or self.conn).cursor(binary=True) as cur:
+        with self._binary(self.reader or self.conn) as cur:
             cur.execute(sql, [*params, limit])
             return cur.fetchall(), None
 
@@ -169,13 +169,22 @@ class PostgresBackend:
             written = cur.rowcount
             if check is not None:
                 cols = ", ".join(f"t.{_quote(c)}" for c in names)
-                with self.conn.cursor(binary=True) as read:
+                with self._binary(self.conn) as read:
                     read.execute(
                         f"SELECT t.{k}, {cols} FROM {_qualified(layout.table)} AS t"
                         f" JOIN {stage} AS s ON t.{k} = s.k"
                     )
                     check(read.fetchall())
         return written
+
+    def _binary(self, conn: Any) -> Any:
+        """A cursor with server-side binding and binary results, whatever the connection's
+        cursor factory (Django's is client-side)."""
+        import psycopg
+
+        cursor = psycopg.Cursor(conn)
+        cursor.format = psycopg.pq.Format.BINARY
+        return cursor
 
     def _stage(self, layout: Layout) -> str:
         """A temporary table for a batch's rows (emptied at each commit)."""

@@ -1,0 +1,346 @@
+"""Encrypted model fields for Django.
+
+    from sealbox.django import EncryptedCharField, EncryptedDateField
+
+    class Patient(models.Model):
+        email = EncryptedCharField(deterministic=True, downcase=True, unique=True)
+        born = EncryptedDateField(null=True)
+
+    Patient.objects.filter(email__iexact="Alice@Example.org")   # IN over every key's message
+
+Values go through ``sealbox.codecs`` (``0``, ``False`` and ``""`` stay themselves; ``None``
+is NULL) and are bound to their table and column (``sealbox.column_context``). The column
+is binary. By default a field's Box is built from ``settings.SEALBOX_KEYS`` (the
+``Keyring.from_env`` format; the highest id encrypts). On deterministic fields ``exact``,
+``iexact`` (with ``downcase=True``), ``in`` and ``isnull`` work, across every key of the
+ring; every other lookup raises ``FieldError`` when the queryset is built. Add
+``"sealbox.django"`` to ``INSTALLED_APPS`` for ``manage.py sealbox_rotate``,
+``sealbox_encrypt`` and ``sealbox_status``. See docs/django.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.core.exceptions import FieldError, ImproperlyConfigured
+from django.db import models
+from django.db.models import Lookup
+
+from sealbox import codecs
+from sealbox._box import Box
+from sealbox._context import column_context
+from sealbox._errors import DecryptionError
+from sealbox._keyring import Keyring
+from sealbox._plaintext import PlaintextReads
+from sealbox.tables._headers import looks_encrypted
+
+__all__ = [
+    "EncryptedBinaryField",
+    "EncryptedBooleanField",
+    "EncryptedCharField",
+    "EncryptedDateField",
+    "EncryptedDateTimeField",
+    "EncryptedDecimalField",
+    "EncryptedIntegerField",
+    "EncryptedJSONField",
+    "EncryptedTextField",
+    "EncryptedUUIDField",
+    "plaintext_reads",
+]
+
+_boxes: dict[tuple[str, bool], Box[Any]] = {}
+_boxes_lock = threading.Lock()
+
+
+def settings_box(*, deterministic: bool = False) -> Box[Any]:
+    """The Box over ``settings.SEALBOX_KEYS`` (built once per process)."""
+    from django.conf import settings
+
+    value = getattr(settings, "SEALBOX_KEYS", None)
+    if not value:
+        raise ImproperlyConfigured(
+            "an encrypted field without box= needs settings.SEALBOX_KEYS: 'id:key' entries, "
+            "for example '1:<base64 key>' (sealbox keygen prints one)"
+        )
+    with _boxes_lock:
+        box = _boxes.get((value, deterministic))
+        if box is None:
+            ring = Keyring.from_string(value, name="settings.SEALBOX_KEYS")
+            box = _boxes[(value, deterministic)] = Box(ring, deterministic=deterministic)
+        return box
+
+
+plaintext_reads = PlaintextReads()
+_LOOKUPS = frozenset({"exact", "iexact", "in", "isnull"})
+
+
+class EncryptedField(models.BinaryField):
+    """The base of the encrypted fields: a binary column holding sealbox messages."""
+
+    python_types: tuple[type[Any], ...] = ()
+    description = "an encrypted value"
+    # Whether legacy plaintext stored as text is parsed (JSON) even though str is a value.
+    legacy_text_is_parsed = False
+
+    def __init__(
+        self,
+        *args: Any,
+        deterministic: bool = False,
+        context: str | None = "column",
+        box: Box[Any] | Callable[[], Box[Any]] | None = None,
+        downcase: bool = False,
+        allow_plaintext: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if context not in ("column", None):
+            raise ValueError(
+                "context must be 'column' or None (row contexts are written by sealbox.tables "
+                "and the SQLAlchemy integration)"
+            )
+        if downcase and not (deterministic and str in self.python_types):
+            raise ValueError("downcase=True is for deterministic text fields")
+        self.deterministic = deterministic
+        self.context = context
+        self._box = box
+        self.downcase = downcase
+        self.allow_plaintext = allow_plaintext
+        kwargs.setdefault("editable", True)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        path = f"sealbox.django.{type(self).__name__}"
+        if kwargs.get("editable") is True:
+            del kwargs["editable"]
+        for option, default in (
+            ("deterministic", False),
+            ("context", "column"),
+            ("downcase", False),
+            ("allow_plaintext", False),
+        ):
+            if getattr(self, option) != default:
+                kwargs[option] = getattr(self, option)
+        # The Box is configuration, not schema: it stays out of migrations.
+        return name, path, args, kwargs
+
+    @property
+    def box(self) -> Box[Any]:
+        box = self._box
+        if box is None:
+            return settings_box(deterministic=self.deterministic)
+        if not isinstance(box, Box):
+            box = box()
+        if box.deterministic != self.deterministic:
+            raise ImproperlyConfigured(
+                f"{self._name()}: deterministic={self.deterministic}, but its Box is "
+                f"{'deterministic' if box.deterministic else 'randomized'}"
+            )
+        return box
+
+    def _name(self) -> str:
+        model = getattr(self, "model", None)
+        return f"{model.__name__}.{self.name}" if model is not None else f"an encrypted field {self.name!r}"
+
+    def _ctx(self) -> bytes | None:
+        if self.context is None:
+            return None
+        return column_context(self.model._meta.db_table, self.column)
+
+    def _encode(self, value: Any) -> bytes:
+        if not isinstance(value, self.python_types) or (
+            isinstance(value, bool) and bool not in self.python_types
+        ):
+            raise TypeError(f"{self._name()} holds {self.description}, not a {type(value).__name__}")
+        if self.downcase:
+            value = value.lower()
+        return codecs.encode(self._canonical(value))
+
+    def _canonical(self, value: Any) -> Any:
+        return value
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if value is None:
+            return None
+        message = self.box.encrypt(self._encode(self.to_python(value)), context=self._ctx())
+        return connection.Database.Binary(message)
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if value is None:
+            return None
+        value = bytes(value)
+        if self.allow_plaintext and not looks_encrypted(value):
+            plaintext_reads.add(self._name())
+            return self.to_python(value.decode("utf-8") if bytes not in self.python_types else value)
+        try:
+            return codecs.decode(self.box.decrypt(value, context=self._ctx()))
+        except DecryptionError:
+            raise DecryptionError(f"a value of {self._name()} did not decrypt") from None
+
+    def to_python(self, value: Any) -> Any:
+        return value
+
+    def parse_legacy(self, text: str) -> Any:
+        """A plaintext stored as text before the field was encrypted, as the field's type."""
+        return text
+
+    def value_to_string(self, obj: Any) -> str:
+        return str(self.value_from_object(obj))
+
+    def get_lookup(self, lookup_name: str) -> Any:
+        if lookup_name == "isnull":
+            return super().get_lookup(lookup_name)
+        if lookup_name not in _LOOKUPS or not self.deterministic:
+            why = "a randomized field answers only isnull" if not self.deterministic else "not supported"
+            raise FieldError(f"{self._name()} is encrypted: lookup '{lookup_name}' is {why}")
+        if lookup_name == "iexact" and not self.downcase:
+            raise FieldError(f"{self._name()}: iexact needs downcase=True (values are stored lowercased)")
+        return {"exact": _EncryptedExact, "iexact": _EncryptedExact, "in": _EncryptedIn}[lookup_name]
+
+    def get_transform(self, lookup_name: str) -> Any:
+        raise FieldError(f"{self._name()} is encrypted: '{lookup_name}' cannot look inside it")
+
+    def lookup_messages(self, values: Iterable[Any]) -> list[bytes]:
+        out: list[bytes] = []
+        for value in values:
+            out += self.box.lookup_values(self._encode(self.to_python(value)), context=self._ctx())
+        return out
+
+
+class _EncryptedExact(Lookup):
+    """``field = value`` as ``field IN (the value under every key of the ring)``."""
+
+    lookup_name = "exact"
+    prepare_rhs = False
+
+    def values(self) -> list[Any]:
+        return [self.rhs]
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, params = self.process_lhs(compiler, connection)
+        field = self.lhs.output_field
+        messages = [connection.Database.Binary(m) for m in field.lookup_messages(self.values())]
+        if not messages:
+            return "1 = 0", []
+        return f"{lhs} IN ({', '.join(['%s'] * len(messages))})", [*params, *messages]
+
+
+class _EncryptedIn(_EncryptedExact):
+    lookup_name = "in"
+
+    def values(self) -> list[Any]:
+        return [v for v in self.rhs if v is not None]
+
+
+class EncryptedCharField(EncryptedField):
+    python_types = (str,)
+    description = "text"
+
+    def __init__(self, *args: Any, max_length: int | None = None, **kwargs: Any) -> None:
+        self.text_max_length = max_length  # validated on the plaintext; the column is binary
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        if self.text_max_length is not None:
+            kwargs["max_length"] = self.text_max_length
+        return name, path, args, kwargs
+
+
+class EncryptedTextField(EncryptedCharField):
+    pass
+
+
+class EncryptedIntegerField(EncryptedField):
+    python_types = (int,)
+    description = "integers"
+
+    def parse_legacy(self, text: str) -> Any:
+        return int(text)
+
+
+class EncryptedBooleanField(EncryptedField):
+    python_types = (bool,)
+    description = "booleans"
+
+    def parse_legacy(self, text: str) -> Any:
+        return models.BooleanField().to_python(text)
+
+
+class EncryptedDecimalField(EncryptedField):
+    python_types = (decimal.Decimal, int, float)
+    description = "decimals"
+
+    def __init__(
+        self, *args: Any, max_digits: int | None = None, decimal_places: int | None = None, **kwargs: Any
+    ) -> None:
+        self.max_digits, self.decimal_places = max_digits, decimal_places
+        super().__init__(*args, **kwargs)
+
+    def parse_legacy(self, text: str) -> Any:
+        return decimal.Decimal(text)
+
+    def _canonical(self, value: Any) -> Any:
+        value = value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value))
+        if self.decimal_places is not None and value.is_finite():
+            value = value.quantize(decimal.Decimal(1).scaleb(-self.decimal_places))
+        return value
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        for option in ("max_digits", "decimal_places"):
+            if getattr(self, option) is not None:
+                kwargs[option] = getattr(self, option)
+        return name, path, args, kwargs
+
+
+class EncryptedDateField(EncryptedField):
+    python_types = (datetime.date,)
+    description = "dates"
+
+    def parse_legacy(self, text: str) -> Any:
+        return datetime.date.fromisoformat(text)
+
+    def _encode(self, value: Any) -> bytes:
+        if isinstance(value, datetime.datetime):
+            raise TypeError(f"{self._name()} holds dates, not a datetime")
+        return super()._encode(value)
+
+
+class EncryptedDateTimeField(EncryptedField):
+    python_types = (datetime.datetime,)
+    description = "datetimes"
+
+    def parse_legacy(self, text: str) -> Any:
+        return datetime.datetime.fromisoformat(text)
+
+
+class EncryptedUUIDField(EncryptedField):
+    python_types = (uuid.UUID,)
+    description = "UUIDs"
+
+    def to_python(self, value: Any) -> Any:
+        return uuid.UUID(value) if isinstance(value, str) else value
+
+
+class EncryptedJSONField(EncryptedField):
+    python_types = (dict, list, str, int, float, bool)
+    description = "JSON values"
+    legacy_text_is_parsed = True
+
+    def parse_legacy(self, text: str) -> Any:
+        import json
+
+        return json.loads(text)
+
+
+class EncryptedBinaryField(EncryptedField):
+    python_types = (bytes,)
+    description = "bytes"
+
+    def to_python(self, value: Any) -> Any:
+        return bytes(value) if isinstance(value, bytearray | memoryview) else value

@@ -1,0 +1,37 @@
+"""A model with every encrypted field, for tests/test_django.py."""
+
+from __future__ import annotations
+
+from django.db import models
+from sealbox.django import (
+    EncryptedBinaryField,
+    EncryptedBooleanField,
+    EncryptedCharField,
+    EncryptedDateField,
+    EncryptedDateTimeField,
+    EncryptedDecimalField,
+    EncryptedIntegerField,
+    EncryptedJSONField,
+    EncryptedTextField,
+    EncryptedUUIDField,
+)
+
+
+class Patient(models.Model):
+    email = EncryptedCharField(max_length=200, deterministic=True, downcase=True, unique=True, null=True)
+    name = EncryptedCharField(max_length=200, null=True)
+    notes = EncryptedTextField(null=True)
+    age = EncryptedIntegerField(null=True)
+    active = EncryptedBooleanField(null=True)
+    balance = EncryptedDecimalField(max_digits=10, decimal_places=2, null=True)
+    born = EncryptedDateField(null=True)
+    seen = EncryptedDateTimeField(null=True)
+    token = EncryptedUUIDField(null=True)
+    prefs = EncryptedJSONField(null=True)
+    photo = EncryptedBinaryField(null=True)
+
+    class Meta:
+        app_label = "djangoapp"
+
+    def __str__(self) -> str:
+        return f"Patient {self.pk}"

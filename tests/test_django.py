@@ -1,0 +1,219 @@
+"""sealbox.django: encrypted model fields, lookups and the management commands, on SQLite and
+on PostgreSQL (the session fixture's server), with migrations made by makemigrations."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import io
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sealbox
+
+K1, K2 = b"\x01" * 32, b"\x02" * 32
+KEYS1 = f"1:{K1.hex()}"
+KEYS2 = f"1:{K1.hex()},2:{K2.hex()}"
+
+EDGES: list[dict[str, Any]] = [
+    {
+        "email": "",
+        "name": "",
+        "notes": "",
+        "age": 0,
+        "active": False,
+        "balance": decimal.Decimal("0.00"),
+        "born": datetime.date(1, 1, 1),
+        "seen": datetime.datetime(2024, 2, 29, 23, 59, 59, 999999),
+        "token": uuid.UUID(int=0),
+        "prefs": {},
+        "photo": b"",
+    },
+    {
+        "email": "alice@example.org",
+        "name": "Ålice 🗝",
+        "notes": "x" * 5000,
+        "age": -(2**40),
+        "active": True,
+        "balance": decimal.Decimal("-12.30"),
+        "born": datetime.date(1990, 5, 17),
+        "seen": datetime.datetime(2026, 12, 7, 5, 17),
+        "token": uuid.UUID(int=2**128 - 1),
+        "prefs": {"a": [1, 2.5, None, True], "b": {"c": ""}},
+        "photo": bytes(range(256)),
+    },
+    dict.fromkeys(
+        ("email", "name", "notes", "age", "active", "balance", "born", "seen", "token", "prefs", "photo")
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def django_dbs(postgres: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    import django
+    from django.conf import settings
+    from django.core.management import call_command
+
+    work = tmp_path_factory.mktemp("django")
+    server = postgres.create_database("django_app")
+    (work / "djangoapp_migrations").mkdir()
+    (work / "djangoapp_migrations" / "__init__.py").write_text("")
+    sys.path.insert(0, str(work))
+    settings.configure(
+        INSTALLED_APPS=["django.contrib.contenttypes", "sealbox.django", "tests.djangoapp"],
+        DATABASES={
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(work / "app.sqlite3")},
+            "pg": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": server.dbname,
+                "USER": server.user,
+                "HOST": server.host,
+                "PORT": str(server.port),
+            },
+        },
+        MIGRATION_MODULES={"djangoapp": "djangoapp_migrations"},
+        SEALBOX_KEYS=KEYS1,
+        USE_TZ=False,
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+    )
+    django.setup()
+    out = io.StringIO()
+    call_command("makemigrations", "djangoapp", stdout=out)
+    assert "Create model Patient" in out.getvalue()
+    for alias in ("default", "pg"):
+        call_command("migrate", database=alias, stdout=io.StringIO())
+    yield ["default", "pg"]
+    from django.db import connections
+
+    connections.close_all()
+    sys.path.remove(str(work))
+
+
+@pytest.fixture(params=["default", "pg"])
+def db(request: pytest.FixtureRequest, django_dbs: list[str]) -> Iterator[str]:
+    from django.conf import settings
+
+    from tests.djangoapp.models import Patient
+
+    settings.SEALBOX_KEYS = KEYS1
+    Patient.objects.using(request.param).all().delete()
+    yield request.param
+    settings.SEALBOX_KEYS = KEYS1
+
+
+def test_every_field_round_trips_and_the_database_holds_only_messages(db: str) -> None:
+    from django.db import connections
+
+    from tests.djangoapp.models import Patient
+
+    ids = [Patient.objects.using(db).create(**row).pk for row in EDGES]
+    for pk, row in zip(ids, EDGES, strict=True):
+        patient = Patient.objects.using(db).get(pk=pk)
+        for key, value in row.items():
+            got = getattr(patient, key)
+            assert got == value and type(got) is type(value), (key, got, value)
+    with connections[db].cursor() as cursor:
+        cursor.execute("SELECT email, name, age, photo FROM djangoapp_patient WHERE id = %s", [ids[1]])
+        raw = cursor.fetchone()
+    assert all(b"alice" not in bytes(v) and bytes(v)[:1] == b"\x01" for v in raw)
+    assert "alice" not in repr(Patient.objects.using(db).get(pk=ids[1]))
+
+
+def test_lookups_on_a_deterministic_field_work_across_a_rotation(db: str) -> None:
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import IntegrityError, transaction
+
+    from tests.djangoapp.models import Patient
+
+    for i in range(10):
+        Patient.objects.using(db).create(email=f"User{i}@Example.org", age=i)
+    settings.SEALBOX_KEYS = KEYS2  # the application now encrypts under key 2
+    Patient.objects.using(db).create(email="new@example.org", age=99)
+    found = Patient.objects.using(db).filter(email__iexact="USER3@example.org")
+    assert [p.age for p in found] == [3]
+    assert sorted(
+        p.age for p in Patient.objects.using(db).filter(email__in=["user1@example.org", "new@example.org"])
+    ) == [1, 99]
+    assert Patient.objects.using(db).filter(email="user4@example.org").count() == 1  # stored lowercased
+    assert Patient.objects.using(db).filter(name__isnull=True).count() == 11
+    with pytest.raises(IntegrityError), transaction.atomic(using=db):
+        Patient.objects.using(db).create(email="new@example.org")  # unique=True holds
+    out = io.StringIO()
+    call_command(
+        "sealbox_rotate", "djangoapp.Patient", "--database", db, "--json", stdout=out, stderr=io.StringIO()
+    )
+    reports = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["rotated"] for r in reports] == [10, 10] and all(not r["failed"] for r in reports)
+    out = io.StringIO()
+    call_command(
+        "sealbox_status", "djangoapp.Patient", "--fields", "email,age", "--database", db, "--json", stdout=out
+    )
+    statuses = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [s["by_key"] for s in statuses] == [{"2": 11}, {"2": 11}]
+    assert [p.age for p in Patient.objects.using(db).filter(email="user7@example.org")] == [7]
+
+
+def test_lookups_an_encrypted_field_cannot_answer_raise_when_the_queryset_is_built(
+    django_dbs: list[str],
+) -> None:
+    from django.core.exceptions import FieldError
+
+    from tests.djangoapp.models import Patient
+
+    with pytest.raises(FieldError, match=r"Patient\.name is encrypted: lookup 'exact' is a randomized"):
+        Patient.objects.filter(name="x")
+    with pytest.raises(FieldError, match=r"Patient\.email is encrypted: lookup 'contains'"):
+        Patient.objects.filter(email__contains="x")
+    with pytest.raises(FieldError, match=r"Patient\.age is encrypted: lookup 'gt'"):
+        Patient.objects.filter(age__gt=3)
+    with pytest.raises(TypeError, match=r"Patient\.age holds integers, not a str"):
+        Patient(age="3").save()
+
+
+def test_a_value_moved_to_another_column_fails_closed(db: str) -> None:
+    from django.db import connections
+
+    from tests.djangoapp.models import Patient
+
+    pk = Patient.objects.using(db).create(name="Bob", age=41).pk
+    with connections[db].cursor() as cursor:
+        cursor.execute("UPDATE djangoapp_patient SET notes = name WHERE id = %s", [pk])
+    with pytest.raises(sealbox.DecryptionError, match=r"Patient\.notes did not decrypt"):
+        Patient.objects.using(db).get(pk=pk)
+
+
+def test_the_commands_encrypt_legacy_plaintext_and_refuse_misuse(db: str) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.db import connections
+
+    from tests.djangoapp.models import Patient
+
+    with connections[db].cursor() as cursor:
+        for i in range(1, 6):
+            cursor.execute(
+                "INSERT INTO djangoapp_patient (id, name) VALUES (%s, %s)", [1000 + i, f"legacy {i}".encode()]
+            )
+    out = io.StringIO()
+    call_command(
+        "sealbox_encrypt",
+        "djangoapp.Patient",
+        "--fields",
+        "name",
+        "--database",
+        db,
+        "--json",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    assert json.loads(out.getvalue())["encrypted"] == 5
+    assert sorted(p.name for p in Patient.objects.using(db).all()) == [f"legacy {i}" for i in range(1, 6)]
+    with pytest.raises(CommandError, match="no encrypted field nope"):
+        call_command("sealbox_rotate", "djangoapp.Patient", "--fields", "nope", "--database", db)
+    with pytest.raises(CommandError, match="no model"):
+        call_command("sealbox_status", "nope.Model", "--database", db)
