@@ -217,3 +217,49 @@ def test_the_commands_encrypt_legacy_plaintext_and_refuse_misuse(db: str) -> Non
         call_command("sealbox_rotate", "djangoapp.Patient", "--fields", "nope", "--database", db)
     with pytest.raises(CommandError, match="no model"):
         call_command("sealbox_status", "nope.Model", "--database", db)
+
+
+def test_a_row_bound_value_opens_only_in_its_row(db: str) -> None:
+    from django.core.exceptions import FieldError
+    from django.db import connections
+
+    from tests.djangoapp.models import Secret
+
+    a = Secret.objects.using(db).create(ssn="123-45-6789", pin=0)
+    b = Secret.objects.using(db).create(ssn="987-65-4321", pin=1234)
+    assert (a.ssn, a.pin) == ("123-45-6789", 0)
+    loaded = Secret.objects.using(db).get(pk=a.pk)
+    assert (loaded.ssn, loaded.pin) == ("123-45-6789", 0)
+    loaded.pin = 4321  # an update re-encrypts under the same row
+    loaded.save(using=db)
+    assert Secret.objects.using(db).get(pk=a.pk).pin == 4321
+    sealed = Secret.objects.using(db).filter(pk=b.pk).values_list("ssn", flat=True).get()
+    assert "987" not in repr(sealed) and sealed.open(b.pk) == "987-65-4321"
+    table = Secret._meta.db_table
+    key = Secret._meta.pk.get_db_prep_value
+    with connections[db].cursor() as cursor:  # copy a's SSN into b
+        cursor.execute(
+            f"UPDATE {table} SET ssn = (SELECT ssn FROM {table} WHERE id = %s) WHERE id = %s",
+            [key(a.pk, connections[db]), key(b.pk, connections[db])],
+        )
+    with pytest.raises(sealbox.DecryptionError, match=r"Secret\.ssn of the row with key .* did not decrypt"):
+        Secret.objects.using(db).get(pk=b.pk)
+    with pytest.raises(FieldError, match="bound to its row"):
+        Secret.objects.filter(ssn="123-45-6789")
+    with pytest.raises(sealbox.SealboxError, match="write it with save"):
+        Secret.objects.using(db).filter(pk=a.pk).update(pin=5)
+
+
+def test_a_row_bound_field_needs_a_key_known_before_the_insert(django_dbs: list[str]) -> None:
+    from django.db import models
+    from sealbox.django import EncryptedCharField
+
+    class AutoKeyed(models.Model):
+        ssn = EncryptedCharField(context="row", null=True)
+
+        class Meta:
+            app_label = "djangoapp"
+
+    errors = AutoKeyed._meta.get_field("ssn").check()
+    assert [e.id for e in errors] == ["sealbox.E001"]
+    assert "assigned by the database on INSERT" in errors[0].msg

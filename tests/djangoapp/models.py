@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from sealbox.django import (
     EncryptedBinaryField,
@@ -35,3 +37,14 @@ class Patient(models.Model):
 
     def __str__(self) -> str:
         return f"Patient {self.pk}"
+
+
+class Secret(models.Model):
+    """Row-bound fields: a value copied to another row does not decrypt there."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    ssn = EncryptedCharField(max_length=20, context="row", null=True)
+    pin = EncryptedIntegerField(context="row", null=True)
+
+    class Meta:
+        app_label = "djangoapp"

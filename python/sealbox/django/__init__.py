@@ -27,14 +27,15 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.core import checks
 from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.db import models
-from django.db.models import Lookup
+from django.db.models import Lookup, signals
 
 from sealbox import codecs
 from sealbox._box import Box
 from sealbox._context import column_context
-from sealbox._errors import DecryptionError
+from sealbox._errors import DecryptionError, SealboxError
 from sealbox._keyring import Keyring
 from sealbox._plaintext import PlaintextReads
 from sealbox.tables._headers import looks_encrypted
@@ -97,11 +98,8 @@ class EncryptedField(models.BinaryField):
         allow_plaintext: bool = False,
         **kwargs: Any,
     ) -> None:
-        if context not in ("column", None):
-            raise ValueError(
-                "context must be 'column' or None (row contexts are written by sealbox.tables "
-                "and the SQLAlchemy integration)"
-            )
+        if context not in ("column", "row", None):
+            raise ValueError(f"context must be 'column', 'row' or None, not {context!r}")
         if downcase and not (deterministic and str in self.python_types):
             raise ValueError("downcase=True is for deterministic text fields")
         self.deterministic = deterministic
@@ -146,10 +144,60 @@ class EncryptedField(models.BinaryField):
         model = getattr(self, "model", None)
         return f"{model.__name__}.{self.name}" if model is not None else f"an encrypted field {self.name!r}"
 
-    def _ctx(self) -> bytes | None:
+    def _ctx(self, row: Any = None) -> bytes | None:
         if self.context is None:
             return None
+        if self.context == "row":
+            return column_context(self.model._meta.db_table, self.column, row=row)
         return column_context(self.model._meta.db_table, self.column)
+
+    # -- row contexts: sealed in pre_save with the instance's key, opened in post_init
+
+    def contribute_to_class(self, cls: Any, name: str, *args: Any, **kwargs: Any) -> None:
+        super().contribute_to_class(cls, name, *args, **kwargs)
+        if self.context == "row" and not cls._meta.abstract:
+            signals.post_init.connect(
+                _open_row_fields, sender=cls, weak=False, dispatch_uid=f"sealbox-{id(cls)}"
+            )
+
+    def check(self, **kwargs: Any) -> list[Any]:
+        found = list(super().check(**kwargs))
+        if self.context == "row":
+            pk = self.model._meta.pk
+            if isinstance(pk, models.AutoField | models.BigAutoField | models.SmallAutoField):
+                found.append(
+                    checks.Error(
+                        f"{self._name()} uses context='row', but {self.model.__name__}.{pk.name} is "
+                        "assigned by the database on INSERT, after the value must be encrypted",
+                        hint="give the model a key the application knows first: a "
+                        "UUIDField(primary_key=True, default=uuid.uuid4), or an "
+                        "IntegerField(primary_key=True) it assigns",
+                        obj=self,
+                        id="sealbox.E001",
+                    )
+                )
+        return found
+
+    def pre_save(self, model_instance: Any, add: bool) -> Any:
+        value = super().pre_save(model_instance, add)
+        if self.context != "row" or value is None:
+            return value
+        if model_instance.pk is None:
+            raise SealboxError(
+                f"{self._name()} is bound to its row (context='row'): set {type(model_instance).__name__}."
+                f"{self.model._meta.pk.name} before saving"
+            )
+        message = self.box.encrypt(self._encode(self.to_python(value)), context=self._ctx(model_instance.pk))
+        return _Bound(message)
+
+    def _open(self, message: bytes, row: Any) -> Any:
+        if self.allow_plaintext and not looks_encrypted(message):
+            plaintext_reads.add(self._name())
+            return self.to_python(message.decode("utf-8") if bytes not in self.python_types else message)
+        try:
+            return codecs.decode(self.box.decrypt(message, context=self._ctx(row)))
+        except DecryptionError:
+            raise DecryptionError(f"{self._name()} of the row with key {row!r} did not decrypt") from None
 
     def _encode(self, value: Any) -> bytes:
         if not isinstance(value, self.python_types) or (
@@ -166,6 +214,13 @@ class EncryptedField(models.BinaryField):
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
         if value is None:
             return None
+        if isinstance(value, _Bound):
+            return connection.Database.Binary(value.message)
+        if self.context == "row":
+            raise SealboxError(
+                f"{self._name()} is bound to its row (context='row'): write it with save() or "
+                "bulk_create(), where the row's key is known, not update() or a raw value"
+            )
         message = self.box.encrypt(self._encode(self.to_python(value)), context=self._ctx())
         return connection.Database.Binary(message)
 
@@ -173,6 +228,8 @@ class EncryptedField(models.BinaryField):
         if value is None:
             return None
         value = bytes(value)
+        if self.context == "row":
+            return Sealed(value, self)  # opened with the row's key in post_init
         if self.allow_plaintext and not looks_encrypted(value):
             plaintext_reads.add(self._name())
             return self.to_python(value.decode("utf-8") if bytes not in self.python_types else value)
@@ -194,6 +251,11 @@ class EncryptedField(models.BinaryField):
     def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name == "isnull":
             return super().get_lookup(lookup_name)
+        if self.context == "row":
+            raise FieldError(
+                f"{self._name()} is bound to its row (context='row'): lookup '{lookup_name}' cannot find "
+                "equal values in other rows"
+            )
         if lookup_name not in _LOOKUPS or not self.deterministic:
             why = "a randomized field answers only isnull" if not self.deterministic else "not supported"
             raise FieldError(f"{self._name()} is encrypted: lookup '{lookup_name}' is {why}")
@@ -209,6 +271,40 @@ class EncryptedField(models.BinaryField):
         for value in values:
             out += self.box.lookup_values(self._encode(self.to_python(value)), context=self._ctx())
         return out
+
+
+class Sealed:
+    """A row-bound value read without its model instance (``values()``, ``values_list()``):
+    ``open(pk)`` decrypts it with its row's key. Its repr never shows the message."""
+
+    __slots__ = ("_field", "message")
+
+    def __init__(self, message: bytes, field: EncryptedField) -> None:
+        self.message, self._field = message, field
+
+    def open(self, row: Any) -> Any:
+        return self._field._open(self.message, row)
+
+    def __repr__(self) -> str:
+        return f"Sealed({self._field._name()})"
+
+
+class _Bound:
+    """A row-bound value encrypted in pre_save, on its way to the database."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: bytes) -> None:
+        self.message = message
+
+
+def _open_row_fields(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Open the row-bound values of an instance loaded from the database, with its key."""
+    for field in sender._meta.concrete_fields:
+        if isinstance(field, EncryptedField) and field.context == "row":
+            value = instance.__dict__.get(field.attname)
+            if isinstance(value, Sealed):
+                instance.__dict__[field.attname] = value.open(instance.pk)
 
 
 class _EncryptedExact(Lookup):
