@@ -263,3 +263,56 @@ def test_a_row_bound_field_needs_a_key_known_before_the_insert(django_dbs: list[
     errors = AutoKeyed._meta.get_field("ssn").check()
     assert [e.id for e in errors] == ["sealbox.E001"]
     assert "assigned by the database on INSERT" in errors[0].msg
+
+
+def test_a_blind_index_field_is_computed_on_save_and_queried(db: str) -> None:
+    from django.core.exceptions import FieldError
+
+    from tests.djangoapp.models import Member, member_index
+
+    Member.objects.using(db).all().delete()
+    for i in range(20):
+        Member.objects.using(db).create(email=f"m{i % 5}@example.org")
+    none = Member.objects.using(db).create(email=None)
+    found = Member.objects.using(db).filter(email_bidx="m3@example.org")
+    assert sorted(m.email for m in found) == ["m3@example.org"] * 4
+    member = found.first()
+    assert member is not None and member.email_bidx == member_index().compute("m3@example.org")
+    member.email = "new@example.org"  # save recomputes the index
+    member.save(using=db)
+    assert Member.objects.using(db).filter(email_bidx__in=["new@example.org", "m1@example.org"]).count() == 5
+    assert list(Member.objects.using(db).filter(email_bidx__isnull=True).values_list("pk", flat=True)) == [
+        none.pk
+    ]
+    with pytest.raises(FieldError, match="is a blind index: lookup 'contains'"):
+        Member.objects.filter(email_bidx__contains="x")
+    with pytest.raises(sealbox.SealboxError, match="computed from 'email' on save"):
+        Member.objects.using(db).filter(pk=member.pk).update(email_bidx=b"forged")
+
+
+def test_the_encrypt_field_operation_encrypts_legacy_plaintext(db: str) -> None:
+    from django.apps import apps
+    from django.db import connections
+    from django.db.migrations.state import ProjectState
+    from sealbox.django.operations import EncryptField
+
+    from tests.djangoapp.models import Patient
+
+    with connections[db].cursor() as cursor:
+        for i in range(1, 8):
+            cursor.execute(
+                "INSERT INTO djangoapp_patient (id, age) VALUES (%s, %s)", [2000 + i, str(40 + i).encode()]
+            )
+    operation = EncryptField("patient", "age", batch_size=3)
+    state = ProjectState.from_apps(apps)
+    with connections[db].schema_editor(atomic=False) as editor:
+        operation.database_forwards("djangoapp", editor, state, state)
+    assert sorted(p.age for p in Patient.objects.using(db).all()) == list(range(41, 48))
+    with connections[db].schema_editor(atomic=False) as editor:  # a second run finds nothing to do
+        operation.database_forwards("djangoapp", editor, state, state)
+    with (
+        pytest.raises(ValueError, match="atomic = False"),
+        connections[db].schema_editor(atomic=True) as editor,
+    ):
+        operation.database_forwards("djangoapp", editor, state, state)
+    assert operation.describe() == "Encrypt the plaintext of patient.age"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
 from sealbox.django import (
+    BlindIndexField,
     EncryptedBinaryField,
     EncryptedBooleanField,
     EncryptedCharField,
@@ -45,6 +47,22 @@ class Secret(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     ssn = EncryptedCharField(max_length=20, context="row", null=True)
     pin = EncryptedIntegerField(context="row", null=True)
+
+    class Meta:
+        app_label = "djangoapp"
+
+
+def member_index() -> Any:
+    import sealbox
+
+    return sealbox.BlindIndex(b"\x07" * 32)
+
+
+class Member(models.Model):
+    """A randomized field searched through its blind-index companion."""
+
+    email = EncryptedCharField(max_length=200, null=True)
+    email_bidx = BlindIndexField(source="email", index=member_index, db_index=True)
 
     class Meta:
         app_label = "djangoapp"

@@ -41,6 +41,7 @@ from sealbox._plaintext import PlaintextReads
 from sealbox.tables._headers import looks_encrypted
 
 __all__ = [
+    "BlindIndexField",
     "EncryptedBinaryField",
     "EncryptedBooleanField",
     "EncryptedCharField",
@@ -51,6 +52,7 @@ __all__ = [
     "EncryptedJSONField",
     "EncryptedTextField",
     "EncryptedUUIDField",
+    "Sealed",
     "plaintext_reads",
 ]
 
@@ -440,3 +442,100 @@ class EncryptedBinaryField(EncryptedField):
 
     def to_python(self, value: Any) -> Any:
         return bytes(value) if isinstance(value, bytearray | memoryview) else value
+
+
+class BlindIndexField(models.BinaryField):
+    """A blind-index companion of an encrypted field, computed from it on every save.
+
+        email = EncryptedCharField(max_length=200)                 # randomized
+        email_bidx = BlindIndexField(source="email", index=bidx, db_index=True)
+
+        Patient.objects.filter(email_bidx="alice@example.org")      # IN over every index key
+
+    ``index`` is a ``sealbox.BlindIndex`` or a callable returning one. ``exact`` and ``in``
+    look up over ``index.lookup_values`` (every index key version), ``isnull`` works, other
+    lookups raise ``FieldError``. ``QuerySet.update`` and ``bulk_update`` do not call
+    ``pre_save``: a write that did not compute the index raises.
+    """
+
+    def __init__(self, *args: Any, source: str, index: Any = None, **kwargs: Any) -> None:
+        if not isinstance(source, str) or not source:
+            raise TypeError("source must name the field the index is computed from")
+        self.source = source
+        self._index = index
+        kwargs.setdefault("editable", False)
+        kwargs.setdefault("null", True)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        path = "sealbox.django.BlindIndexField"
+        kwargs["source"] = self.source
+        kwargs.pop("editable", None)
+        return name, path, args, kwargs
+
+    @property
+    def index(self) -> Any:
+        from sealbox._blind import BlindIndex
+
+        index = (
+            self._index()
+            if callable(self._index) and not isinstance(self._index, BlindIndex)
+            else self._index
+        )
+        if not isinstance(index, BlindIndex):
+            raise ImproperlyConfigured(f"{self.model.__name__}.{self.name} needs index=a sealbox.BlindIndex")
+        return index
+
+    def pre_save(self, model_instance: Any, add: bool) -> Any:
+        value = getattr(model_instance, self.source)
+        computed = None if value is None else _as_bytes(self.index.compute(value))
+        setattr(model_instance, self.attname, computed)
+        return None if computed is None else _Indexed(computed)
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, _Indexed):
+            return connection.Database.Binary(value.value)
+        raise SealboxError(
+            f"{self.model.__name__}.{self.name} is computed from {self.source!r} on save(); "
+            "update() and bulk_update() cannot write it"
+        )
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        return None if value is None else bytes(value)
+
+    def get_lookup(self, lookup_name: str) -> Any:
+        if lookup_name == "isnull":
+            return super().get_lookup(lookup_name)
+        if lookup_name not in ("exact", "in"):
+            raise FieldError(
+                f"{self.model.__name__}.{self.name} is a blind index: lookup '{lookup_name}' is not supported"
+            )
+        return {"exact": _IndexExact, "in": _IndexIn}[lookup_name]
+
+    def lookup_messages(self, values: Iterable[Any]) -> list[bytes]:
+        return [_as_bytes(v) for value in values for v in self.index.lookup_values(value)]
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    """An index value as the binary column holds it (text encodings as their ASCII)."""
+    return value.encode("ascii") if isinstance(value, str) else value
+
+
+class _Indexed:
+    """A blind index computed in pre_save, on its way to the database."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bytes) -> None:
+        self.value = value
+
+
+class _IndexExact(_EncryptedExact):
+    pass
+
+
+class _IndexIn(_EncryptedIn):
+    pass
