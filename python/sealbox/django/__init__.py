@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.conf import settings
 from django.core import checks
 from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.db import models
@@ -61,9 +62,7 @@ _boxes_lock = threading.Lock()
 
 
 def settings_box(*, deterministic: bool = False) -> Box[Any]:
-    """The Box over ``settings.SEALBOX_KEYS`` (built once per process)."""
-    from django.conf import settings
-
+    """The Box over ``settings.SEALBOX_KEYS`` (built once per process and value)."""
     value = getattr(settings, "SEALBOX_KEYS", None)
     if not value:
         raise ImproperlyConfigured(
@@ -109,6 +108,8 @@ class EncryptedField(models.BinaryField):
         self._box = box
         self.downcase = downcase
         self.allow_plaintext = allow_plaintext
+        self._settings_box: tuple[Any, Box[Any]] | None = None
+        self._column_ctx: bytes | None = None
         kwargs.setdefault("editable", True)
         super().__init__(*args, **kwargs)
 
@@ -132,7 +133,13 @@ class EncryptedField(models.BinaryField):
     def box(self) -> Box[Any]:
         box = self._box
         if box is None:
-            return settings_box(deterministic=self.deterministic)
+            value = getattr(settings, "SEALBOX_KEYS", None)
+            cached = self._settings_box
+            if cached is not None and cached[0] is value:
+                return cached[1]
+            found = settings_box(deterministic=self.deterministic)
+            self._settings_box = (value, found)
+            return found
         if not isinstance(box, Box):
             box = box()
         if box.deterministic != self.deterministic:
@@ -151,7 +158,9 @@ class EncryptedField(models.BinaryField):
             return None
         if self.context == "row":
             return column_context(self.model._meta.db_table, self.column, row=row)
-        return column_context(self.model._meta.db_table, self.column)
+        if self._column_ctx is None:
+            self._column_ctx = column_context(self.model._meta.db_table, self.column)
+        return self._column_ctx
 
     # -- row contexts: sealed in pre_save with the instance's key, opened in post_init
 
