@@ -96,13 +96,16 @@ def django_dbs(postgres: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
 @pytest.fixture(params=["default", "pg"])
 def db(request: pytest.FixtureRequest, django_dbs: list[str]) -> Iterator[str]:
     from django.conf import settings
+    from sealbox.django import keys_changed
 
     from tests.djangoapp.models import Patient
 
     settings.SEALBOX_KEYS = KEYS1
+    keys_changed()
     Patient.objects.using(request.param).all().delete()
     yield request.param
     settings.SEALBOX_KEYS = KEYS1
+    keys_changed()
 
 
 def test_every_field_round_trips_and_the_database_holds_only_messages(db: str) -> None:
@@ -132,7 +135,10 @@ def test_lookups_on_a_deterministic_field_work_across_a_rotation(db: str) -> Non
 
     for i in range(10):
         Patient.objects.using(db).create(email=f"User{i}@Example.org", age=i)
+    from sealbox.django import keys_changed
+
     settings.SEALBOX_KEYS = KEYS2  # the application now encrypts under key 2
+    keys_changed()
     Patient.objects.using(db).create(email="new@example.org", age=99)
     found = Patient.objects.using(db).filter(email__iexact="USER3@example.org")
     assert [p.age for p in found] == [3]

@@ -30,6 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import FieldError, ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.db import models
 from django.db.models import Lookup, signals
 
@@ -59,6 +60,19 @@ __all__ = [
 
 _boxes: dict[tuple[str, bool], Box[Any]] = {}
 _boxes_lock = threading.Lock()
+# Bumped when settings.SEALBOX_KEYS changes (override_settings, or a reload of the keys): fields
+# keep the Box they resolved until then.
+_generation = [0]
+
+
+def keys_changed(**kwargs: Any) -> None:
+    """Receiver of Django's ``setting_changed``; call it after changing ``settings.SEALBOX_KEYS``
+    by hand, so fields pick up the new keyring."""
+    if kwargs.get("setting", "SEALBOX_KEYS") == "SEALBOX_KEYS":
+        _generation[0] += 1
+
+
+setting_changed.connect(keys_changed, dispatch_uid="sealbox-keys-changed")
 
 
 def settings_box(*, deterministic: bool = False) -> Box[Any]:
@@ -133,12 +147,11 @@ class EncryptedField(models.BinaryField):
     def box(self) -> Box[Any]:
         box = self._box
         if box is None:
-            value = getattr(settings, "SEALBOX_KEYS", None)
             cached = self._settings_box
-            if cached is not None and cached[0] is value:
+            if cached is not None and cached[0] == _generation[0]:
                 return cached[1]
             found = settings_box(deterministic=self.deterministic)
-            self._settings_box = (value, found)
+            self._settings_box = (_generation[0], found)
             return found
         if not isinstance(box, Box):
             box = box()
