@@ -39,6 +39,7 @@ PostgreSQL's ``timestamptz``). docs/codecs.md gives every rule byte by byte.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -376,6 +377,11 @@ def decode(data: bytes | bytearray | memoryview) -> _Value:
     if not data:
         raise ValueError("decode() needs a tag byte: the input is empty")
     tag = data[0]
+    if tag == 0x02:  # text, the common case: every valid UTF-8 payload is canonical
+        with contextlib.suppress(UnicodeDecodeError):  # the general path below says where
+            return data[1:].decode("utf-8")
+    elif tag == 0x01:  # bytes: every payload is canonical
+        return data[1:]
     entry = _DECODERS.get(tag)
     if entry is None:
         raise ValueError(f"decode(): unknown tag 0x{tag:02x} (tags are 0x01 to 0x0c)")

@@ -239,19 +239,20 @@ class EncryptedField(models.BinaryField):
         if value is None:
             return None
         if isinstance(value, _Bound):
-            return connection.Database.Binary(value.message)
+            return value.message
         if self.context == "row":
             raise SealboxError(
                 f"{self._name()} is bound to its row (context='row'): write it with save() or "
                 "bulk_create(), where the row's key is known, not update() or a raw value"
             )
-        message = self.box.encrypt(self._encode(self.to_python(value)), context=self._ctx())
-        return connection.Database.Binary(message)
+        # bytes: what sqlite3 and psycopg take for a BLOB/bytea parameter.
+        return self.box.encrypt(self._encode(self.to_python(value)), context=self._ctx())
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None:
             return None
-        value = bytes(value)
+        if type(value) is not bytes:
+            value = bytes(value)
         if self.context == "row":
             return Sealed(value, self)  # opened with the row's key in post_init
         if self.allow_plaintext and not looks_encrypted(value):
