@@ -483,3 +483,20 @@ def test_row_contexts_are_column_contexts() -> None:
     assert row_contexts("t", "c", rows) == [column_context("t", "c", row=r) for r in rows]
     with pytest.raises(TypeError, match="not bool"):
         row_contexts("t", "c", [True])
+
+
+def test_a_unique_constraint_refuses_a_row_and_the_others_finish(db: Db) -> None:
+    """A deterministic column with a unique index holds a value under key 1 in one row and the
+    same value under key 2 in another (the index could not see they were equal): rotating the
+    first would duplicate the second. That row is reported; the rest of its batch is written."""
+    db.run(f"CREATE TABLE items (id BIGINT PRIMARY KEY, det {db.blob} UNIQUE)")
+    det1, det2 = sealbox.Box(RING1, deterministic=True), sealbox.Box(RING2, deterministic=True)
+    rows = [(i, det1.encrypt(f"v{i}".encode(), context=column_context("items", "det"))) for i in range(1, 21)]
+    rows.append((21, det2.encrypt(b"v7", context=column_context("items", "det"))))
+    db.insert("items", ["id", "det"], rows)
+    report = tables.rotate(db.url, "items", "det", RING2)
+    assert [(f.key, f.reason) for f in report.failed] == [
+        (7, "a unique constraint refuses the new value: another row holds it")
+    ]
+    assert report.rotated == 19 and report.conflicts == 0
+    assert tables.status(db.url, "items", "det").by_key == {1: 1, 2: 20}

@@ -12,6 +12,7 @@ from sealbox.tables._backend import (
     Kind,
     Layout,
     Pending,
+    UniqueConflict,
     Writes,
     missing,
     no_key,
@@ -211,6 +212,12 @@ class AlchemyBackend:
             return [tuple(r) for r in conn.execute(query)], None
 
     def write(self, layout: Layout, writes: Sequence[Writes], check: Check | None, read: Any) -> int:
+        try:
+            return self._write(layout, writes, check)
+        except self.sa.exc.IntegrityError as exc:
+            raise UniqueConflict(type(exc.orig).__name__) from exc
+
+    def _write(self, layout: Layout, writes: Sequence[Writes], check: Check | None) -> int:
         sa = self.sa
         k = self.table.c[layout.key]
         written = 0

@@ -57,6 +57,11 @@ class Writes:
         return list(zip(*self.new, self.keys, *self.old, strict=True))
 
 
+class UniqueConflict(Exception):
+    """A batch's write broke a unique constraint (a backend's driver error, translated); the
+    batch was rolled back."""
+
+
 # Called inside the write's transaction with the rows written, re-read; raises to roll back.
 Check = Callable[[list[tuple[Any, ...]]], None]
 

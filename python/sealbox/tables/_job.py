@@ -20,7 +20,7 @@ from sealbox._envelope import EnvelopeKeyProvider
 from sealbox._errors import SealboxError
 from sealbox._keyring import Keyring
 from sealbox._native import Message
-from sealbox.tables._backend import Backend, Kind, Layout, Pending, Writes
+from sealbox.tables._backend import Backend, Kind, Layout, Pending, UniqueConflict, Writes
 from sealbox.tables._headers import (
     SUITES,
     TEXT_START,
@@ -495,12 +495,12 @@ def run(
                     report.changed += count
                 elif count:
                     try:
-                        written = backend.write(layout, writes, job.check(writes) if verify else None, read)
+                        written, refused = _write(backend, job, writes, verify, read, report)
                     except ValueError as exc:
                         report.seconds = time.perf_counter() - started
                         raise TableJobError(f"verify: {exc}; the batch was rolled back", report) from exc
                     report.changed += written
-                    report.conflicts += count - written
+                    report.conflicts += count - written - refused
                 done_rows += len(rows)
                 if progress is not None:
                     progress(min(done_rows, todo), todo)
@@ -511,6 +511,34 @@ def run(
     report.unchanged = total - report.changed - len({f.key for f in report.failed}) - report.conflicts
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _write(
+    backend: Backend, job: Job, writes: list[Writes], verify: bool, read: Any, report: Report
+) -> tuple[int, int]:
+    """Write a batch; when a unique constraint refuses it (a value the table already holds
+    under the new key in another row), write its rows one by one and report those refused."""
+    layout = job.layout
+    try:
+        return backend.write(layout, writes, job.check(writes) if verify else None, read), 0
+    except UniqueConflict:
+        pass
+    written = refused = 0
+    for w in writes:
+        for r, key in enumerate(w.keys):
+            one = [Writes(w.names, [key], [[old[r]] for old in w.old], [[new[r]] for new in w.new])]
+            try:
+                written += backend.write(layout, one, job.check(one) if verify else None, None)
+            except UniqueConflict:
+                refused += 1
+                report.failed.append(
+                    Failure(
+                        key,
+                        ",".join(w.names),
+                        "a unique constraint refuses the new value: another row holds it",
+                    )
+                )
+    return written, refused
 
 
 def _pages(

@@ -13,6 +13,7 @@ from sealbox.tables._backend import (
     Kind,
     Layout,
     Pending,
+    UniqueConflict,
     Writes,
     missing,
     no_key,
@@ -150,6 +151,14 @@ class PostgresBackend:
             return cur.fetchall(), None
 
     def write(self, layout: Layout, writes: Sequence[Writes], check: Check | None, read: Any) -> int:
+        import psycopg
+
+        try:
+            return self._write(layout, writes, check)
+        except psycopg.errors.IntegrityError as exc:
+            raise UniqueConflict(type(exc).__name__) from exc
+
+    def _write(self, layout: Layout, writes: Sequence[Writes], check: Check | None) -> int:
         names = layout.columns
         stage = self._stage(layout)
         k = _quote(layout.key)

@@ -11,6 +11,7 @@ from sealbox.tables._backend import (
     Kind,
     Layout,
     Pending,
+    UniqueConflict,
     Writes,
     missing,
     no_key,
@@ -175,6 +176,9 @@ class SqliteBackend:
                 written += self.conn.executemany(sql, w.params()).rowcount
             if check is not None:
                 check(self._reread(layout, [key for w in writes for key in w.keys]))
+        except sqlite3.IntegrityError as exc:
+            self.conn.execute("ROLLBACK")
+            raise UniqueConflict(str(exc)) from exc
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
