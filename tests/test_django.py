@@ -322,3 +322,21 @@ def test_the_encrypt_field_operation_encrypts_legacy_plaintext(db: str) -> None:
     ):
         operation.database_forwards("djangoapp", editor, state, state)
     assert operation.describe() == "Encrypt the plaintext of patient.age"
+
+
+def test_forms_and_the_admin_see_the_plain_field(django_dbs: list[str]) -> None:
+    from django import forms
+
+    from tests.djangoapp.models import Patient
+
+    class PatientForm(forms.ModelForm):
+        class Meta:
+            model = Patient
+            fields = ["email", "age", "born", "balance", "active"]
+
+    form = PatientForm(data={"email": "A@Example.org", "age": "41", "born": "1990-05-17", "balance": "1.5"})
+    assert form.is_valid(), form.errors
+    assert isinstance(form.fields["email"], forms.CharField) and form.fields["email"].max_length == 200
+    assert isinstance(form.fields["age"], forms.IntegerField)
+    assert form.cleaned_data["born"] == datetime.date(1990, 5, 17)
+    assert form.cleaned_data["balance"] == decimal.Decimal("1.5")

@@ -273,6 +273,15 @@ class EncryptedField(models.BinaryField):
     def value_to_string(self, obj: Any) -> str:
         return str(self.value_from_object(obj))
 
+    def formfield(self, **kwargs: Any) -> Any:
+        """The form field of the plain field this one encrypts (admin, ModelForm)."""
+        plain = self.plain_field()
+        plain.name, plain.null, plain.blank = self.name, self.null, self.blank
+        return plain.formfield(**kwargs)
+
+    def plain_field(self) -> Any:
+        return models.BinaryField(editable=True)
+
     def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name == "isnull":
             return super().get_lookup(lookup_name)
@@ -361,6 +370,9 @@ class EncryptedCharField(EncryptedField):
     python_types = (str,)
     description = "text"
 
+    def plain_field(self) -> Any:
+        return models.CharField(max_length=self.text_max_length)
+
     def __init__(self, *args: Any, max_length: int | None = None, **kwargs: Any) -> None:
         self.text_max_length = max_length  # validated on the plaintext; the column is binary
         super().__init__(*args, **kwargs)
@@ -373,12 +385,16 @@ class EncryptedCharField(EncryptedField):
 
 
 class EncryptedTextField(EncryptedCharField):
-    pass
+    def plain_field(self) -> Any:
+        return models.TextField()
 
 
 class EncryptedIntegerField(EncryptedField):
     python_types = (int,)
     description = "integers"
+
+    def plain_field(self) -> Any:
+        return models.IntegerField()
 
     def parse_legacy(self, text: str) -> Any:
         return int(text)
@@ -388,6 +404,9 @@ class EncryptedBooleanField(EncryptedField):
     python_types = (bool,)
     description = "booleans"
 
+    def plain_field(self) -> Any:
+        return models.BooleanField()
+
     def parse_legacy(self, text: str) -> Any:
         return models.BooleanField().to_python(text)
 
@@ -395,6 +414,9 @@ class EncryptedBooleanField(EncryptedField):
 class EncryptedDecimalField(EncryptedField):
     python_types = (decimal.Decimal, int, float)
     description = "decimals"
+
+    def plain_field(self) -> Any:
+        return models.DecimalField(max_digits=self.max_digits, decimal_places=self.decimal_places)
 
     def __init__(
         self, *args: Any, max_digits: int | None = None, decimal_places: int | None = None, **kwargs: Any
@@ -423,6 +445,9 @@ class EncryptedDateField(EncryptedField):
     python_types = (datetime.date,)
     description = "dates"
 
+    def plain_field(self) -> Any:
+        return models.DateField()
+
     def parse_legacy(self, text: str) -> Any:
         return datetime.date.fromisoformat(text)
 
@@ -436,6 +461,9 @@ class EncryptedDateTimeField(EncryptedField):
     python_types = (datetime.datetime,)
     description = "datetimes"
 
+    def plain_field(self) -> Any:
+        return models.DateTimeField()
+
     def parse_legacy(self, text: str) -> Any:
         return datetime.datetime.fromisoformat(text)
 
@@ -444,6 +472,9 @@ class EncryptedUUIDField(EncryptedField):
     python_types = (uuid.UUID,)
     description = "UUIDs"
 
+    def plain_field(self) -> Any:
+        return models.UUIDField()
+
     def to_python(self, value: Any) -> Any:
         return uuid.UUID(value) if isinstance(value, str) else value
 
@@ -451,6 +482,10 @@ class EncryptedUUIDField(EncryptedField):
 class EncryptedJSONField(EncryptedField):
     python_types = (dict, list, str, int, float, bool)
     description = "JSON values"
+
+    def plain_field(self) -> Any:
+        return models.JSONField()
+
     legacy_text_is_parsed = True
 
     def parse_legacy(self, text: str) -> Any:
