@@ -332,7 +332,7 @@ def test_forms_and_the_admin_see_the_plain_field(django_dbs: list[str]) -> None:
     class PatientForm(forms.ModelForm):
         class Meta:
             model = Patient
-            fields = ["email", "age", "born", "balance", "active"]
+            fields = ("email", "age", "born", "balance", "active")
 
     form = PatientForm(data={"email": "A@Example.org", "age": "41", "born": "1990-05-17", "balance": "1.5"})
     assert form.is_valid(), form.errors
