@@ -466,3 +466,18 @@ def test_an_alembic_migration_encrypts_a_plaintext_column(tmp_path: Path) -> Non
         values = conn.execute(sa.select(accounts.c.iban).order_by(accounts.c.id)).scalars().all()
     assert raw.startswith("AQ") and values == [f"DE{i:020d}" for i in range(1, 31)]
     assert tables.status(url, "accounts", "iban").by_key == {2: 30}
+
+
+def test_a_failed_flush_leaves_the_applications_values(engine: sa.Engine) -> None:
+    add_people(engine, [{"email": "taken@example.org"}])
+    Secret = secret_model(RING1)
+    Secret.metadata.create_all(engine)
+    with Session(engine) as session:
+        person = Person(id=1, email="dup@example.org", age=5)  # id 1 exists: the INSERT fails
+        secret = Secret(ssn="123-45-6789")
+        session.add_all([person, secret])
+        with pytest.raises(sa.exc.IntegrityError):
+            session.flush()
+        session.rollback()
+        assert (person.email, person.age) == ("dup@example.org", 5)
+        assert secret.ssn == "123-45-6789"

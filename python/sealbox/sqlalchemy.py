@@ -464,6 +464,59 @@ def _assign_keys(session: Any, flush_context: Any, instances: Any) -> None:
         setattr(target, attr, value)
 
 
+# For each mapper: its column-bound Encrypted attributes (encrypted in one batch per flush).
+_COLUMNS: weakref.WeakKeyDictionary[Any, list[tuple[str, Encrypted]]] = weakref.WeakKeyDictionary()
+# What a flush replaced by messages, per session, to put back if the flush fails.
+_SEALED: weakref.WeakKeyDictionary[Any, list[tuple[Any, str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def _column_attrs(mapper: Any) -> list[tuple[str, Encrypted]]:
+    found = _COLUMNS.get(mapper)
+    if found is None:
+        found = _COLUMNS[mapper] = [
+            (prop.key, col.type)
+            for prop in mapper.column_attrs
+            for col in prop.columns
+            if isinstance(col.type, Encrypted) and col.type.context != "row"
+        ]
+    return found
+
+
+@event.listens_for(sa.orm.Session, "before_flush")
+def _seal_batches(session: Any, flush_context: Any, instances: Any) -> None:
+    """Encrypt the flush's column-bound values with one batch call per column (the bind
+    processor then passes the messages through), instead of one call per value."""
+    groups: dict[tuple[int, str], tuple[Encrypted, list[tuple[Any, Any]]]] = {}
+    for target in [*session.new, *session.dirty]:
+        state = sa.inspect(target)
+        for attr, kind in _column_attrs(state.mapper):
+            value = state.dict.get(attr)
+            if value is None or isinstance(value, _Bound | Sealed):
+                continue
+            if state.has_identity and not state.attrs[attr].history.has_changes():
+                continue
+            groups.setdefault((id(kind), attr), (kind, []))[1].append((state, value))
+    sealed = _SEALED.setdefault(session, [])
+    for (_, attr), (kind, items) in groups.items():
+        messages = kind.box.encrypt_batch([kind._encode(v) for _, v in items], kind._ctx())
+        for (state, value), message in zip(items, messages, strict=True):
+            state.dict[attr] = _Bound(message, value)
+            sealed.append((state, attr, value))
+
+
+@event.listens_for(sa.orm.Session, "after_flush_postexec")
+def _flushed(session: Any, flush_context: Any) -> None:
+    _SEALED.pop(session, None)
+
+
+@event.listens_for(sa.orm.Session, "after_soft_rollback")
+def _rolled_back(session: Any, previous_transaction: Any) -> None:
+    """A flush that failed leaves no message where the application had its value."""
+    for state, attr, value in _SEALED.pop(session, []):
+        if isinstance(state.dict.get(attr), _Bound):
+            state.dict[attr] = value
+
+
 def _seal_row(mapper: Any, connection: Any, target: Any) -> None:
     columns = _row_columns(mapper)
     if not columns:
@@ -482,11 +535,14 @@ def _seal_row(mapper: Any, connection: Any, target: Any) -> None:
             continue
         message = kind.box.encrypt(kind._encode(value), context=kind._row_ctx(row))
         state.dict[attr] = _Bound(message, value)
+        session = sa.orm.object_session(target)
+        if session is not None:
+            _SEALED.setdefault(session, []).append((state, attr, value))
 
 
 def _unseal_written(mapper: Any, connection: Any, target: Any) -> None:
     state = sa.inspect(target)
-    for attr, _ in _row_columns(mapper):
+    for attr, _ in [*_row_columns(mapper), *_column_attrs(mapper)]:
         value = state.dict.get(attr)
         if isinstance(value, _Bound):
             sa.orm.attributes.set_committed_value(target, attr, value.plaintext)
