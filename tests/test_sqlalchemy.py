@@ -481,3 +481,38 @@ def test_a_failed_flush_leaves_the_applications_values(engine: sa.Engine) -> Non
         session.rollback()
         assert (person.email, person.age) == ("dup@example.org", 5)
         assert secret.ssn == "123-45-6789"
+
+
+def test_review_cases_keys_as_the_database_returns_them_and_numeric_scale(tmp_path: Path) -> None:
+    class Base(DeclarativeBase):
+        pass
+
+    box = sealbox.Box(RING1)
+
+    class Row(Base):
+        __tablename__ = "rows"
+        id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+        ssn: Mapped[str | None] = mapped_column(Encrypted(sa.String, box, context="row"))
+
+    class Price(Base):
+        __tablename__ = "prices"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        amount: Mapped[decimal.Decimal] = mapped_column(
+            Encrypted(sa.Numeric(10, 2), sealbox.Box(RING1, deterministic=True))
+        )
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'review.sqlite3'}")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add(Row(id="7", ssn="seven"))  # type: ignore[arg-type]
+        session.add(Price(id=1, amount=decimal.Decimal("1.1")))
+        session.commit()
+    with Session(engine) as session:
+        row = session.get(Row, 7)
+        assert row is not None and row.ssn == "seven"
+        row.id = 8
+        with pytest.raises(sealbox.SealboxError, match="cannot change"):
+            session.commit()
+        session.rollback()
+        found = session.scalars(sa.select(Price.id).where(Price.amount == decimal.Decimal("1.10"))).all()
+        assert found == [1]

@@ -427,7 +427,8 @@ def test_a_concurrent_writer_keeps_its_values(db: Db) -> None:
 
     def application() -> None:
         rng = __import__("random").Random(5)
-        engine = sa.create_engine(db.engine.url)
+        # The application waits for the job's short write locks, as one would configure it.
+        engine = sa.create_engine(db.engine.url, connect_args={"timeout": 60} if db.name == "sqlite" else {})
         while not stop.is_set():
             key = rng.randrange(1, 3001)
             value = f"app {key} {rng.random()}".encode()
@@ -495,8 +496,43 @@ def test_a_unique_constraint_refuses_a_row_and_the_others_finish(db: Db) -> None
     rows.append((21, det2.encrypt(b"v7", context=column_context("items", "det"))))
     db.insert("items", ["id", "det"], rows)
     report = tables.rotate(db.url, "items", "det", RING2)
-    assert [(f.key, f.reason) for f in report.failed] == [
-        (7, "a unique constraint refuses the new value: another row holds it")
-    ]
+    assert [f.key for f in report.failed] == [7]
+    assert report.failed[0].reason.startswith("the table refuses the new value (")
     assert report.rotated == 19 and report.conflicts == 0
     assert tables.status(db.url, "items", "det").by_key == {1: 1, 2: 20}
+
+
+def test_review_cases_nullable_keys_collations_remaining_and_quiet_errors(tmp_path: Path) -> None:
+    path = tmp_path / "edge.sqlite3"
+    conn = __import__("sqlite3").connect(path)
+    box = sealbox.Box(RING1)
+    conn.execute("CREATE TABLE nk (ext TEXT UNIQUE, v BLOB)")
+    with pytest.raises(ValueError, match="may be NULL"):
+        tables.rotate(str(path), "nk", "v", RING2, key_column="ext")
+    # A text key whose column compares case-insensitively: 'a' and 'A' are two rows.
+    conn.execute("CREATE TABLE ci (ext TEXT COLLATE NOCASE NOT NULL, v BLOB, UNIQUE (ext COLLATE BINARY))")
+    rows = [("a", "alice"), ("A", "anna"), ("b", "bob")]
+    conn.executemany(
+        "INSERT INTO ci VALUES (?, ?)",
+        [(k, box.encrypt(v.encode(), context=column_context("ci", "v", row=k))) for k, v in rows],
+    )
+    conn.commit()
+    report = tables.rotate(str(path), "ci", "v", RING2, key_column="ext", context="row", batch_size=1)
+    assert (report.rotated, report.conflicts, report.remaining) == (3, 0, 0)
+    got = dict(conn.execute("SELECT ext, v FROM ci").fetchall())
+    for k, v in rows:
+        assert sealbox.Box(RING2).decrypt(got[k], context=column_context("ci", "v", row=k)) == v.encode()
+    # A value that does not decrypt stays pending: the report and the command say so.
+    conn.execute("UPDATE ci SET v = ? WHERE ext = 'b'", (box.encrypt(b"x", context=b"elsewhere"),))
+    conn.commit()
+    report = tables.rotate(str(path), "ci", "v", RING2, key_column="ext", context="row")
+    assert report.remaining == 1 and [f.key for f in report.failed] == ["b"]
+    # The database's own errors never carry the values of the statement.
+    conn.execute("CREATE TABLE secrets (id INTEGER PRIMARY KEY, ssn TEXT)")
+    conn.execute("INSERT INTO secrets VALUES (1, '123-45-6789')")
+    conn.execute("CREATE TRIGGER no BEFORE UPDATE ON secrets BEGIN SELECT no_such_function(); END")
+    conn.commit()
+    with pytest.raises(tables.DatabaseError) as info:
+        tables.encrypt(f"sqlite+pysqlite:///{path}", "secrets", "ssn", sealbox.Box(RING2, encoding="text"))
+    assert "123-45" not in str(info.value) and "no_such_function" in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__

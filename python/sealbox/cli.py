@@ -143,7 +143,7 @@ def _table_command(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         return fail(str(exc))
     _print_report(result.to_json(), args.json)
-    return FAILED_ROWS if result.failed else 0
+    return FAILED_ROWS if result.failed or result.remaining else 0
 
 
 def _print_status(report: dict[str, Any], as_json: bool) -> None:
@@ -174,6 +174,11 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
         + (" (every row written read back and decrypted)" if report["verified"] else "")
         + "\n"
     )
+    if report.get("remaining"):
+        sys.stdout.write(
+            f"  {report['remaining']:,} rows are still pending (failed, or written meanwhile the old way): "
+            "run again before retiring a key\n"
+        )
     for failure in report["failed"][:20]:
         sys.stdout.write(f"  row {failure['key']!r}, {failure['column']}: {failure['reason']}\n")
     if len(report["failed"]) > 20:

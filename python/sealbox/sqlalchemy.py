@@ -157,6 +157,10 @@ class Encrypted(TypeDecorator[Any]):
             )
         if isinstance(self.type_, sa.Numeric) and not isinstance(value, decimal.Decimal):
             value = decimal.Decimal(str(value)) if self.type_.asdecimal else value
+        scale = self.type_.scale if isinstance(self.type_, sa.Numeric) else None
+        if isinstance(value, decimal.Decimal) and scale is not None and value.is_finite():
+            # One value, one message: 1.1 and 1.10 are the same NUMERIC(…, 2).
+            value = value.quantize(decimal.Decimal(1).scaleb(-scale))
         return codecs.encode(value)
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
@@ -496,9 +500,13 @@ def _seal_batches(session: Any, flush_context: Any, instances: Any) -> None:
             if state.has_identity and not state.attrs[attr].history.has_changes():
                 continue
             groups.setdefault((id(kind), attr), (kind, []))[1].append((state, value))
+    # Every value is encrypted before any is replaced: an error leaves the objects as they were.
+    batches = [
+        (attr, items, kind.box.encrypt_batch([kind._encode(v) for _, v in items], kind._ctx()))
+        for (_, attr), (kind, items) in groups.items()
+    ]
     sealed = _SEALED.setdefault(session, [])
-    for (_, attr), (kind, items) in groups.items():
-        messages = kind.box.encrypt_batch([kind._encode(v) for _, v in items], kind._ctx())
+    for attr, items, messages in batches:
         for (state, value), message in zip(items, messages, strict=True):
             state.dict[attr] = _Bound(message, value)
             sealed.append((state, attr, value))
@@ -522,11 +530,14 @@ def _seal_row(mapper: Any, connection: Any, target: Any) -> None:
     if not columns:
         return
     state = sa.inspect(target)
-    row = (
-        state.identity[0]
-        if state.identity
-        else getattr(target, mapper.get_property_by_column(_row_key(mapper)).key)
-    )
+    key = _row_key(mapper)
+    key_attr = mapper.get_property_by_column(key).key
+    if state.has_identity and state.attrs[key_attr].history.has_changes():
+        raise SealboxError(
+            f"{type(target).__name__}.{key_attr} cannot change: "
+            "the row's context='row' values are bound to it"
+        )
+    row = _as_key(key, state.identity[0] if state.identity else getattr(target, key_attr))
     for attr, kind in columns:
         value = state.dict.get(attr)
         if value is None or isinstance(value, _Bound | Sealed):
@@ -538,6 +549,20 @@ def _seal_row(mapper: Any, connection: Any, target: Any) -> None:
         session = sa.orm.object_session(target)
         if session is not None:
             _SEALED.setdefault(session, []).append((state, attr, value))
+
+
+def _as_key(column: Any, value: Any) -> Any:
+    """A primary key as the database gives it back: the type its column reads as (an
+    application that sets ``id="7"`` on an Integer key binds its row to 7)."""
+    try:
+        kind = column.type.python_type
+    except NotImplementedError:
+        return value
+    if value is None or isinstance(value, kind):
+        return value
+    if kind is uuid.UUID:
+        return uuid.UUID(str(value))
+    return kind(value)
 
 
 def _unseal_written(mapper: Any, connection: Any, target: Any) -> None:
@@ -600,5 +625,8 @@ def rotate(
         box = found[group[0]].box
         modes: dict[str | None, tables.ContextMode] = {None: "none", "column": "column", "row": "row"}
         context = {n: modes[found[n].context] for n in group}
-        reports.append(tables.rotate(engine, table.name, group, box, context=context, **options))
+        name = f"{table.schema}.{table.name}" if table.schema else str(table.name)
+        keys = list(table.primary_key.columns)
+        row_key = (lambda k, column=keys[0]: _as_key(column, k)) if len(keys) == 1 else None
+        reports.append(tables.rotate(engine, name, group, box, context=context, row_key=row_key, **options))
     return reports

@@ -211,13 +211,14 @@ class EncryptedField(models.BinaryField):
                 f"{self._name()} is bound to its row (context='row'): set {type(model_instance).__name__}."
                 f"{self.model._meta.pk.name} before saving"
             )
-        message = self.box.encrypt(self._encode(self.to_python(value)), context=self._ctx(model_instance.pk))
+        row = self.model._meta.pk.to_python(model_instance.pk)  # the key as it reads back
+        message = self.box.encrypt(self._encode(self.to_python(value)), context=self._ctx(row))
         return _Bound(message)
 
     def _open(self, message: bytes, row: Any) -> Any:
         if self.allow_plaintext and not looks_encrypted(message):
             plaintext_reads.add(self._name())
-            return self.to_python(message.decode("utf-8") if bytes not in self.python_types else message)
+            return self.legacy(message)
         try:
             return codecs.decode(self.box.decrypt(message, context=self._ctx(row)))
         except DecryptionError:
@@ -251,13 +252,17 @@ class EncryptedField(models.BinaryField):
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None:
             return None
+        if self.allow_plaintext and not looks_encrypted(value):
+            plaintext_reads.add(self._name())
+            return self.legacy(value)
         if type(value) is not bytes:
+            if isinstance(value, str):  # SQLite keeps a value TEXT through a change to a binary column
+                raise DecryptionError(
+                    f"a value of {self._name()} is text, not a message (allow_plaintext reads it)"
+                )
             value = bytes(value)
         if self.context == "row":
             return Sealed(value, self)  # opened with the row's key in post_init
-        if self.allow_plaintext and not looks_encrypted(value):
-            plaintext_reads.add(self._name())
-            return self.to_python(value.decode("utf-8") if bytes not in self.python_types else value)
         try:
             return codecs.decode(self.box.decrypt(value, context=self._ctx()))
         except DecryptionError:
@@ -269,6 +274,15 @@ class EncryptedField(models.BinaryField):
     def parse_legacy(self, text: str) -> Any:
         """A plaintext stored as text before the field was encrypted, as the field's type."""
         return text
+
+    def legacy(self, value: Any) -> Any:
+        """A value stored before the field was encrypted (text, or text kept as bytes), as the
+        value the field holds."""
+        if isinstance(value, bytes | bytearray | memoryview) and bytes not in self.python_types:
+            value = bytes(value).decode("utf-8")
+        if isinstance(value, str) and (str not in self.python_types or self.legacy_text_is_parsed):
+            value = self.parse_legacy(value)
+        return self._canonical(self.to_python(value))
 
     def value_to_string(self, obj: Any) -> str:
         return str(self.value_from_object(obj))
@@ -285,6 +299,8 @@ class EncryptedField(models.BinaryField):
     def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name == "isnull":
             return super().get_lookup(lookup_name)
+        if lookup_name == "exact" and (self.context == "row" or not self.deterministic):
+            return _NullOnlyExact  # filter(field=None) becomes isnull; any value raises
         if self.context == "row":
             raise FieldError(
                 f"{self._name()} is bound to its row (context='row'): lookup '{lookup_name}' cannot find "
@@ -357,6 +373,21 @@ class _EncryptedExact(Lookup):
         if not messages:
             return "1 = 0", []
         return f"{lhs} IN ({', '.join(['%s'] * len(messages))})", [*params, *messages]
+
+
+class _NullOnlyExact(Lookup):
+    """``exact`` on a field that cannot answer it: Django turns ``field=None`` into ``isnull``
+    after building this lookup; a value raises."""
+
+    lookup_name = "exact"
+    prepare_rhs = False
+
+    def __init__(self, lhs: Any, rhs: Any) -> None:
+        super().__init__(lhs, rhs)
+        if rhs is not None:
+            field = lhs.output_field
+            why = "bound to its row" if field.context == "row" else "randomized"
+            raise FieldError(f"{field._name()} is encrypted ({why}): lookup 'exact' cannot find equal values")
 
 
 class _EncryptedIn(_EncryptedExact):

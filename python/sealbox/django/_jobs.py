@@ -66,14 +66,16 @@ def run(command: Any, job: str, options: dict[str, Any]) -> None:
             found = tables.status(db, table, field.column).to_json()
             command.stdout.write(json.dumps(found) if options["json"] else _status_line(found))
         return
-    groups: dict[tuple[int, bool], list[Any]] = {}
+    # Each field's Box resolved once and kept: fields share a job only when they share a Box.
+    boxes = {field: field.box for field in chosen}
+    groups: dict[int, list[Any]] = {}
     for field in chosen:
-        groups.setdefault((id(field.box), field.deterministic), []).append(field)
+        groups.setdefault(id(boxes[field]), []).append(field)
+    pk = model._meta.pk
     failed = False
     for group in groups.values():
-        context: dict[str, tables.ContextMode] = {
-            f.column: "column" if f.context == "column" else "none" for f in group
-        }
+        modes: dict[str | None, tables.ContextMode] = {None: "none", "column": "column", "row": "row"}
+        context = {f.column: modes[f.context] for f in group}
         progress, end = reporter(f"{job} {table}", command.stderr._out)
         kwargs: dict[str, Any] = {
             "context": context,
@@ -82,14 +84,15 @@ def run(command: Any, job: str, options: dict[str, Any]) -> None:
             "verify": options["verify"],
             "strict": options["strict"],
             "progress": progress,
+            "row_key": pk.to_python,  # the key as the model reads it (a UUID stored as text, say)
         }
         try:
             if job == "rotate":
-                report = tables.rotate(db, table, [f.column for f in group], group[0].box, **kwargs)
+                report = tables.rotate(db, table, [f.column for f in group], boxes[group[0]], **kwargs)
             else:
                 convert = {f.column: _legacy(f) for f in group}
                 report = tables.encrypt(
-                    db, table, [f.column for f in group], group[0].box, convert=convert, **kwargs
+                    db, table, [f.column for f in group], boxes[group[0]], convert=convert, **kwargs
                 )
         except (ValueError, TypeError, tables.TableJobError) as exc:
             raise CommandError(str(exc)) from exc
@@ -104,15 +107,7 @@ def run(command: Any, job: str, options: dict[str, Any]) -> None:
 
 def _legacy(field: EncryptedField) -> Any:
     """A stored plaintext (text, or text kept as bytes) as the value the field holds."""
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, bytes | bytearray | memoryview) and bytes not in field.python_types:
-            value = bytes(value).decode("utf-8")
-        if isinstance(value, str) and (str not in field.python_types or field.legacy_text_is_parsed):
-            value = field.to_python(field.parse_legacy(value))
-        return field._canonical(field.to_python(value))
-
-    return convert
+    return field.legacy
 
 
 def _status_line(report: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ import contextlib
 from typing import Any
 
 from django.apps import apps as global_apps
+from django.core.exceptions import FieldDoesNotExist
 from django.db.migrations.operations.base import Operation
 
 from sealbox import tables
@@ -44,7 +45,7 @@ class EncryptField(Operation):
         model = to_state.apps.get_model(app_label, self.model_name)
         field = model._meta.get_field(self.name)
         # The application's own field holds its Box (a migration's field is rebuilt without it).
-        with contextlib.suppress(LookupError):
+        with contextlib.suppress(LookupError, FieldDoesNotExist):
             field = global_apps.get_model(app_label, self.model_name)._meta.get_field(self.name)
         if not isinstance(field, EncryptedField):
             raise ValueError(f"{model.__name__}.{self.name} is not an encrypted field: AlterField it first")

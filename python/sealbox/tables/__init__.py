@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from sealbox._errors import SealboxError
 from sealbox.tables._backend import Backend
 from sealbox.tables._headers import parse_prefix
 from sealbox.tables._job import Boxes as _Boxes
@@ -40,7 +41,17 @@ from sealbox.tables._job import (
     run,
 )
 
-__all__ = ["ColumnStatus", "ContextMode", "Failure", "Report", "TableJobError", "encrypt", "rotate", "status"]
+__all__ = [
+    "ColumnStatus",
+    "ContextMode",
+    "DatabaseError",
+    "Failure",
+    "Report",
+    "TableJobError",
+    "encrypt",
+    "rotate",
+    "status",
+]
 
 DEFAULT_BATCH = 10_000
 
@@ -58,6 +69,7 @@ def rotate(
     verify: bool = False,
     strict: bool = False,
     progress: Progress | None = None,
+    row_key: Callable[[Any], Any] | None = None,
 ) -> Report:
     """Re-encrypt every message of ``columns`` not under the active key of ``keys``.
 
@@ -72,12 +84,14 @@ def rotate(
     and the reason, and the job goes on (``strict=True`` stops at the first, raising
     ``TableJobError``). ``dry_run`` writes nothing; ``verify`` re-reads every row
     written, in its transaction, and decrypts it. ``progress(done, total)`` is called
-    after each batch.
+    after each batch. ``row_key`` turns a key as the database returns it into the key the
+    application binds row contexts to (a UUID stored as text, say). ``Report.remaining`` is
+    what is still pending when the job ends: retire an old key only when it is 0.
     """
     with _backend(db) as backend:
         names = _columns(columns)
         layout = backend.layout(_table(table), names, key_column, writing=False)
-        job = Job("rotate", _Boxes(keys), layout, context)
+        job = Job("rotate", _Boxes(keys), layout, context, row_key=row_key)
         return run(
             backend,
             job,
@@ -101,6 +115,7 @@ def encrypt(
     algorithm: str | None = None,
     codec: bool = True,
     convert: Mapping[str, Callable[[Any], Any]] | None = None,
+    row_key: Callable[[Any], Any] | None = None,
     batch_size: int = DEFAULT_BATCH,
     dry_run: bool = False,
     verify: bool = False,
@@ -127,6 +142,7 @@ def encrypt(
             context,
             codec=codec,
             convert=dict(convert or {}),
+            row_key=row_key,
             deterministic=deterministic,
             algorithm=algorithm,
         )
@@ -205,13 +221,41 @@ def _columns(columns: str | Sequence[str]) -> list[str]:
     return names
 
 
+class DatabaseError(SealboxError):
+    """The database refused a job's statement. The message names the error's class (and
+    SQL state or code), never the statement's parameters, which hold values."""
+
+
 @contextmanager
 def _backend(db: Any) -> Iterator[Backend]:
     backend = _open(db)
     try:
         yield backend
+    except Exception as exc:
+        described = _driver_error(exc)
+        if described is None:
+            raise
+        raise DatabaseError(f"the database refused a statement of the job: {described}") from None
     finally:
         backend.close()
+
+
+def _driver_error(exc: BaseException) -> str | None:
+    """A database driver's error, described without its parameters; None for anything else."""
+    module = type(exc).__module__
+    if isinstance(exc, sqlite3.Error):
+        return f"{type(exc).__name__}: {exc}"  # SQLite's texts name tables and columns, not values
+    if module.startswith("psycopg"):
+        state = getattr(exc, "sqlstate", None)
+        return f"{type(exc).__name__}" + (f" (SQLSTATE {state})" if state else "")
+    if module.startswith("sqlalchemy"):
+        orig = getattr(exc, "orig", None)
+        if orig is not None and isinstance(orig, sqlite3.Error):
+            return f"{type(orig).__name__}: {orig}"
+        code = getattr(orig, "args", (None,))[0] if orig is not None else None
+        name = type(orig).__name__ if orig is not None else type(exc).__name__
+        return name + (f" (code {code})" if isinstance(code, int) else "")
+    return None
 
 
 def _open(db: Any) -> Backend:
@@ -235,6 +279,10 @@ def _open(db: Any) -> Backend:
             return AlchemyBackend(db)
         return SqliteBackend(_existing(db))
     module = type(db).__module__
+    if module.startswith("psycopg2"):
+        raise TypeError(
+            "a psycopg2 connection: sealbox.tables speaks psycopg 3 (pip install 'psycopg[binary]')"
+        )
     if module.startswith("psycopg"):
         from sealbox.tables._postgres import PostgresBackend
 

@@ -12,7 +12,7 @@ from sealbox.tables._backend import (
     Kind,
     Layout,
     Pending,
-    UniqueConflict,
+    RowRefused,
     Writes,
     missing,
     no_key,
@@ -49,7 +49,7 @@ class AlchemyBackend:
             raise ValueError('this database URL needs SQLAlchemy: pip install "sqlalchemy>=2"') from exc
         self.sa = sa
         if isinstance(target, str):
-            self.engine = sa.create_engine(target)
+            self.engine = sa.create_engine(target, hide_parameters=True)
             self._owned = True
         elif isinstance(target, sa.engine.Engine):
             self.engine, self._owned = target, False
@@ -111,6 +111,8 @@ class AlchemyBackend:
             idx.unique and [c.name for c in idx.columns] == [key] for idx in self.table.indexes
         ):
             raise not_unique(table, key)
+        elif primary != [key] and self.table.c[key].nullable:
+            raise ValueError(f"{table}.{key} may be NULL: a job pages by a unique, NOT NULL key")
         if key in columns:
             raise ValueError(f"{table}.{key} is the key the job pages by; it cannot be encrypted")
         kinds: list[Kind] = []
@@ -215,13 +217,19 @@ class AlchemyBackend:
         try:
             return self._write(layout, writes, check)
         except self.sa.exc.IntegrityError as exc:
-            raise UniqueConflict(type(exc.orig).__name__) from exc
+            raise RowRefused(type(exc.orig).__name__) from exc
 
     def _write(self, layout: Layout, writes: Sequence[Writes], check: Check | None) -> int:
         sa = self.sa
         k = self.table.c[layout.key]
         written = 0
         with self._writing() as conn:
+            if self._bytewise:
+                # MySQL outside strict mode truncates a value too long for its column with a
+                # warning: a message cut short, and the plaintext gone. Strict makes it an error.
+                conn.execute(
+                    sa.text("SET SESSION sql_mode = CONCAT_WS(',', @@SESSION.sql_mode, 'STRICT_ALL_TABLES')")
+                )
             for w in writes:
                 cas = [self._equal(layout, n, sa.bindparam(f"o_{j}")) for j, n in enumerate(w.names)]
                 statement = (

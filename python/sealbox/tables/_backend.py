@@ -57,9 +57,10 @@ class Writes:
         return list(zip(*self.new, self.keys, *self.old, strict=True))
 
 
-class UniqueConflict(Exception):
-    """A batch's write broke a unique constraint (a backend's driver error, translated); the
-    batch was rolled back."""
+class RowRefused(Exception):
+    """A batch's write broke a constraint of the table (unique, check, a trigger's refusal:
+    the driver's IntegrityError, translated, its text free of values); the batch was rolled
+    back."""
 
 
 # Called inside the write's transaction with the rows written, re-read; raises to roll back.

@@ -20,7 +20,7 @@ from sealbox._envelope import EnvelopeKeyProvider
 from sealbox._errors import SealboxError
 from sealbox._keyring import Keyring
 from sealbox._native import Message
-from sealbox.tables._backend import Backend, Kind, Layout, Pending, UniqueConflict, Writes
+from sealbox.tables._backend import Backend, Kind, Layout, Pending, RowRefused, Writes
 from sealbox.tables._headers import (
     SUITES,
     TEXT_START,
@@ -72,6 +72,7 @@ class Report:
     failed: list[Failure] = field(default_factory=list)
     conflicts: int = 0  # rows the application changed between the read and the write
     passes: int = 0
+    remaining: int = 0  # rows still pending when the job ended (failed ones included)
     seconds: float = 0.0
     dry_run: bool = False
     verified: bool = False
@@ -93,6 +94,7 @@ class Report:
             "unchanged": self.unchanged,
             "failed": [f.to_json() for f in self.failed],
             "conflicts": self.conflicts,
+            "remaining": self.remaining,
             "passes": self.passes,
             "dry_run": self.dry_run,
             "verified": self.verified,
@@ -173,6 +175,9 @@ class Job:
     codec: bool = True
     # encrypt: per column, how a stored plaintext becomes the value to encode.
     convert: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    # Row contexts: how a key read from the database becomes the key the application binds
+    # (a UUID read back as text, say); None takes it as it is.
+    row_key: Callable[[Any], Any] | None = None
     deterministic: bool = False
     algorithm: str | None = None
     # Worker threads of each batch call; None: one per core.
@@ -209,16 +214,26 @@ class Job:
         mode = self.context if isinstance(self.context, str) else self.context[column]
         if mode == "none":
             return None
-        base = column_context(self.layout.table, column)
+        base = column_context(self.context_table, column)
         if mode == "column":
             return base
-        return [base + part for part in (row_parts(keys) if parts is None else parts)]
+        return [base + part for part in (self._row_parts(keys) if parts is None else parts)]
+
+    @property
+    def context_table(self) -> str:
+        """The table's name as contexts bind it: without a schema (``tenant1.users`` binds as
+        ``users``, as the ORMs bind it)."""
+        return self.layout.table.rpartition(".")[2]
+
+    def _row_parts(self, keys: Sequence[Any]) -> list[bytes]:
+        convert = self.row_key
+        return row_parts(keys if convert is None else [convert(k) for k in keys])
 
     def process(self, rows: Sequence[tuple[Any, ...]]) -> tuple[list[Writes], list[Failure], int]:
         """The writes for a page of rows, the values that failed, and how many values were tried."""
         columns = [list(c) for c in zip(*rows, strict=True)]  # keys, then each column's values
         keys = columns[0]
-        self._parts = row_parts(keys) if self._row_context else None
+        self._parts = self._row_parts(keys) if self._row_context else None
         changed: list[tuple[str, list[Any], list[int], list[Any]]] = []
         failures: list[Failure] = []
         tried = 0
@@ -509,6 +524,10 @@ def run(
     finally:
         worker.shutdown(wait=True, cancel_futures=True)
     report.unchanged = total - report.changed - len({f.key for f in report.failed}) - report.conflicts
+    if not dry_run:
+        # What is still to do (failed rows, rows the application kept writing the old way): an
+        # operator must not retire a key while this is above zero.
+        report.remaining = max(backend.survey(layout, p, None, count=True)[1] for p in job.pending)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -516,12 +535,13 @@ def run(
 def _write(
     backend: Backend, job: Job, writes: list[Writes], verify: bool, read: Any, report: Report
 ) -> tuple[int, int]:
-    """Write a batch; when a unique constraint refuses it (a value the table already holds
-    under the new key in another row), write its rows one by one and report those refused."""
+    """Write a batch; when a constraint refuses it (say a unique index: a value the table
+    already holds under the new key in another row), write its rows one by one and report
+    those refused."""
     layout = job.layout
     try:
         return backend.write(layout, writes, job.check(writes) if verify else None, read), 0
-    except UniqueConflict:
+    except RowRefused:
         pass
     written = refused = 0
     for w in writes:
@@ -529,14 +549,10 @@ def _write(
             one = [Writes(w.names, [key], [[old[r]] for old in w.old], [[new[r]] for new in w.new])]
             try:
                 written += backend.write(layout, one, job.check(one) if verify else None, None)
-            except UniqueConflict:
+            except RowRefused as exc:
                 refused += 1
                 report.failed.append(
-                    Failure(
-                        key,
-                        ",".join(w.names),
-                        "a unique constraint refuses the new value: another row holds it",
-                    )
+                    Failure(key, ",".join(w.names), f"the table refuses the new value ({exc})")
                 )
     return written, refused
 
@@ -553,6 +569,7 @@ def _pages(
 
         def fetch(after: Any, first: bool) -> tuple[Any, Any, Any]:
             rows, read = backend.page(layout, job.pending, after, first, batch_size)
+            _check_last_key(rows)
             return rows, read, job.process(rows) if rows else None
 
         # The next page is read (on the backend's other connection) and processed too.
@@ -564,12 +581,19 @@ def _pages(
             fetching = worker.submit(fetch, rows[-1][0], False)
             yield rows, read, processed
     rows, read = backend.page(layout, job.pending, None, True, batch_size)
+    _check_last_key(rows)
     processing = worker.submit(job.process, rows) if rows else None
     while rows and processing is not None:
         following, next_read = backend.page(layout, job.pending, rows[-1][0], False, batch_size)
+        _check_last_key(following)
         upcoming = worker.submit(job.process, following) if following else None
         yield rows, read, processing.result()
         rows, read, processing = following, next_read, upcoming
+
+
+def _check_last_key(rows: Sequence[tuple[Any, ...]]) -> None:
+    if rows and rows[-1][0] is None:
+        raise ValueError("the key column holds NULL: a job pages by a unique, non-null key")
 
 
 def _survey(backend: Backend, job: Job, *, count: bool) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from sealbox.tables._backend import (
     Kind,
     Layout,
     Pending,
-    UniqueConflict,
+    RowRefused,
     Writes,
     missing,
     no_key,
@@ -23,7 +23,7 @@ from sealbox.tables._backend import (
 from sealbox.tables._headers import BINARY_STARTS, MIN_BYTES, MIN_CHARS, TEXT_STARTS, Headers
 
 _KINDS: dict[str, Kind] = {"bytea": "binary", "text": "text", "varchar": "text"}
-_STAGE = "sealbox_stage"
+_STAGE = "pg_temp.sealbox_stage"  # the session's own temporary schema, never a table of the app
 
 
 class PostgresBackend:
@@ -90,6 +90,12 @@ class PostgresBackend:
             raise missing("key column", [key], table, list(types))
         elif not any(unique and whole and list(cols) == [key] for _, unique, whole, cols in indexes):
             raise not_unique(table, key)
+        else:
+            notnull = self.conn.execute(
+                "SELECT attnotnull FROM pg_attribute WHERE attrelid = %s AND attname = %s", (oid, key)
+            ).fetchone()
+            if notnull is None or not notnull[0]:
+                raise ValueError(f"{table}.{key} may be NULL: a job pages by a unique, NOT NULL key")
         if key in columns:
             raise ValueError(f"{table}.{key} is the key the job pages by; it cannot be encrypted")
         kinds: list[Kind] = []
@@ -156,7 +162,7 @@ class PostgresBackend:
         try:
             return self._write(layout, writes, check)
         except psycopg.errors.IntegrityError as exc:
-            raise UniqueConflict(type(exc).__name__) from exc
+            raise RowRefused(type(exc).__name__) from exc
 
     def _write(self, layout: Layout, writes: Sequence[Writes], check: Check | None) -> int:
         names = layout.columns

@@ -11,7 +11,7 @@ from sealbox.tables._backend import (
     Kind,
     Layout,
     Pending,
-    UniqueConflict,
+    RowRefused,
     Writes,
     missing,
     no_key,
@@ -84,6 +84,9 @@ class SqliteBackend:
             raise missing("key column", [key], table, list(declared))
         elif primary != [key] and not self._unique(table, key):
             raise not_unique(table, key)
+        notnull = {row[1]: bool(row[3]) for row in info}
+        if primary != [key] and not notnull[key]:
+            raise ValueError(f"{table}.{key} may be NULL: a job pages by a unique, NOT NULL key")
         if key in columns:
             raise ValueError(f"{table}.{key} is the key the job pages by; it cannot be encrypted")
         kinds: list[Kind] = []
@@ -141,10 +144,13 @@ class SqliteBackend:
         where, params = _where(pending)
         k = quote(layout.key)
         cols = ", ".join(quote(c) for c in layout.columns)
+        # The key in byte order whatever its collation, so paging and the write's WHERE see the
+        # rows its unique index sees.
+        kb = f"{k} COLLATE BINARY"
         if not first:
-            where = f"{k} > ? AND ({where})"
+            where = f"{kb} > ? AND ({where})"
             params = [after, *params]
-        sql = f"SELECT {k}, {cols} FROM {quote(layout.table)} WHERE {where} ORDER BY {k} LIMIT ?"
+        sql = f"SELECT {k}, {cols} FROM {quote(layout.table)} WHERE {where} ORDER BY {kb} LIMIT ?"
         version = self._version()
         return self.conn.execute(sql, [*params, limit]).fetchall(), version
 
@@ -158,12 +164,13 @@ class SqliteBackend:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             # Holding the write lock, nobody else can commit now. When nobody has since the
-            # page was read, its rows still hold the values read: the compare is skipped.
-            unchanged = self._version() == read
+            # page was read, its rows still hold the values read: the compare is skipped. Only
+            # on the job's own connection: writes through a caller's do not move data_version.
+            unchanged = self._owned and self._version() == read
             for w in writes:
                 sets = ", ".join(f"{quote(n)} = ?" for n in w.names)
                 if unchanged:
-                    sql = f"UPDATE {table} SET {sets} WHERE {k} = ?"
+                    sql = f"UPDATE {table} SET {sets} WHERE {k} = ? COLLATE BINARY"
                     written += self.conn.executemany(sql, w.params(compare=False)).rowcount
                     continue
                 # Compared byte for byte (BLOBs always are; TEXT by the column's collation otherwise).
@@ -172,13 +179,17 @@ class SqliteBackend:
                     + (" COLLATE BINARY" if layout.kinds[layout.columns.index(n)] == "text" else "")
                     for n in w.names
                 )
-                sql = f"UPDATE {table} SET {sets} WHERE {k} = ? AND {cas}"
+                sql = f"UPDATE {table} SET {sets} WHERE {k} = ? COLLATE BINARY AND {cas}"
                 written += self.conn.executemany(sql, w.params()).rowcount
+            if written > sum(len(w.keys) for w in writes):
+                raise RuntimeError(
+                    "an UPDATE by key changed more rows than it was given: nothing was written"
+                )
             if check is not None:
                 check(self._reread(layout, [key for w in writes for key in w.keys]))
         except sqlite3.IntegrityError as exc:
             self.conn.execute("ROLLBACK")
-            raise UniqueConflict(str(exc)) from exc
+            raise RowRefused(str(exc)) from exc
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
