@@ -9,7 +9,8 @@
 # corpora grow in fuzz/corpus/<target>/.
 #
 # Environment:
-#   SEALBOX_FUZZ_TARGETS          targets to run, default "open_message round_trip batch_rotate atheris_box"
+#   SEALBOX_FUZZ_TARGETS          targets to run, default "open_message round_trip batch_rotate
+#                                 kdf_params atheris_box"
 #   SEALBOX_FUZZ_RUST_COVERAGE=1  run atheris_box against a sealbox built with
 #                                 SanitizerCoverage in fuzz/target-atheris (its own
 #                                 venv), so the fuzzer is guided by Rust coverage too
@@ -27,7 +28,7 @@ fi
 
 fuzz_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$fuzz_dir")
-targets=${SEALBOX_FUZZ_TARGETS:-open_message round_trip batch_rotate atheris_box}
+targets=${SEALBOX_FUZZ_TARGETS:-open_message round_trip batch_rotate kdf_params atheris_box}
 python=${PYTHON:-python}
 corpus=$fuzz_dir/corpus
 artifacts=$fuzz_dir/artifacts
@@ -81,8 +82,10 @@ run_cargo_target() { # target
     log "cargo fuzz run $target for ${seconds}s"
     # cargo-fuzz passes -Zsanitizer=address, which a stable toolchain accepts
     # only with RUSTC_BOOTSTRAP, and writes crashes to fuzz/artifacts/<target>/.
-    # open_message writes its seed messages (genuine messages under the fixed
-    # fuzz keys) into its corpus on start.
+    # open_message and batch_rotate write their seed messages (genuine messages
+    # under the fixed fuzz keys) into their corpus on start, kdf_params its
+    # parameter seeds (OWASP's and the gem's costs, every bound's edges, the
+    # scrypt memory product that once overflowed).
     (
         cd "$root"
         RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$fuzz_dir/target SEALBOX_FUZZ_SEEDS=$corpus/$target \
@@ -157,7 +160,7 @@ run_atheris() {
 
 total_start=$(stamp)
 cargo_targets=()
-for t in open_message round_trip batch_rotate; do
+for t in open_message round_trip batch_rotate kdf_params; do
     wants "$t" && cargo_targets+=("$t")
 done
 if ((${#cargo_targets[@]})); then

@@ -404,7 +404,7 @@ def test_ctrl_c_during_any_batch_shape_raises_and_leaves_the_box_usable(shape: s
     key = sealbox.generate_key()
     box = Box(key)
     env = Box(sealbox.EnvelopeKeyProvider(_KmsLike(key), sealbox.DataKeyCache(max_messages=10**7)))
-    slow = sealbox.BlindIndex(key, "argon2id", t=2, m=4096, p=1)
+    slow = sealbox.BlindIndex(key, "argon2id", t=2, m=4096, p=1, allow_weak=True)
     values = [b"x" * 64] * 2_000_000
     calls = {
         "list": lambda: box.encrypt_batch(values),
@@ -420,7 +420,7 @@ def test_ctrl_c_during_any_batch_shape_raises_and_leaves_the_box_usable(shape: s
 
 def test_ctrl_c_stops_a_batch_before_it_reads_the_rest_of_its_values() -> None:
     # Values are read a chunk at a time: an interrupted batch stops reading.
-    slow = sealbox.BlindIndex(sealbox.generate_key(), "argon2id", t=2, m=4096, p=1)
+    slow = sealbox.BlindIndex(sealbox.generate_key(), "argon2id", t=2, m=4096, p=1, allow_weak=True)
     read = 0
 
     def values() -> Any:

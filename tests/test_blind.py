@@ -1,6 +1,11 @@
 # ruff: noqa: RUF001  -- look-alike characters are what the normalizers are tested on
 """Blind indexes: vectors, differential tests, truncation, normalizers,
-compound fields, key versions during a rotation, the planner, hygiene."""
+compound fields, key versions during a rotation, the planner, hygiene; the
+separation of index keys from Box keys, and OWASP's minimum costs.
+
+Expected values are computed here from docs/search.md with hmac, hashlib and
+argon2-cffi: an index hashes under HMAC-SHA256(K, "sealbox/v1/blind-index/key"
+|| 0x00 || algorithm), never under K."""
 
 from __future__ import annotations
 
@@ -18,11 +23,13 @@ import time
 from collections import Counter
 from typing import Any
 
+import nacl.bindings as sodium
 import pytest
 import sealbox
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV, AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sealbox import BlindIndex, Box, Keyring, hazmat, plan_bits
+from sealbox import BlindIndex, Box, EnvelopeKeyProvider, Keyring, hazmat, plan_bits
 from sealbox import normalizers as nz
 
 from .conftest import VECTOR_COUNTS, load_vectors
@@ -34,6 +41,14 @@ K1, K2 = b"\x01" * 32, b"\x02" * 32
 h = bytes.fromhex
 
 
+def hash_key(key: bytes, algorithm: str = "hmac-sha256") -> bytes:
+    """docs/search.md: the key an index hashes with, from the key it is given."""
+    return hmac.digest(key, b"sealbox/v1/blind-index/key\x00" + algorithm.encode(), "sha256")
+
+
+HK = hash_key(KEY)
+
+
 def cffi(value: bytes, salt: bytes, t: int, m: int, p: int, n: int, kind: Any) -> bytes:
     return argon2.hash_secret_raw(
         value, salt, time_cost=t, memory_cost=m, parallelism=p, hash_len=n, type=kind
@@ -43,20 +58,25 @@ def cffi(value: bytes, salt: bytes, t: int, m: int, p: int, n: int, kind: Any) -
 # --- vectors -------------------------------------------------------------------------------------
 
 
-def test_wycheproof_hmac_through_blind_index() -> None:
-    """Every Wycheproof HMAC-SHA256 case with a 256-bit key, full and 128-bit tags."""
+def test_wycheproof_hmac_and_blind_index() -> None:
+    """Every Wycheproof HMAC-SHA256 case with a 256-bit key, full and 128-bit tags, through
+    the HMAC BlindIndex runs; a BlindIndex of the message is that HMAC under its hash key,
+    truncated to the tag's bits."""
     data = load_vectors("wycheproof/hmac_sha256_test.json")
     counts: Counter[str] = Counter()
     for group in data["testGroups"]:
         if group["keySize"] != 256:
             continue
+        size = group["tagSize"] // 8
         for t in group["tests"]:
-            index = BlindIndex(h(t["key"]), bits=group["tagSize"])
-            matches = index.compute(h(t["msg"])) == h(t["tag"])
+            key, msg = h(t["key"]), h(t["msg"])
+            matches = hazmat.hmac_sha256(key, msg)[:size] == h(t["tag"])
             assert matches == (t["result"] == "valid"), t["tcId"]
-            assert index.compute_batch([h(t["msg"])]) == [index.compute(h(t["msg"]))]
+            index = BlindIndex(key, bits=group["tagSize"])
+            assert index.compute(msg) == hmac.digest(hash_key(key), msg, "sha256")[:size]
+            assert index.compute_batch([msg]) == [index.compute(msg)]
             counts[f"blind index {t['result']}"] += 1
-    VECTOR_COUNTS["hmac_sha256_test.json (BlindIndex)"] = counts
+    VECTOR_COUNTS["hmac_sha256_test.json (hazmat, BlindIndex)"] = counts
     assert counts["blind index valid"] == 54 and counts["blind index invalid"] == 108
 
 
@@ -91,7 +111,7 @@ def test_argon2id_rfc9106_and_reference_vectors() -> None:
 
 
 def test_wycheproof_pbkdf2_and_blind_index_agree() -> None:
-    """Wycheproof PBKDF2 through hazmat; BlindIndex's PBKDF2 (salt = index key) equals it."""
+    """Wycheproof PBKDF2 through hazmat; BlindIndex's PBKDF2 (salt = hash key) equals hashlib's."""
     data = load_vectors("wycheproof/pbkdf2_hmacsha256_test.json")
     checked = 0
     for group in data["testGroups"]:
@@ -101,9 +121,11 @@ def test_wycheproof_pbkdf2_and_blind_index_agree() -> None:
             pw = h(t["password"])
             dk = hazmat.pbkdf2_hmac_sha256(pw, h(t["salt"]), t["iterationCount"], t["dkLen"])
             assert dk == h(t["dk"]), t["tcId"]
-            index = BlindIndex(KEY, "pbkdf2-sha256", iterations=t["iterationCount"], length=t["dkLen"])
+            index = BlindIndex(
+                KEY, "pbkdf2-sha256", iterations=t["iterationCount"], length=t["dkLen"], allow_weak=True
+            )
             assert index.compute(pw) == hashlib.pbkdf2_hmac(
-                "sha256", pw, KEY, t["iterationCount"], t["dkLen"]
+                "sha256", pw, hash_key(KEY, "pbkdf2-sha256"), t["iterationCount"], t["dkLen"]
             )
             checked += 1
     assert checked >= 30
@@ -117,23 +139,26 @@ VALUES = [b"", b"a", b"alice@example.org", "Zoë".encode(), os.urandom(100), os.
 @pytest.mark.parametrize("kind", ["argon2id", "argon2i"])
 def test_argon2_differential_against_argon2_cffi(kind: str) -> None:
     ty = argon2.Type.ID if kind == "argon2id" else argon2.Type.I
+    salt = hash_key(KEY, kind)
     for t, m, p, length in [(3, 4096, 1, 32), (1, 64, 1, 16), (2, 256, 2, 32), (1, 32, 4, 48)]:
-        index = BlindIndex(KEY, kind, t=t, m=m, p=p, length=length)  # type: ignore[arg-type]
+        index = BlindIndex(KEY, kind, t=t, m=m, p=p, length=length, allow_weak=True)  # type: ignore[arg-type]
         assert index.params == {"t": t, "m": m, "p": p}
         for v in VALUES:
-            assert index.compute(v) == cffi(v, KEY, t, m, p, length, ty)
-        assert index.compute_batch(VALUES) == [cffi(v, KEY, t, m, p, length, ty) for v in VALUES]
+            assert index.compute(v) == cffi(v, salt, t, m, p, length, ty)
+        assert index.compute_batch(VALUES) == [cffi(v, salt, t, m, p, length, ty) for v in VALUES]
         hazmat_fn = hazmat.argon2id if kind == "argon2id" else hazmat.argon2i
         assert hazmat_fn(b"pw", KEY, t=t, m=m, p=p, length=length) == cffi(b"pw", KEY, t, m, p, length, ty)
 
 
 def test_hmac_pbkdf2_scrypt_differential_against_hashlib() -> None:
     fast = BlindIndex(KEY)
-    assert fast.compute_batch(VALUES) == [hmac.digest(KEY, v, "sha256") for v in VALUES]
-    pb = BlindIndex(KEY, "pbkdf2-sha256", iterations=1000)
-    assert pb.compute_batch(VALUES) == [hashlib.pbkdf2_hmac("sha256", v, KEY, 1000) for v in VALUES]
-    sc = BlindIndex(KEY, "scrypt", n=1024, r=8, p=2, length=20)
-    want = [hashlib.scrypt(v, salt=KEY, n=1024, r=8, p=2, dklen=20) for v in VALUES]
+    assert fast.compute_batch(VALUES) == [hmac.digest(HK, v, "sha256") for v in VALUES]
+    pb = BlindIndex(KEY, "pbkdf2-sha256", iterations=1000, allow_weak=True)
+    salt = hash_key(KEY, "pbkdf2-sha256")
+    assert pb.compute_batch(VALUES) == [hashlib.pbkdf2_hmac("sha256", v, salt, 1000) for v in VALUES]
+    sc = BlindIndex(KEY, "scrypt", n=1024, r=8, p=2, length=20, allow_weak=True)
+    salt = hash_key(KEY, "scrypt")
+    want = [hashlib.scrypt(v, salt=salt, n=1024, r=8, p=2, dklen=20) for v in VALUES]
     assert sc.compute_batch(VALUES) == want
     assert [sc.compute(v) for v in VALUES] == want
     assert hazmat.scrypt(b"pw", b"salt", n=16, r=1, p=1, length=64) == hashlib.scrypt(
@@ -166,7 +191,7 @@ def test_arrow_columns_in_and_out() -> None:
         assert out.to_pylist() == raw.compute_batch(values)
     texts = ["x", None, "ÿ", ""]
     for encoding in ("hex", "base64"):
-        idx = BlindIndex(KEY, "pbkdf2-sha256", iterations=10, encoding=encoding)  # type: ignore[call-overload]
+        idx = BlindIndex(KEY, "pbkdf2-sha256", iterations=10, encoding=encoding, allow_weak=True)  # type: ignore[call-overload]
         for kind in (pa.string(), pa.large_string()):
             out = idx.compute_batch(pa.array(texts, type=kind))
             assert out.type == (pa.large_string() if kind == pa.large_string() else pa.string())
@@ -185,7 +210,7 @@ def test_arrow_columns_in_and_out() -> None:
 
 
 def test_encodings_and_truncation() -> None:
-    full = hmac.digest(KEY, b"v", "sha256")
+    full = hmac.digest(HK, b"v", "sha256")
     assert BlindIndex(KEY).compute(b"v") == full
     assert BlindIndex(KEY, encoding="hex").compute(b"v") == full.hex()
     assert BlindIndex(KEY, encoding="base64").compute(b"v") == base64.b64encode(full).decode()
@@ -194,9 +219,9 @@ def test_encodings_and_truncation() -> None:
     assert twelve == bytes([full[0], full[1] & 0xF0])
     assert BlindIndex(KEY, bits=1).compute(b"v") in (b"\x00", b"\x80")
     assert BlindIndex(KEY, bits=12, encoding="hex").compute(b"v") == twelve.hex()
-    slow = BlindIndex(KEY, "argon2id", t=1, m=64, length=64, bits=300)
+    slow = BlindIndex(KEY, "argon2id", t=1, m=64, length=64, bits=300, allow_weak=True)
     assert slow.compute(b"v") == (lambda x: x[:37] + bytes([x[37] & 0xF0]))(
-        cffi(b"v", KEY, 1, 64, 1, 64, argon2.Type.ID)
+        cffi(b"v", hash_key(KEY, "argon2id"), 1, 64, 1, 64, argon2.Type.ID)
     )
 
 
@@ -272,7 +297,7 @@ def test_compound_index_over_two_fields() -> None:
     )
     a = idx.compute({"last_name": " Smith ", "birth_year": 1984})
     assert a == idx.compute(("smith", 1984)) == idx.compute(["SMITH", "1984"])
-    assert a == hmac.digest(KEY, pack(b"smith", b"1984"), "sha256")[:4]
+    assert a == hmac.digest(HK, pack(b"smith", b"1984"), "sha256")[:4]
     assert idx.compute(("smith", 1985)) != a
     assert idx.compute(("smith", None)) is None and idx.compute(None) is None
     assert idx.compute_batch([("smith", 1984), ("x", None), {"last_name": "Smith", "birth_year": 1984}]) == [
@@ -300,10 +325,11 @@ def test_compound_index_over_two_fields() -> None:
 def test_versions_and_lookup_values() -> None:
     idx = BlindIndex({1: K1, 2: K2}, active=2)
     assert idx.versions == [1, 2] and idx.active_version == 2
-    assert idx.compute(b"v") == hmac.digest(K2, b"v", "sha256")
-    assert idx.compute(b"v", version=1) == hmac.digest(K1, b"v", "sha256")
-    assert idx.lookup_values(b"v") == [hmac.digest(K2, b"v", "sha256"), hmac.digest(K1, b"v", "sha256")]
-    assert idx.compute_batch([b"v"], version=1) == [hmac.digest(K1, b"v", "sha256")]
+    v1, v2 = hmac.digest(hash_key(K1), b"v", "sha256"), hmac.digest(hash_key(K2), b"v", "sha256")
+    assert idx.compute(b"v") == v2
+    assert idx.compute(b"v", version=1) == v1
+    assert idx.lookup_values(b"v") == [v2, v1]
+    assert idx.compute_batch([b"v"], version=1) == [v1]
     assert idx.lookup_values(None) == [None]
     with pytest.raises(ValueError, match="version 3"):
         idx.compute(b"v", version=3)
@@ -368,13 +394,17 @@ def test_reindex_batch_reports_failures_as_asked() -> None:
 
 def test_index_keys_from_a_master_key() -> None:
     """HKDF-SHA256(master, salt="sealbox/v1/blind-index", info=pack(table, column, index)),
-    checked against cryptography's HKDF."""
+    checked against cryptography's HKDF, then hashed under its own label as any index key."""
     master = os.urandom(32)
     idx = BlindIndex.from_master_key(master, table="users", column="email", index="email_exact")
     want_key = HKDF(
         hashes.SHA256(), 32, salt=b"sealbox/v1/blind-index", info=pack(b"users", b"email", b"email_exact")
     ).derive(master)
-    assert idx.compute(b"v") == hmac.digest(want_key, b"v", "sha256")
+    assert idx.compute(b"v") == hmac.digest(hash_key(want_key), b"v", "sha256")
+    argon = BlindIndex.from_master_key(
+        master, "argon2id", t=1, m=64, allow_weak=True, table="users", column="email", index="email_exact"
+    )
+    assert argon.compute(b"v") == cffi(b"v", hash_key(want_key, "argon2id"), 1, 64, 1, 32, argon2.Type.ID)
     others = [
         BlindIndex.from_master_key(master, table="users", column="email", index="email_ci"),
         BlindIndex.from_master_key(master, table="users", column="phone", index="email_exact"),
@@ -382,11 +412,183 @@ def test_index_keys_from_a_master_key() -> None:
     ]
     assert len({idx.compute(b"v"), *(o.compute(b"v") for o in others)}) == 4
     rotated = BlindIndex.from_master_key(
-        {1: master, 2: K2}, "argon2id", t=1, m=64, table="users", column="email", index="e", active=2
+        {1: master, 2: K2},
+        "argon2id",
+        t=1,
+        m=64,
+        allow_weak=True,
+        table="users",
+        column="email",
+        index="e",
+        active=2,
     )
     assert rotated.versions == [1, 2] and len(set(rotated.lookup_values(b"v"))) == 2
     with pytest.raises(ValueError):
         BlindIndex.from_master_key(master, table="", column="email", index="x")
+
+
+# --- one key bytes as a Box key and an index key ------------------------------------------------
+
+
+def prf(key: bytes, label: str, *parts: bytes) -> bytes:
+    """docs/format.md's PRF, the derivation of every key a Box uses."""
+    return hmac.digest(key, label.encode() + b"\0" + b"".join(parts), "sha256")
+
+
+def header(suite: int, key_id: int) -> bytes:
+    return bytes([1, suite]) + key_id.to_bytes(4, "big")
+
+
+def box_keys_and_their_inputs(key: bytes, kid: int, ctx: bytes) -> dict[str, tuple[bytes, bytes]]:
+    """Each key a Box derives from `key` (docs/format.md, computed here with hmac), shown to
+    open a message the Box sealed, with the HMAC input that derives it: the value an attacker
+    would have indexed under `key` when the index hashed with the key itself."""
+    ring = Keyring({kid: key})
+    out: dict[str, tuple[bytes, bytes]] = {}
+    h2 = header(2, kid)
+    xkey = prf(key, "sealbox/v1/xchacha20-poly1305", h2)
+    m = Box(ring, algorithm="xchacha20-poly1305").encrypt(b"secret", context=ctx)
+    assert sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(m[54:], m[:54] + ctx, m[6:30], xkey) == b"secret"
+    out["xchacha20-poly1305 key"] = (b"sealbox/v1/xchacha20-poly1305\0" + h2, xkey)
+
+    h3 = header(3, kid)
+    mac, enc = prf(key, "sealbox/v1/aes-256-siv/mac", h3), prf(key, "sealbox/v1/aes-256-siv/enc", h3)
+    m = Box(ring, deterministic=True).encrypt(b"secret", context=ctx)
+    assert AESSIV(mac + enc).decrypt(m[30:], [m[:30], ctx]) == b"secret"
+    out["aes-256-siv mac key"] = (b"sealbox/v1/aes-256-siv/mac\0" + h3, mac)
+    out["aes-256-siv enc key"] = (b"sealbox/v1/aes-256-siv/enc\0" + h3, enc)
+
+    m = Box(ring).encrypt(b"secret", context=ctx)
+    subkey = prf(key, "sealbox/v1/aes-256-gcm", m[:6], m[6:22])
+    assert AESGCM(subkey).decrypt(bytes(12), m[46:], m[:46] + ctx) == b"secret"
+    out["aes-256-gcm subkey"] = (b"sealbox/v1/aes-256-gcm\0" + m[:22], subkey)
+
+    h4 = header(4, kid)
+    wrap_key = prf(key, "sealbox/v1/envelope/wrap", h4)
+    m = Box(EnvelopeKeyProvider(ring)).encrypt(b"secret", context=ctx)
+    wrapped = m[9 : 9 + 60]
+    data_key = AESGCMSIV(wrap_key).decrypt(wrapped[:12], wrapped[12:], m[:7] + ctx)
+    assert len(data_key) == 32
+    out["envelope wrap key"] = (b"sealbox/v1/envelope/wrap\0" + h4, wrap_key)
+    out["commitment"] = (b"sealbox/v1/commit\0" + h2, prf(key, "sealbox/v1/commit", h2))
+    return out
+
+
+def test_one_key_as_box_and_index_reveals_no_box_key() -> None:
+    """Indexing a chosen value under the bytes of a Box key gave that Box's keys away when an
+    index hashed with its key itself (HMAC-SHA256(K, value)); it hashes under its own label now."""
+    key, ctx = os.urandom(32), b"users/1/ssn"
+    chosen = box_keys_and_their_inputs(key, 7, ctx)
+    values = [value for value, _ in chosen.values()]
+    box_keys = {box_key for _, box_key in chosen.values()}
+    for index in [
+        BlindIndex(key),
+        BlindIndex(key, encoding="hex"),
+        BlindIndex({1: os.urandom(32), 2: key}, active=1),
+        BlindIndex.from_master_key(key, table="users", column="ssn", index="ssn"),
+    ]:
+        out = [*(index.compute(v) for v in values), *index.compute_batch(values)]
+        out += [x for v in values for x in index.lookup_values(v)]
+        got = {bytes.fromhex(x) if isinstance(x, str) else x for x in out}
+        leaked = [name for name, (_, box_key) in chosen.items() if box_key in got]
+        assert leaked == [], repr(index)
+    # What the index computes instead, as docs/search.md writes it.
+    assert BlindIndex(key).compute_batch(values) == [hmac.digest(hash_key(key), v, "sha256") for v in values]
+    assert not box_keys & {hmac.digest(hash_key(key), v, "sha256") for v in values}
+
+
+def test_hash_keys_differ_by_algorithm_and_from_every_box_key() -> None:
+    key = os.urandom(32)
+    names = ["hmac-sha256", "argon2id", "argon2i", "pbkdf2-sha256", "scrypt"]
+    keys = {hash_key(key, name) for name in names}
+    assert len(keys) == len(names)
+    assert not keys & {box_key for _, box_key in box_keys_and_their_inputs(key, 1, b"").values()}
+    weak: dict[str, Any] = {"allow_weak": True, "length": 16}
+    out = {
+        "argon2id": BlindIndex(key, "argon2id", t=1, m=64, **weak).compute(b"v"),
+        "argon2i": BlindIndex(key, "argon2i", t=1, m=64, **weak).compute(b"v"),
+        "pbkdf2-sha256": BlindIndex(key, "pbkdf2-sha256", iterations=2, **weak).compute(b"v"),
+        "scrypt": BlindIndex(key, "scrypt", n=4, r=1, p=1, **weak).compute(b"v"),
+    }
+    salt = hash_key
+    assert out == {
+        "argon2id": cffi(b"v", salt(key, "argon2id"), 1, 64, 1, 16, argon2.Type.ID),
+        "argon2i": cffi(b"v", salt(key, "argon2i"), 1, 64, 1, 16, argon2.Type.I),
+        "pbkdf2-sha256": hashlib.pbkdf2_hmac("sha256", b"v", salt(key, "pbkdf2-sha256"), 2, 16),
+        "scrypt": hashlib.scrypt(b"v", salt=salt(key, "scrypt"), n=4, r=1, p=1, dklen=16),
+    }
+
+
+# --- costs: OWASP's minimums, or an explicit opt-in ----------------------------------------------
+
+
+def test_slow_algorithms_default_to_owasps_minimums() -> None:
+    # OWASP Password Storage Cheat Sheet: Argon2id m=19 MiB t=2 p=1; PBKDF2-HMAC-SHA256
+    # 600,000; scrypt N=2**17 r=8 p=1. Argon2i from t=3 on: m=12 MiB t=3.
+    argon = BlindIndex(KEY, "argon2id")
+    assert argon.params == {"t": 2, "m": 19_456, "p": 1}
+    assert argon.compute(b"v") == cffi(b"v", hash_key(KEY, "argon2id"), 2, 19_456, 1, 32, argon2.Type.ID)
+    assert BlindIndex(KEY, "argon2i").params == {"t": 3, "m": 12_288, "p": 1}
+    pb = BlindIndex(KEY, "pbkdf2-sha256")
+    assert pb.params == {"iterations": 600_000}
+    assert pb.compute(b"v") == hashlib.pbkdf2_hmac("sha256", b"v", hash_key(KEY, "pbkdf2-sha256"), 600_000)
+    sc = BlindIndex(KEY, "scrypt")
+    assert sc.params == {"n": 2**17, "r": 8, "p": 1}
+    assert sc.compute(b"v") == hashlib.scrypt(
+        b"v", salt=hash_key(KEY, "scrypt"), n=2**17, r=8, p=1, dklen=32, maxmem=2**28
+    )
+
+
+WEAK_COSTS: list[tuple[str, dict[str, int]]] = [
+    ("argon2id", {"t": 3, "m": 4096}),  # the blind_index gem's defaults
+    ("argon2id", {"t": 1, "m": 47_103}),
+    ("argon2id", {"t": 2, "m": 19_455}),
+    ("argon2id", {"t": 5, "m": 7_167, "p": 2}),
+    ("argon2i", {"t": 2, "m": 1 << 20}),  # Argon2i needs 3 passes
+    ("argon2i", {"t": 3, "m": 12_287}),
+    ("pbkdf2-sha256", {"iterations": 10_000}),
+    ("pbkdf2-sha256", {"iterations": 599_999}),
+    ("scrypt", {"n": 4096}),
+    ("scrypt", {"n": 2**16}),
+    ("scrypt", {"n": 2**17, "r": 4}),
+    ("scrypt", {"n": 2**13, "p": 9}),
+]
+
+
+@pytest.mark.parametrize(("algorithm", "cost"), WEAK_COSTS, ids=[f"{a}-{c}" for a, c in WEAK_COSTS])
+def test_costs_below_owasp_are_refused_without_allow_weak(algorithm: str, cost: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match=r"below OWASP's minimum.*allow_weak=True"):
+        BlindIndex(KEY, algorithm, **cost)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="OWASP"):
+        BlindIndex.from_master_key(KEY, algorithm, table="t", column="c", index="i", **cost)  # type: ignore[arg-type]
+    index = BlindIndex(KEY, algorithm, allow_weak=True, **cost)  # type: ignore[arg-type]
+    assert index.params == {**index.params, **cost}
+
+
+def test_costs_at_any_owasp_configuration_need_no_opt_in() -> None:
+    # Each of OWASP's equivalent configurations; only the parameters are checked, not hashed.
+    for algorithm, cost in [
+        ("argon2id", {"t": 1, "m": 47_104}),
+        ("argon2id", {"t": 3, "m": 12_288}),
+        ("argon2id", {"t": 4, "m": 9_216, "p": 4}),
+        ("argon2id", {"t": 5, "m": 7_168}),
+        ("argon2i", {"t": 4, "m": 9_216}),
+        ("pbkdf2-sha256", {"iterations": 600_000}),
+        ("scrypt", {"n": 2**16, "p": 2}),
+        ("scrypt", {"n": 2**15, "p": 3}),
+        ("scrypt", {"n": 2**14, "p": 5}),
+        ("scrypt", {"n": 2**13, "r": 8, "p": 10}),
+    ]:
+        assert BlindIndex(KEY, algorithm, **cost).params == {  # type: ignore[arg-type]
+            **BlindIndex(KEY, algorithm).params,  # type: ignore[arg-type]
+            **cost,
+        }
+    # A parameter that cannot run at all says so, with or without the opt-in.
+    for allow_weak in (False, True):
+        with pytest.raises(ValueError, match="argon2 t"):
+            BlindIndex(KEY, "argon2id", t=0, allow_weak=allow_weak)
+    with pytest.raises(TypeError):
+        BlindIndex(KEY, allow_weak="yes")  # type: ignore[call-overload]
 
 
 # --- the planner ---------------------------------------------------------------------------------
@@ -445,7 +647,7 @@ def test_gem_modes_costs_and_aliases() -> None:
     assert gem(algorithm="argon2i").compute(v) == b64(cffi(v.encode(), key, 3, 4096, 1, 32, argon2.Type.I))
     # The gem's `argon2` alias is Argon2i (blind_index.rb), not Argon2id.
     assert gem(algorithm="argon2").compute(v) == gem(algorithm="argon2i").compute(v)
-    assert gem(cost={"t": 4, "m": 13}).compute(v) == b64(
+    assert gem(cost={"t": 4, "m": 13}, allow_weak=True).compute(v) == b64(
         cffi(v.encode(), key, 4, 8192, 1, 32, argon2.Type.ID)
     )
     assert gem(slow=True).compute(v) == b64(cffi(v.encode(), key, 4, 1 << 15, 1, 32, argon2.Type.ID))
@@ -453,10 +655,10 @@ def test_gem_modes_costs_and_aliases() -> None:
     pb = hashlib.pbkdf2_hmac("sha256", v.encode(), key, 10_000, 32)
     assert gem(algorithm="pbkdf2_sha256").compute(v) == b64(pb)
     assert gem(algorithm="pbkdf2_hmac").compute(v) == b64(pb)
-    assert gem(algorithm="pbkdf2_hmac", cost={"iterations": 1000}, size=20, encode=False).compute(
-        v
-    ) == hashlib.pbkdf2_hmac("sha256", v.encode(), key, 1000, 20)
-    assert gem(algorithm="scrypt", cost={"n": 1024, "r": 4, "p": 2}).compute(v) == b64(
+    assert gem(
+        algorithm="pbkdf2_hmac", cost={"iterations": 1000}, size=20, encode=False, allow_weak=True
+    ).compute(v) == hashlib.pbkdf2_hmac("sha256", v.encode(), key, 1000, 20)
+    assert gem(algorithm="scrypt", cost={"n": 1024, "r": 4, "p": 2}, allow_weak=True).compute(v) == b64(
         hashlib.scrypt(v.encode(), salt=key, n=1024, r=4, p=2, dklen=32)
     )
     assert gem(algorithm="scrypt").compute(v) == b64(
@@ -472,6 +674,42 @@ def test_gem_modes_costs_and_aliases() -> None:
         gem(cost={"iterations": 5})
     with pytest.raises(ValueError, match="master key"):
         blind_index_gem("abc", **kw)
+
+
+def test_gem_presets_need_no_opt_in_and_other_weak_costs_do() -> None:
+    from sealbox.compat import blind_index_gem
+
+    key = h(GEM_KEY)
+    v = "test@example.org"
+
+    def gem(**more: Any) -> Any:
+        return blind_index_gem(GEM_MASTER, table="users", bidx_attribute="email_bidx", encode=False, **more)
+
+    # The gem's defaults and `slow: true` (blind_index.rb), hashed with the gem's key as they are.
+    presets: list[tuple[dict[str, Any], bytes]] = [
+        ({}, cffi(v.encode(), key, 3, 4096, 1, 32, argon2.Type.ID)),
+        ({"cost": {"t": 3, "m": 12}}, cffi(v.encode(), key, 3, 4096, 1, 32, argon2.Type.ID)),
+        ({"slow": True}, cffi(v.encode(), key, 4, 1 << 15, 1, 32, argon2.Type.ID)),
+        ({"algorithm": "argon2i"}, cffi(v.encode(), key, 3, 4096, 1, 32, argon2.Type.I)),
+        ({"algorithm": "argon2i", "slow": True}, cffi(v.encode(), key, 3, 4096, 1, 32, argon2.Type.I)),
+        ({"algorithm": "pbkdf2_sha256"}, hashlib.pbkdf2_hmac("sha256", v.encode(), key, 10_000)),
+        ({"algorithm": "pbkdf2", "slow": True}, hashlib.pbkdf2_hmac("sha256", v.encode(), key, 100_000)),
+        ({"algorithm": "scrypt"}, hashlib.scrypt(v.encode(), salt=key, n=4096, r=8, p=1, dklen=32)),
+    ]
+    for options, want in presets:
+        assert gem(**options).compute(v) == want, options
+    for options in [
+        {"cost": {"t": 3, "m": 13}},
+        {"cost": {"t": 4, "m": 12}},
+        {"algorithm": "pbkdf2_sha256", "cost": {"iterations": 20_000}},
+        {"algorithm": "scrypt", "cost": {"n": 8192}},
+        {"algorithm": "scrypt", "cost": {"r": 16}},
+    ]:
+        with pytest.raises(ValueError, match="OWASP"):
+            gem(**options)
+        gem(allow_weak=True, **options)
+    # Costs at OWASP's minimums need nothing either.
+    assert gem(cost={"t": 3, "m": 14}).params == {"t": 3, "m": 1 << 14, "p": 1}
 
 
 # --- API and hygiene -----------------------------------------------------------------------------
@@ -533,7 +771,7 @@ def test_misuse_is_refused_with_a_clear_error() -> None:
 
 
 def test_no_key_in_repr_no_pickling_immutable() -> None:
-    idx = BlindIndex({1: KEY, 2: K2}, "argon2id", active=1, t=1, m=64)
+    idx = BlindIndex({1: KEY, 2: K2}, "argon2id", active=1, t=1, m=64, allow_weak=True)
     text = repr(idx) + str(idx)
     assert KEY.hex() not in text and K2.hex() not in text and "argon2id" in text
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):

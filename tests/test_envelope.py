@@ -547,7 +547,7 @@ def test_rails_password_keys_match_rails_vector() -> None:
     import hmac
 
     key = sealbox.key_from_password(
-        "test deterministic key", salt="testing key derivation salt", digest="sha1"
+        "test deterministic key", salt="testing key derivation salt", digest="sha1", preset="rails"
     )
     iv = hmac.digest(key, b"Dune", "sha256")[:12]
     ct = AESGCM(key).encrypt(iv, b"Dune", b"")
@@ -555,15 +555,68 @@ def test_rails_password_keys_match_rails_vector() -> None:
     assert base64.b64encode(iv) == b"wEPaDcJP3VNIxaiz"
     assert base64.b64encode(ct[-16:]) == b"X7+2xvvcu1k1if6Dy28Esw=="
     # With SHA-256 the IV would be kfbFGCd8hLihylB4 (the same upstream note).
-    key256 = sealbox.key_from_password("test deterministic key", salt="testing key derivation salt")
+    key256 = sealbox.key_from_password(
+        "test deterministic key", salt="testing key derivation salt", preset="rails"
+    )
     assert base64.b64encode(hmac.digest(key256, b"Dune", "sha256")[:12]) == b"kfbFGCd8hLihylB4"
     import hashlib
 
     assert key256 == hashlib.pbkdf2_hmac(
         "sha256", b"test deterministic key", b"testing key derivation salt", 65536, 32
     )
-    ring = sealbox.keyring_from_passwords(["old", "new"], salt="s", iterations=1000)
+    ring = sealbox.keyring_from_passwords(["old", "new"], salt="s", preset="rails")
     assert ring.active_id == 2 and ring.ids == [1, 2]
+    assert (
+        sealbox.Box(ring).decrypt(
+            sealbox.Box(Keyring({2: sealbox.key_from_password("new", salt="s", preset="rails")})).encrypt(
+                b"x"
+            )
+        )
+        == b"x"
+    )
+
+
+def test_password_keys_take_owasps_minimum_unless_told_otherwise() -> None:
+    import hashlib
+
+    # PBKDF2-HMAC-SHA256 with 600,000 iterations by default (OWASP's minimum).
+    assert sealbox.key_from_password("pw", salt="s") == hashlib.pbkdf2_hmac(
+        "sha256", b"pw", b"s", 600_000, 32
+    )
+    assert sealbox.key_from_password("pw", salt="s", iterations=700_000) == hashlib.pbkdf2_hmac(
+        "sha256", b"pw", b"s", 700_000, 32
+    )
+    # Fewer iterations are refused without the opt-in, for each digest (SHA-1: 1,300,000).
+    for digest, iterations in [("sha256", 1), ("sha256", 65_536), ("sha256", 599_999), ("sha1", 1_299_999)]:
+        with pytest.raises(ValueError, match=r"below OWASP's minimum.*allow_weak=True"):
+            sealbox.key_from_password("pw", salt="s", digest=digest, iterations=iterations)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="OWASP"):
+        sealbox.keyring_from_passwords(["a", "b"], salt="s", iterations=1000)
+    assert sealbox.key_from_password("pw", salt="s", iterations=1, allow_weak=True) == hashlib.pbkdf2_hmac(
+        "sha256", b"pw", b"s", 1, 32
+    )
+    assert sealbox.key_from_password(
+        "pw", salt="s", digest="sha1", iterations=1000, allow_weak=True
+    ) == hashlib.pbkdf2_hmac("sha1", b"pw", b"s", 1000, 32)
+    ring = sealbox.keyring_from_passwords(["old", "new"], salt="s", iterations=1000, allow_weak=True)
+    assert ring.ids == [1, 2]
+    # The Rails preset is 65,536 iterations, SHA-256 or SHA-1, and fixes them.
+    for digest in ("sha256", "sha1"):
+        assert sealbox.key_from_password(
+            "pw", salt="s", digest=digest, preset="rails"
+        ) == hashlib.pbkdf2_hmac(  # type: ignore[arg-type]
+            digest, b"pw", b"s", 65_536, 32
+        )
+    with pytest.raises(TypeError, match="does not apply"):
+        sealbox.key_from_password("pw", salt="s", preset="rails", iterations=65_536)
+    for bad in [
+        {"preset": "django"},
+        {"digest": "md5"},
+        {"iterations": 0, "allow_weak": True},
+        {"iterations": True, "allow_weak": True},
+    ]:
+        with pytest.raises(ValueError):
+            sealbox.key_from_password("pw", salt="s", **bad)
 
 
 def test_batch_decrypt_finds_the_kek_as_one_value_does() -> None:

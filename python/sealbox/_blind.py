@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         iterations: int | None
         n: int | None
         r: int | None
+        allow_weak: bool
 
 
 def _versions(key: Any, active: int | None) -> tuple[dict[int, Key], int]:
@@ -139,19 +140,25 @@ class BlindIndex(_native.BlindIndex, Generic[_O]):
         row.email_bidx = email_bidx.compute(email)
         ... WHERE email_bidx IN (email_bidx.lookup_values(searched))
 
-    ``algorithm`` is ``"hmac-sha256"`` (fast, the default) or a slow one whose
-    salt is the index key: ``"argon2id"`` and ``"argon2i"`` (``t`` passes,
-    ``m`` KiB, ``p`` lanes; default 3, 4096, 1), ``"pbkdf2-sha256"``
-    (``iterations``, default 10,000) or ``"scrypt"`` (``n``, ``r``, ``p``;
-    default 4096, 8, 1). The hash is ``length`` bytes (default 32), keeps its
-    first ``bits`` bits (default all; see :func:`plan_bits`), and is written as
-    ``bytes`` (``encoding="raw"``) or as ``"base64"`` or ``"hex"`` text.
+    ``algorithm`` is ``"hmac-sha256"`` (fast, the default) or a slow one
+    salted with the hash key: ``"argon2id"`` (``t`` passes, ``m`` KiB, ``p``
+    lanes; default 2, 19456, 1), ``"argon2i"`` (default 3, 12288, 1),
+    ``"pbkdf2-sha256"`` (``iterations``, default 600,000) or ``"scrypt"``
+    (``n``, ``r``, ``p``; default 2**17, 8, 1). The defaults are OWASP's
+    minimums; a cost below all of OWASP's configurations raises ``ValueError``
+    unless ``allow_weak=True`` (see docs/search.md). The hash is ``length``
+    bytes (default 32), keeps its first ``bits`` bits (default all; see
+    :func:`plan_bits`), and is written as ``bytes`` (``encoding="raw"``) or as
+    ``"base64"`` or ``"hex"`` text.
 
     ``key`` is 32 bytes (or 64 hex digits / base64), or a dict
-    ``{version: key}`` with ``active=``: ``compute`` uses the active version,
-    ``lookup_values`` gives the hash under every version so that lookups match
-    rows not yet re-indexed. ``fields=`` makes a compound index over several
-    fields; ``normalize=`` is applied to every value (see
+    ``{version: key}`` with ``active=``. The index never hashes with the key
+    itself but with ``HMAC-SHA256(key, "sealbox/v1/blind-index/key" || 0x00 ||
+    algorithm)``, so its values reveal nothing a Box computes under the same
+    bytes; still, never give a Box key to an index. ``compute`` uses the
+    active version, ``lookup_values`` gives the hash under every version so
+    that lookups match rows not yet re-indexed. ``fields=`` makes a compound
+    index over several fields; ``normalize=`` is applied to every value (see
     :mod:`sealbox.normalizers`). ``None`` in gives ``None`` out.
 
     Immutable, thread-safe, never pickled; the keys stay in Rust.
@@ -225,7 +232,9 @@ class BlindIndex(_native.BlindIndex, Generic[_O]):
 
         Each version's index key is HKDF-SHA256 of that version's master key
         (see docs/search.md), so one master key serves every index, and no two
-        indexes share a key. The derived keys never leave Rust.
+        indexes share a key; the index then hashes under its own label, as
+        every index does. The derived keys never leave Rust. Use a master key
+        that serves no Box.
         """
         for what, name in (("table", table), ("column", column), ("index", index)):
             if not isinstance(name, str) or not name:

@@ -1,4 +1,5 @@
-"""Key derivation: per-column keys from one master key, and Rails-compatible password keys."""
+"""Key derivation: per-column keys from one master key, and keys from passwords (OWASP's
+minimum cost, or the exact keys Rails derives)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ from sealbox._keyring import Keyring
 __all__ = ["derive_key", "key_from_password", "keyring_from_passwords"]
 
 RAILS_ITERATIONS = 2**16
+"""What ``ActiveSupport::KeyGenerator`` runs for Active Record Encryption: ``preset="rails"``."""
+
+OWASP_ITERATIONS = {"sha256": 600_000, "sha1": 1_300_000}
+"""OWASP's minimum PBKDF2 iterations (Password Storage Cheat Sheet), by digest."""
+
+Preset = Literal["rails"]
 
 
 def _text(value: str | bytes, what: str) -> bytes:
@@ -48,23 +55,46 @@ def key_from_password(
     *,
     salt: str | bytes,
     digest: Literal["sha256", "sha1"] = "sha256",
-    iterations: int = RAILS_ITERATIONS,
+    iterations: int | None = None,
+    preset: Preset | None = None,
+    allow_weak: bool = False,
 ) -> bytes:
-    """The 32-byte key Rails Active Record Encryption derives from a password.
+    """A 32-byte key derived from a password with PBKDF2-HMAC (RFC 8018).
 
-    PBKDF2-HMAC (``digest`` SHA-256, or SHA-1 for Rails 7.0 and apps without
-    ``load_defaults 7.1``) over the password and ``key_derivation_salt`` with
-    65,536 iterations, as ``ActiveSupport::KeyGenerator`` does.
+    By default PBKDF2-HMAC-SHA256 with 600,000 iterations, OWASP's minimum
+    (``digest="sha1"``: 1,300,000). Fewer ``iterations`` raise ``ValueError``
+    unless ``allow_weak=True``.
+
+    ``preset="rails"`` is the key Rails Active Record Encryption derives from a
+    password and ``key_derivation_salt``: 65,536 iterations, as
+    ``ActiveSupport::KeyGenerator``, with ``digest="sha256"`` (Rails 7.1
+    defaults) or ``"sha1"`` (Rails 7.0, and apps without ``load_defaults
+    7.1``). The preset fixes the iterations: it takes no ``iterations=``.
     """
     pw, s = _text(password, "password"), _text(salt, "salt")
-    if not isinstance(iterations, int) or iterations < 1:
-        raise ValueError("iterations must be a positive integer")
+    if digest not in OWASP_ITERATIONS:
+        raise ValueError(f"digest must be 'sha256' or 'sha1', not {digest!r}")
+    if preset is not None:
+        if preset != "rails":
+            raise ValueError(f"preset must be 'rails' or None, not {preset!r}")
+        if iterations is not None:
+            raise TypeError(f"iterations= does not apply to preset='rails' ({RAILS_ITERATIONS} iterations)")
+        iterations = RAILS_ITERATIONS
+    elif iterations is None:
+        iterations = OWASP_ITERATIONS[digest]
+    else:
+        if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
+            raise ValueError("iterations must be a positive integer")
+        if iterations < OWASP_ITERATIONS[digest] and not allow_weak:
+            raise ValueError(
+                f"{iterations} iterations of PBKDF2-HMAC-{digest.upper()} are below OWASP's minimum of "
+                f"{OWASP_ITERATIONS[digest]}; pass allow_weak=True to accept them, or preset='rails' "
+                "for Rails' keys"
+            )
     if digest == "sha256":
         return _native.pbkdf2_hmac_sha256(pw, s, iterations, 32)
-    if digest == "sha1":
-        # SHA-1 only for compatibility with existing Rails data; hashlib (OpenSSL).
-        return hashlib.pbkdf2_hmac("sha1", pw, s, iterations, 32)
-    raise ValueError(f"digest must be 'sha256' or 'sha1', not {digest!r}")
+    # SHA-1 only for compatibility with existing Rails data; hashlib (OpenSSL).
+    return hashlib.pbkdf2_hmac("sha1", pw, s, iterations, 32)
 
 
 def keyring_from_passwords(
@@ -72,18 +102,23 @@ def keyring_from_passwords(
     *,
     salt: str | bytes,
     digest: Literal["sha256", "sha1"] = "sha256",
-    iterations: int = RAILS_ITERATIONS,
+    iterations: int | None = None,
+    preset: Preset | None = None,
+    allow_weak: bool = False,
 ) -> Keyring:
-    """A keyring from Rails-style passwords (``primary_key``): ids 1..n, the last active.
+    """A keyring from passwords, each key as :func:`key_from_password` derives it: ids 1..n, the last active.
 
-    As in Rails, the last password encrypts and every one decrypts.
+    With ``preset="rails"`` it is the keyring of a Rails ``primary_key`` list:
+    as in Rails, the last password encrypts and every one decrypts.
     """
     if isinstance(passwords, str):
         passwords = [passwords]
     if not passwords:
         raise ValueError("passwords must not be empty")
     keys = {
-        i + 1: key_from_password(p, salt=salt, digest=digest, iterations=iterations)
+        i + 1: key_from_password(
+            p, salt=salt, digest=digest, iterations=iterations, preset=preset, allow_weak=allow_weak
+        )
         for i, p in enumerate(passwords)
     }
     return Keyring(keys, active=len(keys))

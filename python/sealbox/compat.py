@@ -36,6 +36,16 @@ _COST_KEYS = {
     "scrypt": {"n", "r", "p"},
 }
 
+# The gem's own parameters (blind_index.rb: its defaults, and `slow: true`), as
+# sealbox's options. They are accepted below OWASP's minimums without
+# allow_weak=True: an existing column needs exactly them.
+_GEM_PRESETS: dict[str, list[dict[str, int]]] = {
+    "argon2id": [{"t": 3, "m": 1 << 12, "p": 1}, {"t": 4, "m": 1 << 15, "p": 1}],
+    "argon2i": [{"t": 3, "m": 1 << 12, "p": 1}],
+    "pbkdf2-sha256": [{"iterations": 10_000}, {"iterations": 100_000}],
+    "scrypt": [{"n": 4096, "r": 8, "p": 1}],
+}
+
 
 def _master_key(master_key: bytes | str) -> bytes | str:
     # The gem takes 64 hex digits, or 32 raw bytes.
@@ -74,6 +84,7 @@ def blind_index_gem(
     encode: bool = True,
     slow: bool = False,
     expression: Callable[[Any], Any] | None = None,
+    allow_weak: bool = False,
 ) -> BlindIndex[Any]:
     """A BlindIndex whose ``compute`` equals the gem's ``BlindIndex.generate_bidx``.
 
@@ -87,6 +98,12 @@ def blind_index_gem(
     ``size`` is the output in bytes (1..32); ``encode=True`` gives base64 text
     (the gem's default), ``False`` raw bytes. ``expression`` is applied to the
     value first, as the gem's ``expression:`` option (e.g. ``str.lower``).
+
+    The gem's own parameters (its defaults and ``slow``) are accepted as they
+    are; any other ``cost`` below OWASP's minimums raises ``ValueError`` unless
+    ``allow_weak=True`` (see docs/search.md). The index hashes with the gem's
+    index key as the gem does, without sealbox's own key label: never use a
+    Box key as the gem's master key.
     """
     name = _GEM_ALGORITHMS.get(algorithm.lstrip(":"))
     if name is None:
@@ -101,6 +118,8 @@ def blind_index_gem(
         raise ValueError("size must be between 1 and 32")
     if not isinstance(encode, bool):
         raise TypeError("encode must be True (base64) or False (raw bytes)")
+    if not isinstance(allow_weak, bool):
+        raise TypeError("allow_weak must be True or False")
     options: dict[str, Any] = {}
     if name in ("argon2id", "argon2i"):
         # The gem's bounds (from rbnacl): 3 <= t <= 10, 3 <= m <= 22, p = 1.
@@ -124,5 +143,6 @@ def blind_index_gem(
         normalize=expression,
         length=size,
         encoding="base64" if encode else "raw",
+        allow_weak=allow_weak or options in _GEM_PRESETS[name],
         **options,
     )

@@ -78,7 +78,9 @@ impl SecretKey {
     }
 }
 
-/// Domain-separation labels of the v1 key schedule (see docs/format.md).
+/// Domain-separation labels of the v1 key schedule (docs/format.md) and of a
+/// blind index's hash key (docs/search.md), each with its 0x00: no two uses of
+/// one key ever feed the PRF the same input.
 pub(crate) mod label {
     pub const COMMIT: &[u8] = b"sealbox/v1/commit\0";
     pub const GCM_SUBKEY: &[u8] = b"sealbox/v1/aes-256-gcm\0";
@@ -88,6 +90,16 @@ pub(crate) mod label {
     pub const WRAP_KEY: &[u8] = b"sealbox/v1/envelope/wrap\0";
     pub const DATA_KEY_COMMIT: &[u8] = b"sealbox/v1/envelope/commit\0";
     pub const DATA_KEY_SUBKEY: &[u8] = b"sealbox/v1/envelope/aes-256-gcm\0";
+    /// A blind index's hash key (docs/search.md), so that no index value is a
+    /// function a Box computes under the same key bytes.
+    pub const BLIND_INDEX_KEY: &[u8] = b"sealbox/v1/blind-index/key\0";
+}
+
+/// `PRF(key, label, parts...)` of docs/format.md for a one-off derivation, as a key.
+pub(crate) fn prf_key(key: &SecretKey, label: &[u8], parts: &[&[u8]]) -> Result<SecretKey> {
+    let prf = <HmacSha256 as hmac::KeyInit>::new_from_slice(key.expose())
+        .map_err(|_| Error::Invalid("invalid key".into()))?;
+    SecretKey::from_slice(prf_out(&prf, label, parts).as_ref())
 }
 
 /// HMAC-SHA256 under a pre-keyed state of `label || parts...`.
@@ -271,5 +283,29 @@ mod tests {
         );
         assert!(SecretKey::from_text("AQEB").is_err());
         assert!(SecretKey::from_text(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn labels_are_distinct_and_none_is_a_prefix_of_another() {
+        let all = [
+            label::COMMIT,
+            label::GCM_SUBKEY,
+            label::XCHACHA_KEY,
+            label::SIV_MAC_KEY,
+            label::SIV_ENC_KEY,
+            label::WRAP_KEY,
+            label::DATA_KEY_COMMIT,
+            label::DATA_KEY_SUBKEY,
+            label::BLIND_INDEX_KEY,
+        ];
+        for (i, a) in all.iter().enumerate() {
+            assert_eq!(a.iter().position(|b| *b == 0), Some(a.len() - 1));
+            assert!(a.starts_with(b"sealbox/v1/"));
+            for (j, b) in all.iter().enumerate() {
+                // Without the 0x00 too: the rule docs/format.md states.
+                let bare = &b[..b.len() - 1];
+                assert!(i == j || !a.starts_with(bare), "{a:?} starts with {bare:?}");
+            }
+        }
     }
 }

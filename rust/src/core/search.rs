@@ -3,10 +3,12 @@
 //!
 //! A `BlindIndexer` holds one or more index-key *versions* (one active) and an
 //! algorithm: HMAC-SHA256 (fast), or a slow one (Argon2id, Argon2i,
-//! PBKDF2-HMAC-SHA256, scrypt) whose salt is the index key, as the blind_index
-//! gem and CipherSweet do. The hash of `length` bytes is truncated to `bits` and
-//! written raw, as base64 or as hex. Several versions at once let lookups match
-//! rows indexed under an old key while a re-index job runs.
+//! PBKDF2-HMAC-SHA256, scrypt) whose salt is the hash key, as the blind_index
+//! gem and CipherSweet do. The hash key is derived from the index key under a
+//! label of its own (`hash_key`), so an index never computes what a Box
+//! computes under the same key bytes. The hash of `length` bytes is truncated
+//! to `bits` and written raw, as base64 or as hex. Several versions at once let
+//! lookups match rows indexed under an old key while a re-index job runs.
 //!
 //! All primitives come from RustCrypto (`hmac`, `sha2`, `hkdf`, `pbkdf2`,
 //! `argon2`, `scrypt`); nothing here implements one.
@@ -22,14 +24,32 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::core::batch::{pool, zeroed, Items};
 use crate::core::error::{Error, Result};
-use crate::core::keys::{SecretKey, KEY_LEN};
+use crate::core::keys::{self, prf_key, SecretKey, KEY_LEN};
 use crate::core::primitives::{scrypt_log_n, scrypt_params, Argon2Variant, MAX_ARGON2_KIB};
 
 /// The longest hash an index may keep before truncation.
 pub const MAX_LENGTH: usize = 64;
-/// Domain-separation labels for sealbox's own index keys (see docs/search.md).
-mod label {
-    pub const INDEX_KEY: &[u8] = b"sealbox/v1/blind-index";
+/// The HKDF salt of `derive_index_key` (see docs/search.md).
+const MASTER_KEY_SALT: &[u8] = b"sealbox/v1/blind-index";
+
+/// OWASP's minimum configurations (Password Storage Cheat Sheet). A cost is
+/// accepted without an opt-in when it reaches one row in every parameter.
+pub mod owasp {
+    /// Argon2id: (m in KiB, t), any p.
+    pub const ARGON2ID: [(u32, u32); 5] = [
+        (47_104, 1),
+        (19_456, 2),
+        (12_288, 3),
+        (9_216, 4),
+        (7_168, 5),
+    ];
+    /// Argon2i: the same rows from t = 3 on; with fewer passes Argon2i is open
+    /// to time-memory trade-offs (libsodium refuses t < 3 for it).
+    pub const ARGON2I: [(u32, u32); 3] = [(12_288, 3), (9_216, 4), (7_168, 5)];
+    pub const PBKDF2_SHA256_ITERATIONS: u32 = 600_000;
+    /// scrypt: (log2 N, p), with r at least `SCRYPT_R`.
+    pub const SCRYPT: [(u8, u32); 5] = [(17, 1), (16, 2), (15, 3), (14, 5), (13, 10)];
+    pub const SCRYPT_R: u32 = 8;
 }
 
 /// A blind-index hash function and its cost.
@@ -74,10 +94,16 @@ pub enum AlgorithmChoice {
 }
 
 impl Algorithm {
-    /// The algorithm `name` with the given cost parameters, defaults for the
-    /// others: Argon2 t = 3, m = 4096 KiB, p = 1; PBKDF2 10,000 iterations;
-    /// scrypt N = 4096, r = 8, p = 1.
-    pub fn choose(name: &str, c: CostParams) -> std::result::Result<Self, AlgorithmChoice> {
+    /// The algorithm `name` with the given cost parameters, and OWASP's
+    /// minimums for the others: Argon2id t = 2, m = 19,456 KiB, p = 1; Argon2i
+    /// t = 3, m = 12,288 KiB, p = 1; PBKDF2 600,000 iterations; scrypt N = 2^17,
+    /// r = 8, p = 1. A cost below every OWASP configuration (`owasp`) is
+    /// refused unless `allow_weak`.
+    pub fn choose(
+        name: &str,
+        c: CostParams,
+        allow_weak: bool,
+    ) -> std::result::Result<Self, AlgorithmChoice> {
         let given = [
             ("t", c.t.is_some()),
             ("m", c.m.is_some()),
@@ -96,25 +122,114 @@ impl Algorithm {
         if let Some((param, _)) = given.iter().find(|(p, g)| *g && !takes.contains(p)) {
             return Err(AlgorithmChoice::NotApplicable(param));
         }
-        let argon2 = |variant| Algorithm::Argon2 {
+        let argon2 = |variant, (m, t): (u32, u32)| Algorithm::Argon2 {
             variant,
-            t: c.t.unwrap_or(3),
-            m: c.m.unwrap_or(4096),
+            t: c.t.unwrap_or(t),
+            m: c.m.unwrap_or(m),
             p: c.p.unwrap_or(1),
         };
-        Ok(match name {
-            "argon2id" => argon2(Argon2Variant::Argon2id),
-            "argon2i" => argon2(Argon2Variant::Argon2i),
+        let algorithm = match name {
+            "argon2id" => argon2(Argon2Variant::Argon2id, (19_456, 2)),
+            "argon2i" => argon2(Argon2Variant::Argon2i, (12_288, 3)),
             "pbkdf2-sha256" => Algorithm::Pbkdf2Sha256 {
-                iterations: c.iterations.unwrap_or(10_000),
+                iterations: c.iterations.unwrap_or(owasp::PBKDF2_SHA256_ITERATIONS),
             },
             "scrypt" => Algorithm::Scrypt {
-                log_n: scrypt_log_n(c.n.unwrap_or(4096)).map_err(AlgorithmChoice::Invalid)?,
-                r: c.r.unwrap_or(8),
+                log_n: scrypt_log_n(c.n.unwrap_or(1 << 17)).map_err(AlgorithmChoice::Invalid)?,
+                r: c.r.unwrap_or(owasp::SCRYPT_R),
                 p: c.p.unwrap_or(1),
             },
             _ => Algorithm::HmacSha256,
-        })
+        };
+        algorithm.validate().map_err(AlgorithmChoice::Invalid)?;
+        match algorithm.weakness() {
+            Some(why) if !allow_weak => Err(AlgorithmChoice::Invalid(Error::Invalid(format!(
+                "{why}; pass allow_weak=True to accept it (to reproduce an existing index, or in tests)"
+            )))),
+            _ => Ok(algorithm),
+        }
+    }
+
+    /// Refuse parameters the algorithm cannot run with.
+    fn validate(&self) -> Result<()> {
+        match *self {
+            Algorithm::HmacSha256 => Ok(()),
+            Algorithm::Argon2 { t, m, p, .. } => {
+                if t < 1 {
+                    return Err(invalid("argon2 t (passes) must be at least 1"));
+                }
+                if !(1..=argon2::Params::MAX_P_COST).contains(&p) {
+                    return Err(invalid(format!(
+                        "argon2 p (lanes) must be between 1 and {}, got {p}",
+                        argon2::Params::MAX_P_COST
+                    )));
+                }
+                if m < 8 * p || m > MAX_ARGON2_KIB {
+                    return Err(invalid(format!(
+                        "argon2 m (memory in KiB) must be between 8 * p and {MAX_ARGON2_KIB}, got {m}"
+                    )));
+                }
+                Ok(())
+            }
+            Algorithm::Pbkdf2Sha256 { iterations } => {
+                if iterations < 1 {
+                    return Err(invalid("pbkdf2 iterations must be at least 1"));
+                }
+                Ok(())
+            }
+            Algorithm::Scrypt { log_n, r, p } => scrypt_params(log_n, r, p).map(|_| ()),
+        }
+    }
+
+    /// Why this cost is below every OWASP minimum configuration, or None.
+    pub fn weakness(&self) -> Option<String> {
+        match *self {
+            Algorithm::HmacSha256 => None,
+            Algorithm::Argon2 { variant, t, m, .. } => {
+                let rows: &[(u32, u32)] = match variant {
+                    Argon2Variant::Argon2id => &owasp::ARGON2ID,
+                    Argon2Variant::Argon2i => &owasp::ARGON2I,
+                };
+                if rows.iter().any(|&(min_m, min_t)| m >= min_m && t >= min_t) {
+                    return None;
+                }
+                let options: Vec<String> = rows
+                    .iter()
+                    .map(|(min_m, min_t)| format!("m >= {min_m} with t >= {min_t}"))
+                    .collect();
+                Some(format!(
+                    "{} with t={t}, m={m} KiB is below OWASP's minimums ({})",
+                    self.name(),
+                    options.join(", or ")
+                ))
+            }
+            Algorithm::Pbkdf2Sha256 { iterations } => {
+                (iterations < owasp::PBKDF2_SHA256_ITERATIONS).then(|| {
+                    format!(
+                        "pbkdf2-sha256 with {iterations} iterations is below OWASP's minimum of {}",
+                        owasp::PBKDF2_SHA256_ITERATIONS
+                    )
+                })
+            }
+            Algorithm::Scrypt { log_n, r, p } => {
+                let strong = r >= owasp::SCRYPT_R
+                    && owasp::SCRYPT
+                        .iter()
+                        .any(|&(min_log_n, min_p)| log_n >= min_log_n && p >= min_p);
+                if strong {
+                    return None;
+                }
+                let options: Vec<String> = owasp::SCRYPT
+                    .iter()
+                    .map(|(min_log_n, min_p)| format!("n >= 2**{min_log_n} with p >= {min_p}"))
+                    .collect();
+                Some(format!(
+                    "scrypt with n=2**{log_n}, r={r}, p={p} is below OWASP's minimums (r >= {} and {})",
+                    owasp::SCRYPT_R,
+                    options.join(", or ")
+                ))
+            }
+        }
     }
 
     pub fn name(&self) -> &'static str {
@@ -238,6 +353,7 @@ pub(crate) fn require_name(what: &str, value: &[u8]) -> Result<()> {
 
 /// sealbox's index key for one (table, column, index):
 /// `HKDF-SHA256(ikm = master, salt = "sealbox/v1/blind-index", info = pack([table, column, index]), 32)`.
+/// The index then hashes under `hash_key` of it, like any index key given as is.
 pub fn derive_index_key(
     master: &SecretKey,
     table: &[u8],
@@ -248,11 +364,34 @@ pub fn derive_index_key(
     require_name("column", column)?;
     require_name("index", index)?;
     let info = pack(&[table, column, index]);
-    let hk = hkdf::Hkdf::<Sha256>::new(Some(label::INDEX_KEY), master.expose());
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(MASTER_KEY_SALT), master.expose());
     let mut okm = Zeroizing::new([0u8; KEY_LEN]);
     hk.expand(&info, okm.as_mut())
         .map_err(|_| Error::Invalid("HKDF output too long".into()))?;
     SecretKey::from_slice(okm.as_ref())
+}
+
+/// The key an index hashes with, derived from the index key `K` it is given:
+/// `PRF(K, "sealbox/v1/blind-index/key", algorithm name)` (docs/search.md). No
+/// Box input starts with that label, so index values, even of chosen values
+/// under the bytes of a Box key, reveal no key a Box derives; the name keeps one
+/// key's indexes under different algorithms apart.
+pub fn hash_key(key: &SecretKey, algorithm: Algorithm) -> Result<SecretKey> {
+    prf_key(
+        key,
+        keys::label::BLIND_INDEX_KEY,
+        &[algorithm.name().as_bytes()],
+    )
+}
+
+/// How an index turns the keys it is given into the keys it hashes with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keying {
+    /// sealbox's own indexes: `hash_key` of each key.
+    Separated,
+    /// Keys another library derived for this one index, used as they are so
+    /// that its stored values match (the blind_index gem's, `compat`).
+    AsDerived,
 }
 
 type HmacSha256Reset = hmac::HmacReset<Sha256>;
@@ -260,6 +399,7 @@ type HmacSha256Reset = hmac::HmacReset<Sha256>;
 /// One index-key version, expanded once.
 struct VersionKey {
     version: u32,
+    /// The hash key: HMAC's key, the slow algorithms' salt.
     key: SecretKey,
     mac: HmacSha256Reset,
 }
@@ -316,11 +456,13 @@ fn invalid(msg: impl Into<String>) -> Error {
 }
 
 impl BlindIndexer {
-    /// `keys` are (version, key) pairs; `length` is the hash length in bytes
-    /// before truncation (default 32), `bits` the bits kept (default all).
+    /// `keys` are (version, key) pairs, hashed with as `keying` says; `length`
+    /// is the hash length in bytes before truncation (default 32), `bits` the
+    /// bits kept (default all).
     pub fn new(
         algorithm: Algorithm,
         keys: Vec<(u32, SecretKey)>,
+        keying: Keying,
         active: u32,
         length: Option<usize>,
         bits: Option<u32>,
@@ -347,6 +489,10 @@ impl BlindIndexer {
         }
         let mut versions = Vec::with_capacity(keys.len());
         for (version, key) in keys {
+            let key = match keying {
+                Keying::Separated => hash_key(&key, algorithm)?,
+                Keying::AsDerived => key,
+            };
             let mac = <HmacSha256Reset as hmac::KeyInit>::new_from_slice(key.expose())
                 .map_err(|_| invalid("invalid key"))?;
             versions.push(VersionKey { version, key, mac });
@@ -378,23 +524,10 @@ impl BlindIndexer {
         algorithm: Algorithm,
         length: usize,
     ) -> Result<(Option<argon2::Argon2<'static>>, Option<scrypt::Params>)> {
+        algorithm.validate()?;
         match algorithm {
-            Algorithm::HmacSha256 => Ok((None, None)),
+            Algorithm::HmacSha256 | Algorithm::Pbkdf2Sha256 { .. } => Ok((None, None)),
             Algorithm::Argon2 { variant, t, m, p } => {
-                if t < 1 {
-                    return Err(invalid("argon2 t (passes) must be at least 1"));
-                }
-                if !(1..=argon2::Params::MAX_P_COST).contains(&p) {
-                    return Err(invalid(format!(
-                        "argon2 p (lanes) must be between 1 and {}, got {p}",
-                        argon2::Params::MAX_P_COST
-                    )));
-                }
-                if m < 8 * p || m > MAX_ARGON2_KIB {
-                    return Err(invalid(format!(
-                        "argon2 m (memory in KiB) must be between 8 * p and {MAX_ARGON2_KIB}, got {m}"
-                    )));
-                }
                 let params = argon2::Params::new(m, t, p, Some(length))
                     .map_err(|e| invalid(format!("invalid argon2 parameters: {e}")))?;
                 let alg = match variant {
@@ -405,12 +538,6 @@ impl BlindIndexer {
                     Some(argon2::Argon2::new(alg, argon2::Version::V0x13, params)),
                     None,
                 ))
-            }
-            Algorithm::Pbkdf2Sha256 { iterations } => {
-                if iterations < 1 {
-                    return Err(invalid("pbkdf2 iterations must be at least 1"));
-                }
-                Ok((None, None))
             }
             Algorithm::Scrypt { log_n, r, p } => Ok((None, Some(scrypt_params(log_n, r, p)?))),
         }
@@ -669,18 +796,36 @@ pub fn chunk_items(algorithm: Algorithm) -> usize {
 mod tests {
     use super::*;
 
+    use crate::core::primitives::hmac_sha256;
+
     fn key(b: u8) -> SecretKey {
         SecretKey::from_slice(&[b; 32]).unwrap()
     }
 
+    /// docs/search.md's hash key, written out.
+    fn hash_key_of(b: u8, algorithm: &str) -> [u8; 32] {
+        let mut input = b"sealbox/v1/blind-index/key\0".to_vec();
+        input.extend_from_slice(algorithm.as_bytes());
+        hmac_sha256(&[b; 32], &input)
+    }
+
     fn hmac_index(bits: Option<u32>, enc: OutputEncoding) -> BlindIndexer {
-        BlindIndexer::new(Algorithm::HmacSha256, vec![(1, key(7))], 1, None, bits, enc).unwrap()
+        BlindIndexer::new(
+            Algorithm::HmacSha256,
+            vec![(1, key(7))],
+            Keying::Separated,
+            1,
+            None,
+            bits,
+            enc,
+        )
+        .unwrap()
     }
 
     #[test]
-    fn hmac_equals_the_primitive_and_truncates() {
+    fn hmac_is_keyed_with_the_hash_key_and_truncates() {
         let full = hmac_index(None, OutputEncoding::Raw);
-        let want = crate::core::primitives::hmac_sha256(&[7u8; 32], b"alice");
+        let want = hmac_sha256(&hash_key_of(7, "hmac-sha256"), b"alice");
         assert_eq!(full.compute(None, b"alice").unwrap(), want.to_vec());
         let t = hmac_index(Some(12), OutputEncoding::Raw);
         let got = t.compute(None, b"alice").unwrap();
@@ -700,7 +845,15 @@ mod tests {
     #[test]
     fn shapes_are_checked() {
         let mk = |alg, len, bits| {
-            BlindIndexer::new(alg, vec![(1, key(1))], 1, len, bits, OutputEncoding::Raw)
+            BlindIndexer::new(
+                alg,
+                vec![(1, key(1))],
+                Keying::Separated,
+                1,
+                len,
+                bits,
+                OutputEncoding::Raw,
+            )
         };
         assert!(mk(Algorithm::HmacSha256, Some(33), None).is_err());
         assert!(mk(Algorithm::HmacSha256, None, Some(0)).is_err());
@@ -737,6 +890,7 @@ mod tests {
         assert!(BlindIndexer::new(
             Algorithm::HmacSha256,
             vec![(1, key(1)), (1, key(2))],
+            Keying::Separated,
             1,
             None,
             None,
@@ -750,6 +904,7 @@ mod tests {
         let idx = BlindIndexer::new(
             Algorithm::HmacSha256,
             vec![(2, key(2)), (1, key(1)), (3, key(3))],
+            Keying::Separated,
             2,
             None,
             None,
@@ -758,7 +913,7 @@ mod tests {
         .unwrap();
         assert_eq!(idx.versions().collect::<Vec<_>>(), vec![1, 2, 3]);
         let all = idx.lookup_values(b"v").unwrap();
-        let under = |b: u8| crate::core::primitives::hmac_sha256(&[b; 32], b"v").to_vec();
+        let under = |b: u8| hmac_sha256(&hash_key_of(b, "hmac-sha256"), b"v").to_vec();
         assert_eq!(all, vec![under(2), under(1), under(3)]);
         assert_eq!(idx.compute(Some(3), b"v").unwrap(), under(3));
         assert!(idx.compute(Some(9), b"v").is_err());
@@ -793,6 +948,7 @@ mod tests {
                 p: 1,
             },
             vec![(1, key(9))],
+            Keying::Separated,
             1,
             None,
             None,
@@ -809,12 +965,30 @@ mod tests {
     #[test]
     fn algorithm_choice_defaults_and_refusals() {
         let none = CostParams::default();
+        let strong = |name, c| Algorithm::choose(name, c, false);
         assert_eq!(
-            Algorithm::choose("argon2id", none),
+            strong("argon2id", none),
             Ok(Algorithm::Argon2 {
                 variant: Argon2Variant::Argon2id,
+                t: 2,
+                m: 19_456,
+                p: 1
+            })
+        );
+        assert_eq!(
+            strong("argon2i", none),
+            Ok(Algorithm::Argon2 {
+                variant: Argon2Variant::Argon2i,
                 t: 3,
-                m: 4096,
+                m: 12_288,
+                p: 1
+            })
+        );
+        assert_eq!(
+            strong("scrypt", none),
+            Ok(Algorithm::Scrypt {
+                log_n: 17,
+                r: 8,
                 p: 1
             })
         );
@@ -824,7 +998,8 @@ mod tests {
                 CostParams {
                     n: Some(1024),
                     ..none
-                }
+                },
+                true
             ),
             Ok(Algorithm::Scrypt {
                 log_n: 10,
@@ -833,23 +1008,22 @@ mod tests {
             })
         );
         assert_eq!(
-            Algorithm::choose("pbkdf2-sha256", none),
-            Ok(Algorithm::Pbkdf2Sha256 { iterations: 10_000 })
+            strong("pbkdf2-sha256", none),
+            Ok(Algorithm::Pbkdf2Sha256 {
+                iterations: 600_000
+            })
         );
         assert_eq!(
-            Algorithm::choose("hmac-sha256", CostParams { t: Some(1), ..none }),
+            strong("hmac-sha256", CostParams { t: Some(1), ..none }),
             Err(AlgorithmChoice::NotApplicable("t"))
         );
         assert_eq!(
-            Algorithm::choose("pbkdf2-sha256", CostParams { r: Some(1), ..none }),
+            strong("pbkdf2-sha256", CostParams { r: Some(1), ..none }),
             Err(AlgorithmChoice::NotApplicable("r"))
         );
-        assert_eq!(
-            Algorithm::choose("md5", none),
-            Err(AlgorithmChoice::Unknown)
-        );
+        assert_eq!(strong("md5", none), Err(AlgorithmChoice::Unknown));
         assert!(matches!(
-            Algorithm::choose(
+            strong(
                 "scrypt",
                 CostParams {
                     n: Some(1000),
@@ -858,6 +1032,147 @@ mod tests {
             ),
             Err(AlgorithmChoice::Invalid(_))
         ));
+        // A parameter that cannot run is refused as such, even with allow_weak.
+        let t0 = CostParams { t: Some(0), ..none };
+        for allow_weak in [false, true] {
+            match Algorithm::choose("argon2id", t0, allow_weak) {
+                Err(AlgorithmChoice::Invalid(Error::Invalid(why))) => {
+                    assert!(why.contains("at least 1"), "{why}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn costs_below_owasp_need_allow_weak() {
+        let c = |t, m, p, iterations, n, r| CostParams {
+            t,
+            m,
+            p,
+            iterations,
+            n,
+            r,
+        };
+        let weak = [
+            ("argon2id", c(Some(3), Some(4096), None, None, None, None)),
+            ("argon2id", c(Some(1), Some(47_103), None, None, None, None)),
+            ("argon2id", c(Some(2), Some(19_455), None, None, None, None)),
+            (
+                "argon2id",
+                c(Some(4), Some(9_215), Some(4), None, None, None),
+            ),
+            ("argon2i", c(Some(2), Some(1 << 20), None, None, None, None)),
+            ("argon2i", c(Some(3), Some(12_287), None, None, None, None)),
+            (
+                "pbkdf2-sha256",
+                c(None, None, None, Some(599_999), None, None),
+            ),
+            ("scrypt", c(None, None, None, None, Some(1 << 16), None)),
+            ("scrypt", c(None, None, None, None, Some(1 << 17), Some(4))),
+            ("scrypt", c(None, None, Some(9), None, Some(1 << 13), None)),
+        ];
+        for (name, cost) in weak {
+            match Algorithm::choose(name, cost, false) {
+                Err(AlgorithmChoice::Invalid(Error::Invalid(why))) => {
+                    assert!(why.contains("OWASP") && why.contains("allow_weak"), "{why}")
+                }
+                other => panic!("{name} {cost:?}: {other:?}"),
+            }
+            let alg = Algorithm::choose(name, cost, true).unwrap();
+            assert!(alg.weakness().is_some());
+        }
+        let strong = [
+            ("argon2id", c(Some(1), Some(47_104), None, None, None, None)),
+            ("argon2id", c(Some(3), Some(12_288), None, None, None, None)),
+            (
+                "argon2id",
+                c(Some(5), Some(7_168), Some(2), None, None, None),
+            ),
+            ("argon2i", c(Some(4), Some(9_216), None, None, None, None)),
+            (
+                "pbkdf2-sha256",
+                c(None, None, None, Some(600_000), None, None),
+            ),
+            ("scrypt", c(None, None, Some(2), None, Some(1 << 16), None)),
+            (
+                "scrypt",
+                c(None, None, Some(10), None, Some(1 << 13), Some(8)),
+            ),
+            ("hmac-sha256", CostParams::default()),
+        ];
+        for (name, cost) in strong {
+            let alg = Algorithm::choose(name, cost, false).unwrap();
+            assert_eq!(alg.weakness(), None, "{name} {cost:?}");
+        }
+    }
+
+    #[test]
+    fn each_algorithm_hashes_under_its_own_key_and_compat_keys_as_given() {
+        let argon = Algorithm::Argon2 {
+            variant: Argon2Variant::Argon2id,
+            t: 1,
+            m: 64,
+            p: 1,
+        };
+        let algorithms = [
+            Algorithm::HmacSha256,
+            argon,
+            Algorithm::Argon2 {
+                variant: Argon2Variant::Argon2i,
+                t: 1,
+                m: 64,
+                p: 1,
+            },
+            Algorithm::Pbkdf2Sha256 { iterations: 2 },
+            Algorithm::Scrypt {
+                log_n: 2,
+                r: 1,
+                p: 1,
+            },
+        ];
+        let keys: Vec<[u8; 32]> = algorithms
+            .iter()
+            .map(|a| {
+                let k = hash_key(&key(4), *a).unwrap();
+                assert_eq!(k.expose(), &hash_key_of(4, a.name()));
+                *k.expose()
+            })
+            .collect();
+        for (i, a) in keys.iter().enumerate() {
+            assert!(keys.iter().skip(i + 1).all(|b| a != b));
+        }
+        let index = |keying| {
+            BlindIndexer::new(
+                argon,
+                vec![(1, key(4))],
+                keying,
+                1,
+                None,
+                None,
+                OutputEncoding::Raw,
+            )
+            .unwrap()
+            .compute(None, b"v")
+            .unwrap()
+        };
+        let with = |salt: &[u8]| {
+            crate::core::primitives::argon2(
+                Argon2Variant::Argon2id,
+                b"v",
+                salt,
+                b"",
+                b"",
+                1,
+                64,
+                1,
+                32,
+            )
+            .unwrap()
+            .to_vec()
+        };
+        assert_eq!(index(Keying::Separated), with(&hash_key_of(4, "argon2id")));
+        assert_eq!(index(Keying::AsDerived), with(&[4u8; 32]));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::core::batch::Items;
 use crate::core::batch::CHUNK_BYTES;
 use crate::core::compat;
 use crate::core::search::{
-    self, chunk_items, Algorithm, AlgorithmChoice, BlindIndexer, CostParams, OutputEncoding,
+    self, chunk_items, Algorithm, AlgorithmChoice, BlindIndexer, CostParams, Keying, OutputEncoding,
 };
 use crate::core::SecretKey;
 
@@ -78,8 +78,8 @@ pub struct BlindIndex {
     fields: Option<usize>,
 }
 
-fn algorithm(name: &str, params: CostParams) -> PyResult<Algorithm> {
-    Algorithm::choose(name, params).map_err(|why| match why {
+fn algorithm(name: &str, params: CostParams, allow_weak: bool) -> PyResult<Algorithm> {
+    Algorithm::choose(name, params, allow_weak).map_err(|why| match why {
         AlgorithmChoice::NotApplicable(param) => {
             PyTypeError::new_err(format!("{param}= does not apply to {name}"))
         }
@@ -90,11 +90,13 @@ fn algorithm(name: &str, params: CostParams) -> PyResult<Algorithm> {
     })
 }
 
-/// Index keys from the `keys` dict, derived from master keys when `derive` says so.
+/// Index keys from the `keys` dict, derived from master keys when `derive` says
+/// so, and how the index hashes with them: the gem's keys as they are, every
+/// other key under sealbox's own label.
 fn version_keys(
     keys: &Bound<'_, PyAny>,
     derive: Option<&Bound<'_, PyTuple>>,
-) -> PyResult<Vec<(u32, SecretKey)>> {
+) -> PyResult<(Vec<(u32, SecretKey)>, Keying)> {
     let dict = keys
         .cast::<PyDict>()
         .map_err(|_| PyTypeError::new_err("keys must be a dict of {version: key}"))?;
@@ -109,6 +111,10 @@ fn version_keys(
                 .collect::<PyResult<_>>()?;
             Some((scheme, rest))
         }
+    };
+    let keying = match &names {
+        Some((scheme, _)) if scheme == "gem" => Keying::AsDerived,
+        _ => Keying::Separated,
     };
     let mut out = Vec::with_capacity(dict.len());
     for (k, v) in dict.iter() {
@@ -132,7 +138,7 @@ fn version_keys(
         };
         out.push((version, key));
     }
-    Ok(out)
+    Ok((out, keying))
 }
 
 /// One chunk of a batch, its values copied into one buffer: cheaper than a
@@ -337,7 +343,7 @@ impl BlindIndex {
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (keys, algorithm = "hmac-sha256", *, active, bits = None, length = None,
         encoding = "raw", t = None, m = None, p = None, iterations = None, n = None, r = None,
-        prepare = None, fields = None, derive = None))]
+        prepare = None, fields = None, derive = None, allow_weak = false))]
     fn new(
         keys: &Bound<'_, PyAny>,
         algorithm: &str,
@@ -354,6 +360,7 @@ impl BlindIndex {
         prepare: Option<Py<PyAny>>,
         fields: Option<usize>,
         derive: Option<&Bound<'_, PyTuple>>,
+        allow_weak: bool,
     ) -> PyResult<Self> {
         let alg = self::algorithm(
             algorithm,
@@ -365,6 +372,7 @@ impl BlindIndex {
                 n,
                 r,
             },
+            allow_weak,
         )?;
         let enc = OutputEncoding::from_name(encoding).ok_or_else(|| {
             PyValueError::new_err(format!(
@@ -378,8 +386,8 @@ impl BlindIndex {
         }
         let active = key_id(active)
             .map_err(|_| PyTypeError::new_err("active must be an int key version"))?;
-        let keys = version_keys(keys, derive)?;
-        let inner = BlindIndexer::new(alg, keys, active, length, bits, enc)?;
+        let (keys, keying) = version_keys(keys, derive)?;
+        let inner = BlindIndexer::new(alg, keys, keying, active, length, bits, enc)?;
         Ok(Self {
             inner,
             prepare,
