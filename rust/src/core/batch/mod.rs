@@ -376,6 +376,8 @@ enum Work {
     Open,
     /// Re-wrap an envelope message's data key.
     Rewrap,
+    /// Copy a current message into the batch's encoding (it came in the other).
+    Reencode,
     /// Nothing to compute (failed, null or unchanged).
     None,
 }
@@ -439,7 +441,21 @@ fn plan(
     };
     match op {
         Op::Open | Op::Seal => (Status::Done, Work::Open, info.plaintext_len),
-        Op::Rotate(RotateMode::Auto) if info.current => (Status::Unchanged, Work::None, raw.len()),
+        // A message is current only in the batch's own encoding; in the other
+        // it is re-encoded, which needs no key.
+        Op::Rotate(RotateMode::Auto) if info.current && format::encoding_of(raw) == encoding => {
+            (Status::Unchanged, Work::None, raw.len())
+        }
+        Op::Rotate(RotateMode::Auto) if info.current => {
+            let binary = match format::encoding_of(raw) {
+                Encoding::Binary => Some(raw.len()),
+                Encoding::Text => format::binary_len(raw.len()),
+            };
+            match binary {
+                Some(len) => (Status::Done, Work::Reencode, encoded_len(encoding, len)),
+                None => FAILED,
+            }
+        }
         Op::Rotate(RotateMode::Auto) if info.envelope && sealer.is_envelope() => (
             Status::Done,
             Work::Rewrap,
@@ -502,6 +518,18 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
     }
     let mut large = Zeroizing::new(vec![0u8; len]);
     f(&mut large)
+}
+
+/// Write the binary message `binary` into `out` in `encoding`.
+fn reencode(encoding: Encoding, binary: &[u8], out: &mut [u8]) -> Result<()> {
+    match encoding {
+        Encoding::Binary if out.len() == binary.len() => {
+            out.copy_from_slice(binary);
+            Ok(())
+        }
+        Encoding::Binary => Err(Error::Internal("binary slot length")),
+        Encoding::Text => format::encode_text_into(binary, out),
+    }
 }
 
 fn seal_encoded(
@@ -747,6 +775,12 @@ impl Batch<'_> {
                 }
             }
         };
+        if work == Work::Reencode {
+            return match reencode(self.encoding, &binary, out) {
+                Ok(()) => Status::Done,
+                Err(_) => Status::Failed,
+            };
+        }
         match self.process(&op, work, &input, ctx, out, memo) {
             Ok(()) => Status::Done,
             Err(_) => Status::Failed,
