@@ -75,3 +75,53 @@ def test_arrow_rotation_returns_the_boxes_encoding(kind: str, box_encoding: str,
         assert all(isinstance(m, str) for m in got[:-1])
     else:  # binary messages, not text held in a binary array
         assert all(m[:1] == b"\x01" for m in got[:-1])
+
+
+@pytest.mark.parametrize("kind", ["local", "deterministic", "envelope-local", "envelope-provider"])
+@pytest.mark.parametrize("encoding", ["binary", "text"])
+def test_a_strict_box_decrypts_only_its_own_encoding(kind: str, encoding: str) -> None:
+    kek = CountingKek()
+    loose = _box(kind, encoding, False, kek)
+    box = _box(kind, encoding, True, kek)
+    assert box.strict_encoding and not loose.strict_encoding
+    mine = box.encrypt_batch(VALUES, CONTEXTS)
+    other = [_text(m) if encoding == "binary" else _binary(m) for m in mine]
+    # Both forms decrypt in a Box that is not strict ...
+    assert loose.decrypt_batch(other, CONTEXTS) == VALUES
+    # ... only the Box's own in a strict one.
+    assert box.decrypt_batch(mine, CONTEXTS) == VALUES
+    assert box.decrypt(mine[0], context=CONTEXTS[0]) == VALUES[0]
+    with pytest.raises(sealbox.DecryptionError):
+        box.decrypt(other[0], context=CONTEXTS[0])
+    with pytest.raises(sealbox.DecryptionError, match="item 0"):
+        box.decrypt_batch(other, CONTEXTS)
+    assert box.decrypt_batch([*mine, *other], CONTEXTS * 2, errors="return") == [*VALUES, None, None, None]
+    # Given as bytes, the text form is still text.
+    if encoding == "binary":
+        with pytest.raises(sealbox.DecryptionError):
+            box.decrypt(other[0].encode(), context=CONTEXTS[0])
+    # Rotation takes only the Box's encoding too (it does not repair the other form).
+    assert box.rotate_batch(other, CONTEXTS, errors="return") == [None, None, None]
+    pa = pytest.importorskip("pyarrow")
+    column = pa.array(other, type=pa.string() if encoding == "binary" else pa.binary())
+    assert box.decrypt_batch(column, CONTEXTS, errors="return").to_pylist() == [None, None, None]
+    own = pa.array(mine, type=pa.binary() if encoding == "binary" else pa.string())
+    assert box.decrypt_batch(own, CONTEXTS).to_pylist() == VALUES
+
+
+def _box(kind: str, encoding: str, strict: bool, provider: CountingKek) -> Any:
+    if kind == "local":
+        return sealbox.Box(Keyring({1: KEY}), encoding=encoding, strict_encoding=strict)
+    if kind == "deterministic":
+        return sealbox.Box(Keyring({1: KEY}), deterministic=True, encoding=encoding, strict_encoding=strict)
+    kek = Keyring({1: KEY}) if kind == "envelope-local" else provider
+    return sealbox.Box(EnvelopeKeyProvider(kek), encoding=encoding, strict_encoding=strict)
+
+
+def test_a_unique_column_of_strict_deterministic_messages_holds_one_form() -> None:
+    box = sealbox.Box(KEY, deterministic=True, strict_encoding=True)
+    stored = box.encrypt(b"alice@example.org", context="users.email")
+    assert box.lookup_values(b"alice@example.org", context="users.email") == [stored]
+    # The text form of a stored value would be a second, distinct row: it does not decrypt.
+    with pytest.raises(sealbox.DecryptionError):
+        box.decrypt(_text(stored), context="users.email")

@@ -57,7 +57,10 @@ class Box(Generic[_M]):
     and a key commitment; ``algorithm="xchacha20-poly1305"`` selects
     XChaCha20-Poly1305, and ``deterministic=True`` AES-256-SIV, whose equal
     inputs give equal messages (for lookups). ``encoding="text"`` returns
-    URL-safe text (``str``) instead of ``bytes``; ``decrypt`` accepts both forms.
+    URL-safe text (``str``) instead of ``bytes``; ``decrypt`` accepts both forms,
+    unless ``strict_encoding=True``: then a message in the other encoding fails
+    like a tampered one (so a unique index on a column of deterministic messages
+    sees one form of each value).
     ``Box(EnvelopeKeyProvider(kek))`` gives an :class:`EnvelopeBox`.
 
     A bare 32-byte key has key id 0. A Box is immutable and safe to share
@@ -79,10 +82,13 @@ class Box(Generic[_M]):
             key: EnvelopeKeyProvider,
             *,
             encoding: Literal["binary"] = "binary",
+            strict_encoding: bool = False,
         ) -> EnvelopeBox[bytes]: ...
 
         @overload
-        def __new__(cls, key: EnvelopeKeyProvider, *, encoding: Literal["text"]) -> EnvelopeBox[str]: ...
+        def __new__(
+            cls, key: EnvelopeKeyProvider, *, encoding: Literal["text"], strict_encoding: bool = False
+        ) -> EnvelopeBox[str]: ...
 
         @overload
         def __new__(
@@ -92,6 +98,7 @@ class Box(Generic[_M]):
             algorithm: Algorithm | None = None,
             deterministic: bool = False,
             encoding: Literal["binary"] = "binary",
+            strict_encoding: bool = False,
         ) -> Box[bytes]: ...
 
         @overload
@@ -102,6 +109,7 @@ class Box(Generic[_M]):
             algorithm: Algorithm | None = None,
             deterministic: bool = False,
             encoding: Literal["text"],
+            strict_encoding: bool = False,
         ) -> Box[str]: ...
 
         def __new__(cls, key: Any, **options: Any) -> Any: ...
@@ -120,10 +128,12 @@ class Box(Generic[_M]):
                         "envelope messages use aes-256-gcm under each data key; algorithm and "
                         "deterministic do not apply"
                     )
-                unknown = set(options) - {"algorithm", "deterministic", "encoding"}
+                unknown = set(options) - {"algorithm", "deterministic", "encoding", "strict_encoding"}
                 if unknown:
                     raise TypeError(f"Box() got an unexpected keyword argument {sorted(unknown)[0]!r}")
-                return EnvelopeBox._over(key, options.get("encoding", "binary"))
+                return EnvelopeBox._over(
+                    key, options.get("encoding", "binary"), bool(options.get("strict_encoding", False))
+                )
             if "envelope" in options:
                 raise TypeError("Box() got an unexpected keyword argument 'envelope'")
             return LocalBox(key, **options)
@@ -262,6 +272,11 @@ class Box(Generic[_M]):
 
     @property
     def encoding(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def strict_encoding(self) -> bool:
+        """Whether messages are accepted only in :attr:`encoding`."""
         raise NotImplementedError
 
     @property
@@ -426,6 +441,13 @@ def _context_list(contexts: Any, n: int) -> list[bytes]:
     return out
 
 
+def _encoding_of(message: Any) -> str:
+    """The encoding a message is given in: binary starts with the version byte 0x01."""
+    if isinstance(message, str):
+        return "binary" if message.startswith("\x01") else "text"
+    return "binary" if bytes(message[:1]) == b"\x01" else "text"
+
+
 def _check_errors(errors: str) -> None:
     if errors not in ("raise", "return"):
         raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
@@ -447,9 +469,10 @@ class EnvelopeBox(Box[_M]):
     (a blocking provider runs in a worker thread).
     """
 
-    __slots__ = ("_encoding", "_env", "_keys", "_local")
+    __slots__ = ("_encoding", "_env", "_keys", "_local", "_strict")
 
     _encoding: str
+    _strict: bool
     _env: EnvelopeKeyProvider
     _keys: _Keys
     # The messages under a local KEK (a Keyring) are sealed, opened and re-wrapped
@@ -457,13 +480,22 @@ class EnvelopeBox(Box[_M]):
     _local: LocalBox[Any] | None
 
     @classmethod
-    def _over(cls, env: EnvelopeKeyProvider, encoding: str) -> EnvelopeBox[Any]:
+    def _over(cls, env: EnvelopeKeyProvider, encoding: str, strict: bool = False) -> EnvelopeBox[Any]:
         if encoding not in ("binary", "text"):
             raise ValueError(f"encoding must be 'binary' or 'text', not {encoding!r}")
         box = object.__new__(cls)
         ring = env.local_ring()
-        local = None if ring is None else LocalBox(ring, encoding=encoding, envelope=True)
-        for name, value in (("_encoding", encoding), ("_env", env), ("_keys", _Keys(env)), ("_local", local)):
+        local = (
+            None if ring is None else LocalBox(ring, encoding=encoding, strict_encoding=strict, envelope=True)
+        )
+        state: tuple[tuple[str, Any], ...] = (
+            ("_encoding", encoding),
+            ("_env", env),
+            ("_keys", _Keys(env)),
+            ("_local", local),
+            ("_strict", strict),
+        )
+        for name, value in state:
             object.__setattr__(box, name, value)
         return box
 
@@ -482,6 +514,10 @@ class EnvelopeBox(Box[_M]):
     @property
     def encoding(self) -> str:
         return self._encoding
+
+    @property
+    def strict_encoding(self) -> bool:
+        return self._strict
 
     @property
     def algorithm(self) -> str:
@@ -521,6 +557,16 @@ class EnvelopeBox(Box[_M]):
     def _text(self) -> bool:
         return self.encoding == "text"
 
+    def _refused(self, message: Any) -> bool:
+        """Whether a strict Box refuses ``message`` for its encoding."""
+        return self._strict and _encoding_of(message) != self._encoding
+
+    def _accepted(self, messages: list[Any]) -> list[Any]:
+        """``messages`` with those a strict Box refuses replaced by an empty one (it fails)."""
+        if not self._strict:
+            return messages
+        return [b"" if self._refused(m) else m for m in messages]
+
     # One value
 
     def encrypt(self, data: Buffer, *, context: Buffer | str | None = None) -> _M:
@@ -538,6 +584,8 @@ class EnvelopeBox(Box[_M]):
         return self._decrypt(message, context, self._keys)
 
     def _decrypt(self, message: Any, context: Any, keys: Any) -> bytes:
+        if self._refused(message):
+            raise DecryptionError("decryption failed")
         info = _native.Message.parse(message)
         kek = self._env.find(info.key_id) if info.suite == "envelope" else self._env.local_ring()
         if kek is None:
@@ -706,6 +754,7 @@ class EnvelopeBox(Box[_M]):
         once (local KEKs unwrap in Rust) and opens the messages in parallel."""
         n = len(messages)
         ctx = _context_list(contexts, n)
+        messages = self._accepted(messages)
 
         def unwrap(kek_id: int, bound: bool, wrapped: bytes, context: bytes) -> bytes:
             return bytes(keys.unwrap(kek_id, bound, wrapped, context))
@@ -725,6 +774,7 @@ class EnvelopeBox(Box[_M]):
         (a chunk's new ones together) and rewrites the headers in parallel."""
         n = len(messages)
         ctx = _context_list(contexts, n)
+        messages = self._accepted(messages)
         env = self._env
         active = env.kek
 

@@ -223,6 +223,7 @@ pub fn list_batch<'py>(
     py: Python<'py>,
     sealer: &Sealer,
     encoding: Encoding,
+    strict: bool,
     op: Op,
     values: &Bound<'py, PyAny>,
     contexts: Option<&Bound<'py, PyAny>>,
@@ -246,6 +247,7 @@ pub fn list_batch<'py>(
         encoding: out_encoding,
         threads,
         nulls: None,
+        accept: strict.then_some(encoding),
     };
     let mut results: Vec<Bound<'py, PyAny>> = Vec::with_capacity(n);
     // A finished chunk's buffers are reused by the chunk queued after it.
@@ -317,6 +319,7 @@ pub fn column_batch<'py>(
     py: Python<'py>,
     sealer: &Sealer,
     encoding: Encoding,
+    strict: bool,
     op: Op,
     column: &dyn Items,
     input_nulls: Option<&[bool]>,
@@ -338,6 +341,7 @@ pub fn column_batch<'py>(
         encoding: out_encoding,
         threads,
         nulls: input_nulls,
+        accept: strict.then_some(encoding),
     };
     let max_total = if large { usize::MAX } else { i32::MAX as usize };
     let job = py.detach(|| ColumnJob::new(&batch, op, column, &ctx, raise, max_total))?;

@@ -549,6 +549,9 @@ pub struct Batch<'s> {
     pub threads: Option<usize>,
     /// Items to pass through as nulls (Arrow validity), by batch index.
     pub nulls: Option<&'s [bool]>,
+    /// Accept messages only in this encoding (a strict Box): a message in the
+    /// other fails like any message that does not parse. `None` accepts both.
+    pub accept: Option<Encoding>,
 }
 
 impl Batch<'_> {
@@ -556,12 +559,24 @@ impl Batch<'_> {
         self.nulls.and_then(|n| n.get(i).copied()).unwrap_or(false)
     }
 
+    /// The binary form of item input `raw` ([`decode`]), refusing a message in
+    /// an encoding this batch does not accept.
+    #[inline]
+    fn decode<'a>(&self, op: &Op, raw: &'a [u8]) -> Result<Cow<'a, [u8]>> {
+        match self.accept {
+            Some(only) if *op != Op::Seal && format::encoding_of(raw) != only => {
+                Err(Error::Decrypt)
+            }
+            _ => decode(op, raw),
+        }
+    }
+
     /// Plan item `i`, whose input is `raw`: its status, work and output length.
     fn plan(&self, op: Op, raw: &[u8], i: usize) -> (Status, Work, usize) {
         if self.is_null(i) {
             return (Status::Null, Work::None, 0);
         }
-        let Ok(binary) = decode(&op, raw) else {
+        let Ok(binary) = self.decode(&op, raw) else {
             return (Status::Failed, Work::None, 0);
         };
         match parse(&op, &binary) {
@@ -754,7 +769,7 @@ impl Batch<'_> {
             (Status::Unchanged, _) => return self.copy_unchanged(raw, out),
             _ => {}
         }
-        let Ok(binary) = decode(&op, raw) else {
+        let Ok(binary) = self.decode(&op, raw) else {
             return Status::Failed;
         };
         let Ok(input) = parse(&op, &binary) else {
@@ -1077,6 +1092,7 @@ mod tests {
                 encoding: Encoding::Binary,
                 threads: Some(1),
                 nulls: None,
+                accept: None,
             };
             let messages: Vec<Vec<u8>> =
                 plain.iter().map(|p| from.seal(p, b"c").unwrap()).collect();
@@ -1161,6 +1177,7 @@ mod tests {
             encoding: Encoding::Binary,
             threads: Some(2),
             nulls: None,
+            accept: None,
         }
     }
 
