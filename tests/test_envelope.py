@@ -762,3 +762,31 @@ def test_box_is_immutable_unpicklable_and_not_a_base_for_subclasses(ring: Keyrin
     assert isinstance(logged, sealbox.Box) and logged.decrypt(logged.encrypt(b"x")) == b"x"
     # The declared API is visible at runtime (help(), autospec).
     assert sealbox.Box.encrypt.__doc__ and sealbox.Box.rotate_batch.__doc__
+
+
+def test_every_decryption_failure_of_a_message_says_the_same(ring: Keyring) -> None:
+    """Unknown KEK, a wrapped key that does not unwrap, a payload that fails: one text,
+    nothing chained; the stage is in the audit event's detail only."""
+    kek = CountingKek()
+    box = sealbox.Box(EnvelopeKeyProvider(kek))
+    m = box.encrypt(b"secret", context=b"users/1")
+    unknown = sealbox.Box(EnvelopeKeyProvider(Keyring({77: sealbox.generate_key()}))).encrypt(b"x")
+    payload = bytearray(m)
+    payload[-1] ^= 1
+    events: list[sealbox.audit.AuditEvent] = []
+    sealbox.audit.subscribe(events.append)
+    try:
+        failures = []
+        for message, context in ((unknown, b""), (m, b"users/2"), (bytes(payload), b"users/1")):
+            with pytest.raises(DecryptionError) as info:
+                box.decrypt(message, context=context)
+            failures.append(info.value)
+    finally:
+        sealbox.audit.unsubscribe(events.append)
+    for error in failures:
+        assert str(error) == "decryption failed"
+        assert error.__cause__ is None and error.__context__ is None
+    details = [e.detail for e in events if e.operation == "decrypt"]
+    assert "no key-encryption key with this id" in (details[0] or "")
+    assert "does not unwrap" in (details[1] or "")
+    assert details[2] is not None

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, over
 
 from sealbox import _arrow, _native, audit
 from sealbox._envelope import ITEM_ERRORS, EnvelopeKeyProvider, _Keys, _name
-from sealbox._errors import DecryptionError
+from sealbox._errors import DECRYPTION_FAILED, DecryptionError
 from sealbox._keyring import Keyring
 
 if TYPE_CHECKING:
@@ -585,12 +585,14 @@ class EnvelopeBox(Box[_M]):
 
     def _decrypt(self, message: Any, context: Any, keys: Any) -> bytes:
         if self._refused(message):
-            raise DecryptionError("decryption failed")
+            raise DecryptionError(DECRYPTION_FAILED)
         info = _native.Message.parse(message)
         kek = self._env.find(info.key_id) if info.suite == "envelope" else self._env.local_ring()
         if kek is None:
-            self._audit_decrypt(info.key_id, "local", context, DecryptionError())
-            raise DecryptionError("no key-encryption key with this id")
+            unknown = DecryptionError("no key-encryption key with this id")
+            self._audit_decrypt(info.key_id, "local", context, unknown)
+            raise DecryptionError(DECRYPTION_FAILED)
+        out: bytes | None = None
         try:
             if isinstance(kek, Keyring):
                 assert self._local is not None
@@ -600,9 +602,16 @@ class EnvelopeBox(Box[_M]):
                 assert wrapped is not None
                 dk = keys.unwrap(info.key_id, info.context_bound, wrapped, _context_bytes(context))
                 out = _native.envelope_open(dk, message, context)
+        except DecryptionError as e:
+            # The stage (unknown key, a wrapped key that did not unwrap, a refused key
+            # version) goes to the audit trail; the caller sees one opaque error,
+            # raised below, outside this handler, so that it chains nothing.
+            self._audit_decrypt(info.key_id, kek, context, e)
         except Exception as e:
             self._audit_decrypt(info.key_id, kek, context, e)
             raise
+        if out is None:
+            raise DecryptionError(DECRYPTION_FAILED)
         self._audit_decrypt(info.key_id, kek, context, None)
         return out
 
@@ -612,7 +621,8 @@ class EnvelopeBox(Box[_M]):
         if audit.enabled():
             name = kek if isinstance(kek, str) else _name(kek)
             shown = _context_bytes(context) if count == 1 else None
-            audit.emit("decrypt", name, key_id, shown, audit.outcome_of(error), count)
+            detail = audit.detail_of(error)
+            audit.emit("decrypt", name, key_id, shown, audit.outcome_of(error), count, detail)
 
     def needs_rotation(self, message: Buffer | str) -> bool:
         info = _native.Message.parse(message)
@@ -620,7 +630,11 @@ class EnvelopeBox(Box[_M]):
             return True
         wrapped = info.wrapped_key
         assert wrapped is not None
-        return bool(self._keys.needs_rewrap(info.key_id, wrapped))
+        try:
+            return bool(self._keys.needs_rewrap(info.key_id, wrapped))
+        except DecryptionError:  # a wrapped key its provider cannot read
+            pass
+        raise DecryptionError(DECRYPTION_FAILED)
 
     def lookup_values(self, data: Buffer, *, context: Buffer | str | None = None) -> list[_M]:
         raise TypeError("lookup_values needs a deterministic Box: envelope messages are randomized")

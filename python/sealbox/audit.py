@@ -10,11 +10,13 @@ record's ``sealbox_event`` attribute) and to every subscribed callback::
 
 An event carries the operation (``"decrypt"``, ``"unwrap"``, ``"rewrap"``), the
 provider's name, the key id, the context (its SHA-256 digest by default, the
-plain value by choice, or nothing), the outcome (``"ok"`` or the error class)
-and, for batches, the number of items. Never key bytes, wrapped keys or
-plaintext. Events are emitted by envelope Boxes (``Box(EnvelopeKeyProvider(...))``),
-whose key-encryption keys live in a provider; a provider's own log (KMS
-CloudTrail, Vault's audit device) records its side of every unwrap.
+plain value by choice, or nothing), the outcome (``"ok"`` or the error class),
+for a failure the stage that failed (``detail``: the error's text and its causes,
+which the `DecryptionError` a caller sees never carries) and, for batches, the
+number of items. Never key bytes, wrapped keys or plaintext. Events are
+emitted by envelope Boxes (``Box(EnvelopeKeyProvider(...))``), whose
+key-encryption keys live in a provider; a provider's own log (KMS CloudTrail,
+Vault's audit device) records its side of every unwrap.
 
 A callback that raises does not stop the operation: the error is logged on
 ``sealbox.audit`` at ERROR level and the next callback runs.
@@ -52,6 +54,8 @@ class AuditEvent:
     outcome: str
     count: int
     time: float
+    #: For a failure, which stage failed and why (the errors' texts, causes last).
+    detail: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -104,6 +108,7 @@ def emit(
     context: bytes | None,
     outcome: str,
     count: int = 1,
+    detail: str | None = None,
 ) -> None:
     """Record one event (library-internal; cheap when nobody listens)."""
     if not enabled():
@@ -116,6 +121,7 @@ def emit(
         outcome=outcome,
         count=count,
         time=time.time(),
+        detail=detail,
     )
     if logger.isEnabledFor(logging.INFO):
         logger.info(
@@ -136,3 +142,13 @@ def emit(
 
 def outcome_of(error: BaseException | None) -> str:
     return "ok" if error is None else type(error).__name__
+
+
+def detail_of(error: BaseException | None) -> str | None:
+    """The stage a failure came from: each error's class and text, following its causes."""
+    parts: list[str] = []
+    while error is not None and len(parts) < 4:
+        text = str(error)
+        parts.append(f"{type(error).__name__}: {text}" if text else type(error).__name__)
+        error = error.__cause__
+    return " <- ".join(parts) or None
