@@ -584,9 +584,18 @@ class EnvelopeBox(Box[_M]):
         return self._decrypt(message, context, self._keys)
 
     def _decrypt(self, message: Any, context: Any, keys: Any) -> bytes:
+        # Recorded also when the message does not parse (no key id then).
+        refusal: DecryptionError | None = None
         if self._refused(message):
+            refusal = DecryptionError(f"a message in the other encoding than {self._encoding}")
+        else:
+            try:
+                info = _native.Message.parse(message)
+            except DecryptionError:
+                refusal = DecryptionError("not a message")
+        if refusal is not None:
+            self._audit_decrypt(None, self._env.kek, context, refusal)
             raise DecryptionError(DECRYPTION_FAILED)
-        info = _native.Message.parse(message)
         kek = self._env.find(info.key_id) if info.suite == "envelope" else self._env.local_ring()
         if kek is None:
             unknown = DecryptionError("no key-encryption key with this id")
@@ -616,13 +625,21 @@ class EnvelopeBox(Box[_M]):
         return out
 
     def _audit_decrypt(
-        self, key_id: int, kek: Any, context: Any, error: BaseException | None, count: int = 1
+        self,
+        key_id: int | None,
+        kek: Any,
+        context: Any,
+        error: BaseException | None,
+        count: int = 1,
+        failed: int | None = None,
     ) -> None:
+        """One ``decrypt`` event: ``failed`` items of ``count`` gave no plaintext
+        (None: all if ``error``, else none)."""
         if audit.enabled():
             name = kek if isinstance(kek, str) else _name(kek)
             shown = _context_bytes(context) if count == 1 else None
             detail = audit.detail_of(error)
-            audit.emit("decrypt", name, key_id, shown, audit.outcome_of(error), count, detail)
+            audit.emit("decrypt", name, key_id, shown, audit.outcome_of(error), count, detail, failed)
 
     def needs_rotation(self, message: Buffer | str) -> bool:
         info = _native.Message.parse(message)
@@ -697,7 +714,16 @@ class EnvelopeBox(Box[_M]):
             except Exception as e:
                 self._audit_decrypt(self._env.kek_id, self._env.kek, None, e, len(items))
                 raise
-            self._audit_decrypt(self._env.kek_id, self._env.kek, None, None, len(items))
+            # Failed items (errors="return") are None, or nulls beyond the input's own.
+            failed = sum(r is None for r in out) if array is None else out.null_count - array.null_count
+            self._audit_decrypt(
+                self._env.kek_id,
+                self._env.kek,
+                None,
+                None if not failed else DecryptionError(f"{failed} of {len(items)} items failed"),
+                len(items),
+                failed,
+            )
             return out
         if array is not None:
             import pyarrow as pa
@@ -778,9 +804,8 @@ class EnvelopeBox(Box[_M]):
         local_ids = [] if ring is None else [i for i in ring.ids if env.find(i) is ring]
         out: list[Any] = _native.envelope_open_batch(messages, ctx, unwrap, self._local, local_ids, threads)
         failed = sum(1 for r in out if r is None)
-        self._audit_decrypt(
-            self._env.kek_id, self._env.kek, None, None if not failed else DecryptionError(), n
-        )
+        error = None if not failed else DecryptionError(f"{failed} of {n} items failed")
+        self._audit_decrypt(self._env.kek_id, self._env.kek, None, error, n, failed)
         return out
 
     def _rewrap_list(self, messages: list[Any], contexts: Any, threads: int | None, keys: Any) -> list[Any]:
