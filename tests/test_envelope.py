@@ -503,7 +503,8 @@ def test_audit_events_have_no_secrets(caplog: pytest.LogCaptureFixture) -> None:
         import hashlib
 
         digest = "sha256:" + hashlib.sha256(b"users/1/email").hexdigest()
-        assert any(e.context == digest for e in events)
+        assert not any(e.context == digest for e in events)  # keyed, not a bare hash
+        assert any((e.context or "").startswith("hmac-sha256:") for e in events)
         wrapped = Message.parse(m).wrapped_key
         blob = repr([e.as_dict() for e in events]) + caplog.text
         for secret in (b"plaintext-value", wrapped):
@@ -815,3 +816,81 @@ def test_box_is_immutable_unpicklable_and_not_a_base_for_subclasses(ring: Keyrin
     assert isinstance(logged, sealbox.Box) and logged.decrypt(logged.encrypt(b"x")) == b"x"
     # The declared API is visible at runtime (help(), autospec).
     assert sealbox.Box.encrypt.__doc__ and sealbox.Box.rotate_batch.__doc__
+
+
+def test_every_decryption_failure_of_a_message_says_the_same(ring: Keyring) -> None:
+    """Unknown KEK, a wrapped key that does not unwrap, a payload that fails: one text,
+    nothing chained; the stage is in the audit event's detail only."""
+    kek = CountingKek()
+    box = sealbox.Box(EnvelopeKeyProvider(kek))
+    m = box.encrypt(b"secret", context=b"users/1")
+    unknown = sealbox.Box(EnvelopeKeyProvider(Keyring({77: sealbox.generate_key()}))).encrypt(b"x")
+    payload = bytearray(m)
+    payload[-1] ^= 1
+    events: list[sealbox.audit.AuditEvent] = []
+    sealbox.audit.subscribe(events.append)
+    try:
+        failures = []
+        for message, context in ((unknown, b""), (m, b"users/2"), (bytes(payload), b"users/1")):
+            with pytest.raises(DecryptionError) as info:
+                box.decrypt(message, context=context)
+            failures.append(info.value)
+    finally:
+        sealbox.audit.unsubscribe(events.append)
+    for error in failures:
+        assert str(error) == "decryption failed"
+        assert error.__cause__ is None and error.__context__ is None
+    details = [e.detail for e in events if e.operation == "decrypt"]
+    assert "no key-encryption key with this id" in (details[0] or "")
+    assert "does not unwrap" in (details[1] or "")
+    assert details[2] is not None
+
+
+def test_audit_counts_failed_items_records_malformed_messages_and_keys_the_digest() -> None:
+    import hashlib
+    import hmac
+
+    events: list[sealbox.audit.AuditEvent] = []
+    sealbox.audit.subscribe(events.append)
+    try:
+        ring = Keyring({1: sealbox.generate_key()})
+        for box in (sealbox.Box(EnvelopeKeyProvider(ring)), sealbox.Box(EnvelopeKeyProvider(CountingKek()))):
+            good = box.encrypt_batch([b"a", b"b", b"c"], [b"1", b"2", b"3"])
+            # A batch with failed items is not "ok", and says how many failed.
+            del events[:]
+            out = box.decrypt_batch(good, [b"1", b"x", b"y"], errors="return")
+            assert out == [b"a", None, None]
+            [event] = [e for e in events if e.operation == "decrypt"]
+            assert (event.count, event.failed, event.outcome) == (3, 2, "DecryptionError")
+            del events[:]
+            box.decrypt_batch(good, [b"1", b"2", b"3"])
+            [event] = [e for e in events if e.operation == "decrypt"]
+            assert (event.count, event.failed, event.outcome) == (3, 0, "ok")
+            # A message that does not parse still leaves an event.
+            del events[:]
+            with pytest.raises(DecryptionError):
+                box.decrypt(b"\x01\x04 not a message", context=b"users/1")
+            [event] = events
+            assert (event.operation, event.key_id, event.outcome, event.failed) == (
+                "decrypt",
+                None,
+                "DecryptionError",
+                1,
+            )
+        pa = pytest.importorskip("pyarrow")
+        box = sealbox.Box(EnvelopeKeyProvider(ring))
+        good = box.encrypt_batch([b"a", b"b"], [b"1", b"2"])
+        del events[:]
+        box.decrypt_batch(pa.array([*good, None]), [b"1", b"x", b""], errors="return")
+        assert (events[-1].count, events[-1].failed) == (3, 1)
+        # The context digest is keyed: per process by default, or by a configured key.
+        key = b"k" * 32
+        sealbox.audit.configure(context="digest", digest_key=key)
+        box.decrypt(good[0], context=b"1")
+        want = "hmac-sha256:" + hmac.new(key, b"1", hashlib.sha256).hexdigest()
+        assert events[-1].context == want
+        with pytest.raises(ValueError, match="32 bytes"):
+            sealbox.audit.configure(digest_key=b"short")
+    finally:
+        sealbox.audit.configure(context="digest", digest_key=os.urandom(32))
+        sealbox.audit.unsubscribe(events.append)

@@ -895,7 +895,7 @@ def test_vault_min_decryption_version_is_key_disabled(vault: VaultKit) -> None:
 
 def test_vault_batch_item_under_a_refused_version_fails_alone(vault: VaultKit) -> None:
     """A row edited from vault:v3: to vault:v1: under min_decryption_version 3 fails
-    alone (DecryptionError, the KeyVersionDisabledError chained): its version comes
+    alone (DecryptionError; the KeyVersionDisabledError in the audit trail): its version comes
     from the row. A refusal that is not about one row (the key deleted) stops the batch."""
     import sealbox
 
@@ -915,9 +915,16 @@ def test_vault_batch_item_under_a_refused_version_fails_alone(vault: VaultKit) -
     assert box.decrypt_batch(edited, contexts, errors="return") == [*values[:2], None, *values[3:]]
     with pytest.raises(DecryptionError, match=r"^item 2 failed to decrypt$"):
         box.decrypt_batch(edited, contexts)
-    with pytest.raises(DecryptionError) as info:
-        box.decrypt(edited[2], context=contexts[2])
-    assert isinstance(info.value.__cause__, KeyVersionDisabledError)
+    events: list[sealbox.audit.AuditEvent] = []
+    sealbox.audit.subscribe(events.append)
+    try:
+        with pytest.raises(DecryptionError) as info:
+            box.decrypt(edited[2], context=contexts[2])
+    finally:
+        sealbox.audit.unsubscribe(events.append)
+    # One opaque error; the refused key version is in the audit trail only.
+    assert str(info.value) == "decryption failed" and info.value.__context__ is None
+    assert "KeyVersionDisabledError" in (events[-1].detail or "")
     transit.rotate_key(provider.key_name)  # v4: every row needs a re-wrap (one batched rewrap)
     for mode in ("auto", "reencrypt"):
         out = box.rotate_batch(edited, contexts, mode, errors="return")  # type: ignore[arg-type]
@@ -1127,6 +1134,35 @@ def test_pkcs11_wrapped_layout(hsm: Pkcs11Kit) -> None:
         key = session.get_key(object_class=ObjectClass.SECRET_KEY, key_type=KeyType.AES, label=label)
         params = GCMParams(wrapped[:12], encode_context(CTX), 128)
         assert key.decrypt(wrapped[12:], mechanism=Mechanism.AES_GCM, mechanism_param=params) == plaintext
+
+
+def test_pkcs11_general_error_is_the_tokens_unless_a_probe_opens() -> None:
+    """CKR_GENERAL_ERROR is a wrong tag on SoftHSM, and a fault on any token: a token that
+    no longer seals and opens a probe is a ProviderError, not a bad wrapped key."""
+    pkcs11 = pytest.importorskip("pkcs11")
+    from sealbox.providers import _pkcs11 as impl
+
+    class Key:
+        def __init__(self, broken: bool) -> None:
+            self.broken = broken
+
+        def encrypt(self, data: bytes, **_: Any) -> bytes:
+            if self.broken:
+                raise pkcs11.exceptions.GeneralError()
+            return data + bytes(16)
+
+        def decrypt(self, data: bytes, **kw: Any) -> bytes:
+            if self.broken or kw["mechanism_param"].aad != b"sealbox:pkcs11-probe":
+                raise pkcs11.exceptions.GeneralError()
+            return data[:-16]
+
+    blob = bytes(60)
+    with pytest.raises(ProviderError) as info:
+        impl._unseal(Key(broken=True), blob, b"aad")  # type: ignore[arg-type]
+    assert not isinstance(info.value, DecryptionError)
+    assert isinstance(info.value.__cause__, pkcs11.exceptions.GeneralError)
+    with pytest.raises(DecryptionError):
+        impl._unseal(Key(broken=False), blob, b"aad")  # type: ignore[arg-type]
 
 
 def test_pkcs11_wrong_pin(hsm: Pkcs11Kit) -> None:

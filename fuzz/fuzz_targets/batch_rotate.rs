@@ -65,6 +65,7 @@ fn check(sealer: &Sealer, mode: RotateMode, items: &dyn Items, nulls: &[bool]) {
         encoding: Encoding::Binary,
         threads: Some(2),
         nulls: Some(nulls),
+        accept: None,
     };
     let ctx = Contexts::One(RIGHT_CONTEXT);
     let op = Op::Rotate(mode);

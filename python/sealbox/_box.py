@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, over
 
 from sealbox import _arrow, _native, audit
 from sealbox._envelope import ITEM_ERRORS, EnvelopeKeyProvider, _Keys, _name
-from sealbox._errors import DecryptionError
+from sealbox._errors import DECRYPTION_FAILED, DecryptionError
 from sealbox._keyring import Keyring
 
 if TYPE_CHECKING:
@@ -57,7 +57,10 @@ class Box(Generic[_M]):
     and a key commitment; ``algorithm="xchacha20-poly1305"`` selects
     XChaCha20-Poly1305, and ``deterministic=True`` AES-256-SIV, whose equal
     inputs give equal messages (for lookups). ``encoding="text"`` returns
-    URL-safe text (``str``) instead of ``bytes``; ``decrypt`` accepts both forms.
+    URL-safe text (``str``) instead of ``bytes``; ``decrypt`` accepts both forms,
+    unless ``strict_encoding=True``: then a message in the other encoding fails
+    like a tampered one (so a unique index on a column of deterministic messages
+    sees one form of each value).
     ``Box(EnvelopeKeyProvider(kek))`` gives an :class:`EnvelopeBox`.
 
     A bare 32-byte key has key id 0. A Box is immutable and safe to share
@@ -79,10 +82,13 @@ class Box(Generic[_M]):
             key: EnvelopeKeyProvider,
             *,
             encoding: Literal["binary"] = "binary",
+            strict_encoding: bool = False,
         ) -> EnvelopeBox[bytes]: ...
 
         @overload
-        def __new__(cls, key: EnvelopeKeyProvider, *, encoding: Literal["text"]) -> EnvelopeBox[str]: ...
+        def __new__(
+            cls, key: EnvelopeKeyProvider, *, encoding: Literal["text"], strict_encoding: bool = False
+        ) -> EnvelopeBox[str]: ...
 
         @overload
         def __new__(
@@ -92,6 +98,7 @@ class Box(Generic[_M]):
             algorithm: Algorithm | None = None,
             deterministic: bool = False,
             encoding: Literal["binary"] = "binary",
+            strict_encoding: bool = False,
         ) -> Box[bytes]: ...
 
         @overload
@@ -102,6 +109,7 @@ class Box(Generic[_M]):
             algorithm: Algorithm | None = None,
             deterministic: bool = False,
             encoding: Literal["text"],
+            strict_encoding: bool = False,
         ) -> Box[str]: ...
 
         def __new__(cls, key: Any, **options: Any) -> Any: ...
@@ -120,10 +128,12 @@ class Box(Generic[_M]):
                         "envelope messages use aes-256-gcm under each data key; algorithm and "
                         "deterministic do not apply"
                     )
-                unknown = set(options) - {"algorithm", "deterministic", "encoding"}
+                unknown = set(options) - {"algorithm", "deterministic", "encoding", "strict_encoding"}
                 if unknown:
                     raise TypeError(f"Box() got an unexpected keyword argument {sorted(unknown)[0]!r}")
-                return EnvelopeBox._over(key, options.get("encoding", "binary"))
+                return EnvelopeBox._over(
+                    key, options.get("encoding", "binary"), bool(options.get("strict_encoding", False))
+                )
             if "envelope" in options:
                 raise TypeError("Box() got an unexpected keyword argument 'envelope'")
             return LocalBox(key, **options)
@@ -262,6 +272,11 @@ class Box(Generic[_M]):
 
     @property
     def encoding(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def strict_encoding(self) -> bool:
+        """Whether messages are accepted only in :attr:`encoding`."""
         raise NotImplementedError
 
     @property
@@ -426,6 +441,13 @@ def _context_list(contexts: Any, n: int) -> list[bytes]:
     return out
 
 
+def _encoding_of(message: Any) -> str:
+    """The encoding a message is given in: binary starts with the version byte 0x01."""
+    if isinstance(message, str):
+        return "binary" if message.startswith("\x01") else "text"
+    return "binary" if bytes(message[:1]) == b"\x01" else "text"
+
+
 def _check_errors(errors: str) -> None:
     if errors not in ("raise", "return"):
         raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
@@ -447,9 +469,10 @@ class EnvelopeBox(Box[_M]):
     (a blocking provider runs in a worker thread).
     """
 
-    __slots__ = ("_encoding", "_env", "_keys", "_local")
+    __slots__ = ("_encoding", "_env", "_keys", "_local", "_strict")
 
     _encoding: str
+    _strict: bool
     _env: EnvelopeKeyProvider
     _keys: _Keys
     # The messages under a local KEK (a Keyring) are sealed, opened and re-wrapped
@@ -457,13 +480,22 @@ class EnvelopeBox(Box[_M]):
     _local: LocalBox[Any] | None
 
     @classmethod
-    def _over(cls, env: EnvelopeKeyProvider, encoding: str) -> EnvelopeBox[Any]:
+    def _over(cls, env: EnvelopeKeyProvider, encoding: str, strict: bool = False) -> EnvelopeBox[Any]:
         if encoding not in ("binary", "text"):
             raise ValueError(f"encoding must be 'binary' or 'text', not {encoding!r}")
         box = object.__new__(cls)
         ring = env.local_ring()
-        local = None if ring is None else LocalBox(ring, encoding=encoding, envelope=True)
-        for name, value in (("_encoding", encoding), ("_env", env), ("_keys", _Keys(env)), ("_local", local)):
+        local = (
+            None if ring is None else LocalBox(ring, encoding=encoding, strict_encoding=strict, envelope=True)
+        )
+        state: tuple[tuple[str, Any], ...] = (
+            ("_encoding", encoding),
+            ("_env", env),
+            ("_keys", _Keys(env)),
+            ("_local", local),
+            ("_strict", strict),
+        )
+        for name, value in state:
             object.__setattr__(box, name, value)
         return box
 
@@ -482,6 +514,10 @@ class EnvelopeBox(Box[_M]):
     @property
     def encoding(self) -> str:
         return self._encoding
+
+    @property
+    def strict_encoding(self) -> bool:
+        return self._strict
 
     @property
     def algorithm(self) -> str:
@@ -521,6 +557,16 @@ class EnvelopeBox(Box[_M]):
     def _text(self) -> bool:
         return self.encoding == "text"
 
+    def _refused(self, message: Any) -> bool:
+        """Whether a strict Box refuses ``message`` for its encoding."""
+        return self._strict and _encoding_of(message) != self._encoding
+
+    def _accepted(self, messages: list[Any]) -> list[Any]:
+        """``messages`` with those a strict Box refuses replaced by an empty one (it fails)."""
+        if not self._strict:
+            return messages
+        return [b"" if self._refused(m) else m for m in messages]
+
     # One value
 
     def encrypt(self, data: Buffer, *, context: Buffer | str | None = None) -> _M:
@@ -538,11 +584,24 @@ class EnvelopeBox(Box[_M]):
         return self._decrypt(message, context, self._keys)
 
     def _decrypt(self, message: Any, context: Any, keys: Any) -> bytes:
-        info = _native.Message.parse(message)
+        # Recorded also when the message does not parse (no key id then).
+        refusal: DecryptionError | None = None
+        if self._refused(message):
+            refusal = DecryptionError(f"a message in the other encoding than {self._encoding}")
+        else:
+            try:
+                info = _native.Message.parse(message)
+            except DecryptionError:
+                refusal = DecryptionError("not a message")
+        if refusal is not None:
+            self._audit_decrypt(None, self._env.kek, context, refusal)
+            raise DecryptionError(DECRYPTION_FAILED)
         kek = self._env.find(info.key_id) if info.suite == "envelope" else self._env.local_ring()
         if kek is None:
-            self._audit_decrypt(info.key_id, "local", context, DecryptionError())
-            raise DecryptionError("no key-encryption key with this id")
+            unknown = DecryptionError("no key-encryption key with this id")
+            self._audit_decrypt(info.key_id, "local", context, unknown)
+            raise DecryptionError(DECRYPTION_FAILED)
+        out: bytes | None = None
         try:
             if isinstance(kek, Keyring):
                 assert self._local is not None
@@ -552,19 +611,35 @@ class EnvelopeBox(Box[_M]):
                 assert wrapped is not None
                 dk = keys.unwrap(info.key_id, info.context_bound, wrapped, _context_bytes(context))
                 out = _native.envelope_open(dk, message, context)
+        except DecryptionError as e:
+            # The stage (unknown key, a wrapped key that did not unwrap, a refused key
+            # version) goes to the audit trail; the caller sees one opaque error,
+            # raised below, outside this handler, so that it chains nothing.
+            self._audit_decrypt(info.key_id, kek, context, e)
         except Exception as e:
             self._audit_decrypt(info.key_id, kek, context, e)
             raise
+        if out is None:
+            raise DecryptionError(DECRYPTION_FAILED)
         self._audit_decrypt(info.key_id, kek, context, None)
         return out
 
     def _audit_decrypt(
-        self, key_id: int, kek: Any, context: Any, error: BaseException | None, count: int = 1
+        self,
+        key_id: int | None,
+        kek: Any,
+        context: Any,
+        error: BaseException | None,
+        count: int = 1,
+        failed: int | None = None,
     ) -> None:
+        """One ``decrypt`` event: ``failed`` items of ``count`` gave no plaintext
+        (None: all if ``error``, else none)."""
         if audit.enabled():
             name = kek if isinstance(kek, str) else _name(kek)
             shown = _context_bytes(context) if count == 1 else None
-            audit.emit("decrypt", name, key_id, shown, audit.outcome_of(error), count)
+            detail = audit.detail_of(error)
+            audit.emit("decrypt", name, key_id, shown, audit.outcome_of(error), count, detail, failed)
 
     def needs_rotation(self, message: Buffer | str) -> bool:
         info = _native.Message.parse(message)
@@ -572,7 +647,11 @@ class EnvelopeBox(Box[_M]):
             return True
         wrapped = info.wrapped_key
         assert wrapped is not None
-        return bool(self._keys.needs_rewrap(info.key_id, wrapped))
+        try:
+            return bool(self._keys.needs_rewrap(info.key_id, wrapped))
+        except DecryptionError:  # a wrapped key its provider cannot read
+            pass
+        raise DecryptionError(DECRYPTION_FAILED)
 
     def lookup_values(self, data: Buffer, *, context: Buffer | str | None = None) -> list[_M]:
         raise TypeError("lookup_values needs a deterministic Box: envelope messages are randomized")
@@ -635,7 +714,16 @@ class EnvelopeBox(Box[_M]):
             except Exception as e:
                 self._audit_decrypt(self._env.kek_id, self._env.kek, None, e, len(items))
                 raise
-            self._audit_decrypt(self._env.kek_id, self._env.kek, None, None, len(items))
+            # Failed items (errors="return") are None, or nulls beyond the input's own.
+            failed = sum(r is None for r in out) if array is None else out.null_count - array.null_count
+            self._audit_decrypt(
+                self._env.kek_id,
+                self._env.kek,
+                None,
+                None if not failed else DecryptionError(f"{failed} of {len(items)} items failed"),
+                len(items),
+                failed,
+            )
             return out
         if array is not None:
             import pyarrow as pa
@@ -706,6 +794,7 @@ class EnvelopeBox(Box[_M]):
         once (local KEKs unwrap in Rust) and opens the messages in parallel."""
         n = len(messages)
         ctx = _context_list(contexts, n)
+        messages = self._accepted(messages)
 
         def unwrap(kek_id: int, bound: bool, wrapped: bytes, context: bytes) -> bytes:
             return bytes(keys.unwrap(kek_id, bound, wrapped, context))
@@ -715,9 +804,8 @@ class EnvelopeBox(Box[_M]):
         local_ids = [] if ring is None else [i for i in ring.ids if env.find(i) is ring]
         out: list[Any] = _native.envelope_open_batch(messages, ctx, unwrap, self._local, local_ids, threads)
         failed = sum(1 for r in out if r is None)
-        self._audit_decrypt(
-            self._env.kek_id, self._env.kek, None, None if not failed else DecryptionError(), n
-        )
+        error = None if not failed else DecryptionError(f"{failed} of {n} items failed")
+        self._audit_decrypt(self._env.kek_id, self._env.kek, None, error, n, failed)
         return out
 
     def _rewrap_list(self, messages: list[Any], contexts: Any, threads: int | None, keys: Any) -> list[Any]:
@@ -725,6 +813,7 @@ class EnvelopeBox(Box[_M]):
         (a chunk's new ones together) and rewrites the headers in parallel."""
         n = len(messages)
         ctx = _context_list(contexts, n)
+        messages = self._accepted(messages)
         env = self._env
         active = env.kek
 

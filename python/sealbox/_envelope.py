@@ -315,7 +315,7 @@ def _audited(op: str, kek: Kek, kek_id: int, context: bytes | None, count: int, 
     try:
         result = call()
     except BaseException as e:
-        audit.emit(op, _name(kek), kek_id, context, audit.outcome_of(e), count)
+        audit.emit(op, _name(kek), kek_id, context, audit.outcome_of(e), count, audit.detail_of(e))
         raise
     audit.emit(op, _name(kek), kek_id, context, "ok", count)
     return result

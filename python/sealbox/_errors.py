@@ -1,5 +1,8 @@
 """Exceptions raised by sealbox (also raised from the native extension)."""
 
+#: The text of every DecryptionError raised for a message.
+DECRYPTION_FAILED = "decryption failed"
+
 
 class SealboxError(Exception):
     """Base class of every sealbox error."""
@@ -9,8 +12,12 @@ class DecryptionError(SealboxError):
     """A message could not be decrypted.
 
     Raised for every failure alike (wrong key, wrong context, tampered, truncated
-    or extended message, unknown key id, or bytes that are not a message) so
-    that the error reveals nothing about which check failed.
+    or extended message, unknown key id, a wrapped data key that does not unwrap,
+    or bytes that are not a message) with one text, ``"decryption failed"``, and
+    no chained cause, so that the error reveals nothing about which check failed.
+    A batch names the failed item (``"item 3 failed to decrypt"``), and the ORM
+    integrations the table and column. The stage that failed goes to the audit
+    trail only (`sealbox.audit`, the event's ``detail``).
     """
 
 
@@ -41,6 +48,6 @@ class KeyVersionDisabledError(KeyDisabledError):
 
     The version is read from the wrapped key, which lives in the message, so whoever
     can write a message can choose it: an envelope Box treats this as that message's
-    failure (`DecryptionError`, this error chained), never as the provider's, and a
-    batch goes on with the other messages.
+    failure (`DecryptionError`; this error goes to the audit event's ``detail``),
+    never as the provider's, and a batch goes on with the other messages.
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -85,8 +86,10 @@ class Pkcs11(ProviderBase):
     by other code in this process, the session opens without checking ``pin``.
     Call `close` (or use ``with``) to end the session.
 
-    Errors: a wrapped key that fails authentication (SoftHSM reports a wrong
-    context as ``CKR_GENERAL_ERROR``) raises `DecryptionError`; a wrong or locked
+    Errors: a wrapped key that fails authentication raises `DecryptionError`.
+    SoftHSM reports a wrong tag as ``CKR_GENERAL_ERROR``, which is also how a
+    token reports a fault: on that code the token must seal and open a probe,
+    else the failure is the token's, `ProviderError`. A wrong or locked
     PIN `AccessDeniedError`; a missing module or token `ProviderUnavailableError`;
     no key with that label `KeyDisabledError`. The python-pkcs11 exception is
     chained.
@@ -326,8 +329,13 @@ def _unseal(key: SecretKey, blob: bytes, aad: bytes) -> bytes:
         plaintext = key.decrypt(
             sealed, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(iv, aad, TAG_BYTES * 8)
         )
+    except pkcs11.exceptions.GeneralError as exc:
+        # CKR_GENERAL_ERROR is a token fault, and also SoftHSM's answer to a wrong
+        # tag: the blob is at fault only if the token still seals and opens a probe.
+        if not _token_works(key):
+            raise ProviderError("PKCS#11: the token failed (CKR_GENERAL_ERROR)") from exc
+        raise DecryptionError("the wrapped data key did not unwrap") from exc
     except (
-        pkcs11.exceptions.GeneralError,
         pkcs11.exceptions.EncryptedDataInvalid,
         pkcs11.exceptions.EncryptedDataLenRange,
         pkcs11.exceptions.DataInvalid,
@@ -337,6 +345,24 @@ def _unseal(key: SecretKey, blob: bytes, aad: bytes) -> bytes:
     if not isinstance(plaintext, bytes) or len(plaintext) != DATA_KEY_BYTES:
         raise DecryptionError("the wrapped data key did not unwrap")
     return plaintext
+
+
+def _token_works(key: SecretKey) -> bool:
+    """Whether the token seals and opens a fresh AES-GCM probe under ``key``."""
+    from pkcs11 import Mechanism
+    from pkcs11.mechanisms import GCMParams
+
+    probe, aad = bytes(DATA_KEY_BYTES), b"sealbox:pkcs11-probe"
+    try:
+        blob = _seal(key, os.urandom(IV_BYTES), probe, aad)
+        opened = key.decrypt(
+            blob[IV_BYTES:],
+            mechanism=Mechanism.AES_GCM,
+            mechanism_param=GCMParams(blob[:IV_BYTES], aad, TAG_BYTES * 8),
+        )
+    except Exception:
+        return False
+    return bool(opened == probe)
 
 
 def _check_blob(blob: bytes, *, index: int | None = None) -> bytes:

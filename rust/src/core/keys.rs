@@ -51,26 +51,29 @@ impl SecretKey {
                 text.len()
             ))
         };
-        let bytes = Zeroizing::new(
-            if text.len() == 2 * KEY_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-                (0..KEY_LEN)
-                    .map(|i| {
-                        text.get(2 * i..2 * i + 2)
-                            .and_then(|h| u8::from_str_radix(h, 16).ok())
-                            .ok_or_else(bad)
-                    })
-                    .collect::<Result<Vec<u8>>>()?
-            } else {
-                [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
-                    .iter()
-                    .find_map(|engine| engine.decode(text).ok())
-                    .ok_or_else(bad)?
-            },
-        );
-        if bytes.len() != KEY_LEN {
-            return Err(bad());
-        }
-        Self::from_slice(&bytes)
+        // Every attempt decodes into this one buffer, wiped when dropped: a
+        // failed attempt leaves no key bytes behind in freed memory. Base64 of
+        // 32 bytes may decode to up to 33 (then it is refused).
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN + 3]);
+        let len = if text.len() == 2 * KEY_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            for (i, out) in bytes.iter_mut().take(KEY_LEN).enumerate() {
+                *out = text
+                    .get(2 * i..2 * i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(bad)?;
+            }
+            KEY_LEN
+        } else {
+            [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+                .iter()
+                .find_map(|engine| engine.decode_slice(text, &mut *bytes).ok())
+                .ok_or_else(bad)?
+        };
+        let key = bytes
+            .get(..len)
+            .filter(|k| k.len() == KEY_LEN)
+            .ok_or_else(bad)?;
+        Self::from_slice(key)
     }
 
     pub fn expose(&self) -> &[u8; KEY_LEN] {
@@ -282,6 +285,17 @@ mod tests {
             &[1u8; 32]
         );
         assert!(SecretKey::from_text("AQEB").is_err());
+        // URL-safe base64 (0xfb gives '-' and '_'): 32 bytes accepted, 31 and 33 refused.
+        use base64::Engine as _;
+        let url =
+            |n: usize| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![0xfbu8; n]);
+        assert!(url(32).contains('-') || url(32).contains('_'));
+        assert_eq!(
+            SecretKey::from_text(&url(32)).unwrap().expose(),
+            &[0xfbu8; 32]
+        );
+        assert!(SecretKey::from_text(&url(31)).is_err());
+        assert!(SecretKey::from_text(&url(33)).is_err());
         assert!(SecretKey::from_text(&"zz".repeat(32)).is_err());
     }
 

@@ -1,12 +1,12 @@
 //! Argument extraction with errors that say what was expected.
 
-use std::borrow::Cow;
-use std::ops::Range;
+use std::ops::{Deref, Range};
 
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyBufferError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
+use zeroize::Zeroizing;
 
 pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
@@ -15,14 +15,49 @@ pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "object".into())
 }
 
-/// A bytes-like argument: `bytes` is borrowed, `bytearray` and `memoryview` copied.
-/// `str` is refused with a hint, since its encoding would be a guess.
-pub fn bytes_like<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a, [u8]>> {
+/// The bytes of an argument: borrowed from an immutable object (`bytes`, `str`),
+/// or a copy of a mutable one (`bytearray`, `memoryview`), which may be a key or
+/// a plaintext and is wiped when dropped.
+pub enum ArgBytes<'a> {
+    Borrowed(&'a [u8]),
+    Copied(Zeroizing<Vec<u8>>),
+}
+
+impl ArgBytes<'_> {
+    /// The bytes as a `Vec` of their own (the copy is moved out, not duplicated).
+    pub fn into_owned(self) -> Vec<u8> {
+        match self {
+            ArgBytes::Borrowed(b) => b.to_vec(),
+            ArgBytes::Copied(mut v) => std::mem::take(&mut *v),
+        }
+    }
+}
+
+impl Deref for ArgBytes<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ArgBytes::Borrowed(b) => b,
+            ArgBytes::Copied(v) => v,
+        }
+    }
+}
+
+impl AsRef<[u8]> for ArgBytes<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+/// A bytes-like argument: `bytes` is borrowed, `bytearray` and `memoryview` copied
+/// (and the copy wiped when dropped). `str` is refused with a hint, since its
+/// encoding would be a guess.
+pub fn bytes_like<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<ArgBytes<'a>> {
     if let Ok(b) = obj.cast::<PyBytes>() {
-        return Ok(Cow::Borrowed(b.as_bytes()));
+        return Ok(ArgBytes::Borrowed(b.as_bytes()));
     }
     if let Ok(b) = obj.cast::<PyByteArray>() {
-        return Ok(Cow::Owned(b.to_vec()));
+        return Ok(ArgBytes::Copied(Zeroizing::new(b.to_vec())));
     }
     if obj.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(format!(
@@ -30,7 +65,7 @@ pub fn bytes_like<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a,
         )));
     }
     if let Ok(buf) = PyBuffer::<u8>::get(obj) {
-        return Ok(Cow::Owned(buf.to_vec(obj.py())?));
+        return Ok(ArgBytes::Copied(Zeroizing::new(buf.to_vec(obj.py())?)));
     }
     Err(PyTypeError::new_err(format!(
         "{what} must be bytes, bytearray or memoryview, not {}",
@@ -39,13 +74,15 @@ pub fn bytes_like<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a,
 }
 
 /// An optional context: `None` (empty), bytes-like, or `str` (UTF-8).
-pub fn context<'a>(obj: Option<&'a Bound<'_, PyAny>>) -> PyResult<Cow<'a, [u8]>> {
+pub fn context<'a>(obj: Option<&'a Bound<'_, PyAny>>) -> PyResult<ArgBytes<'a>> {
     match obj {
-        None => Ok(Cow::Borrowed(&[])),
-        Some(o) if o.is_none() => Ok(Cow::Borrowed(&[])),
+        None => Ok(ArgBytes::Borrowed(&[])),
+        Some(o) if o.is_none() => Ok(ArgBytes::Borrowed(&[])),
         Some(o) => {
             if let Ok(s) = o.cast::<PyString>() {
-                return Ok(Cow::Owned(s.to_str()?.as_bytes().to_vec()));
+                return Ok(ArgBytes::Copied(Zeroizing::new(
+                    s.to_str()?.as_bytes().to_vec(),
+                )));
             }
             bytes_like(o, "context").map_err(|_| {
                 PyTypeError::new_err(format!(
@@ -58,9 +95,11 @@ pub fn context<'a>(obj: Option<&'a Bound<'_, PyAny>>) -> PyResult<Cow<'a, [u8]>>
 }
 
 /// A message: bytes-like (binary or text form) or `str` (text form).
-pub fn message<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
+pub fn message<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<ArgBytes<'a>> {
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Cow::Owned(s.to_str()?.as_bytes().to_vec()));
+        return Ok(ArgBytes::Copied(Zeroizing::new(
+            s.to_str()?.as_bytes().to_vec(),
+        )));
     }
     bytes_like(obj, "message").map_err(|_| {
         PyTypeError::new_err(format!(
@@ -71,13 +110,10 @@ pub fn message<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
 }
 
 /// Optional associated data for hazmat AEADs: `None` means empty.
-pub fn optional_bytes<'a>(
-    obj: Option<&'a Bound<'_, PyAny>>,
-    what: &str,
-) -> PyResult<Cow<'a, [u8]>> {
+pub fn optional_bytes<'a>(obj: Option<&'a Bound<'_, PyAny>>, what: &str) -> PyResult<ArgBytes<'a>> {
     match obj {
-        None => Ok(Cow::Borrowed(&[])),
-        Some(o) if o.is_none() => Ok(Cow::Borrowed(&[])),
+        None => Ok(ArgBytes::Borrowed(&[])),
+        Some(o) if o.is_none() => Ok(ArgBytes::Borrowed(&[])),
         Some(o) => bytes_like(o, what),
     }
 }

@@ -223,6 +223,7 @@ pub fn list_batch<'py>(
     py: Python<'py>,
     sealer: &Sealer,
     encoding: Encoding,
+    strict: bool,
     op: Op,
     values: &Bound<'py, PyAny>,
     contexts: Option<&Bound<'py, PyAny>>,
@@ -246,6 +247,7 @@ pub fn list_batch<'py>(
         encoding: out_encoding,
         threads,
         nulls: None,
+        accept: strict.then_some(encoding),
     };
     let mut results: Vec<Bound<'py, PyAny>> = Vec::with_capacity(n);
     // A finished chunk's buffers are reused by the chunk queued after it.
@@ -277,19 +279,15 @@ pub fn list_batch<'py>(
                 let obj = match status {
                     Status::Failed if raise => return Err(failure(op, start + k)),
                     Status::Failed | Status::Null => py.None().into_bound(py),
-                    // The input object itself: rotation found nothing to do.
-                    Status::Unchanged => match items.as_slice().get(k) {
-                        Some(Item::Bytes(b)) => b.into_pyobject(py)?.into_any(),
-                        Some(Item::Str(s)) => s.into_pyobject(py)?.into_any(),
-                        None => PyBytes::new(py, out.item(k)).into_any(),
+                    // The input object itself: rotation found nothing to do
+                    // (a message given as bytes to a text Box, or as str to a
+                    // binary one, is returned as the Box's type).
+                    Status::Unchanged => match (items.as_slice().get(k), out_encoding) {
+                        (Some(Item::Bytes(b)), Encoding::Binary) => b.into_pyobject(py)?.into_any(),
+                        (Some(Item::Str(s)), Encoding::Text) => s.into_pyobject(py)?.into_any(),
+                        _ => encoded_item(py, out.item(k), out_encoding),
                     },
-                    Status::Done => match out_encoding {
-                        Encoding::Binary => PyBytes::new(py, out.item(k)).into_any(),
-                        Encoding::Text => {
-                            PyString::new(py, std::str::from_utf8(out.item(k)).unwrap_or_default())
-                                .into_any()
-                        }
-                    },
+                    Status::Done => encoded_item(py, out.item(k), out_encoding),
                 };
                 results.push(obj);
             }
@@ -298,6 +296,16 @@ pub fn list_batch<'py>(
         },
     )?;
     PyList::new(py, results)
+}
+
+/// One output of a batch as the Box's type: bytes, or str for text (ASCII).
+fn encoded_item<'py>(py: Python<'py>, item: &[u8], encoding: Encoding) -> Bound<'py, PyAny> {
+    match encoding {
+        Encoding::Binary => PyBytes::new(py, item).into_any(),
+        Encoding::Text => {
+            PyString::new(py, std::str::from_utf8(item).unwrap_or_default()).into_any()
+        }
+    }
 }
 
 /// A batch over an Arrow column. The output lengths are computed first (or,
@@ -311,6 +319,7 @@ pub fn column_batch<'py>(
     py: Python<'py>,
     sealer: &Sealer,
     encoding: Encoding,
+    strict: bool,
     op: Op,
     column: &dyn Items,
     input_nulls: Option<&[bool]>,
@@ -332,6 +341,7 @@ pub fn column_batch<'py>(
         encoding: out_encoding,
         threads,
         nulls: input_nulls,
+        accept: strict.then_some(encoding),
     };
     let max_total = if large { usize::MAX } else { i32::MAX as usize };
     let job = py.detach(|| ColumnJob::new(&batch, op, column, &ctx, raise, max_total))?;

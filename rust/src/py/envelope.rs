@@ -524,9 +524,19 @@ pub fn envelope_rewrap_batch<'py>(
             for (k, (target, binary)) in targets.iter().zip(rewritten).enumerate() {
                 out.push(match (target, binary) {
                     (Rewrap::New(..), Some(b)) => output(py, &b, text),
+                    // Current only in the Box's encoding: else re-encoded.
                     (Rewrap::Keep, _) => match chunk.items.get(k) {
-                        Some(Item::Bytes(b)) => b.into_pyobject(py)?.into_any(),
-                        Some(Item::Str(s)) => s.into_pyobject(py)?.into_any(),
+                        Some(Item::Bytes(b))
+                            if !text && format::encoding_of(b) == Encoding::Binary =>
+                        {
+                            b.into_pyobject(py)?.into_any()
+                        }
+                        Some(Item::Str(s))
+                            if text && format::encoding_of(s.as_bytes()) == Encoding::Text =>
+                        {
+                            s.into_pyobject(py)?.into_any()
+                        }
+                        Some(_) => output(py, chunk.binary(k), text),
                         None => py.None().into_bound(py),
                     },
                     (Rewrap::Direct, _) => {

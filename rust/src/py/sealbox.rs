@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::core::batch::Op;
+use crate::core::error::Error;
 use crate::core::format::envelope;
 use crate::core::format::{self, text_len, Parsed, SuiteChoice};
 use crate::core::seal::envelope::RunMemo;
@@ -129,6 +130,8 @@ impl Keyring {
 pub struct SealBox {
     sealer: Sealer,
     encoding: Encoding,
+    /// Decrypt (and rotate) messages only in `encoding`.
+    strict: bool,
 }
 
 impl SealBox {
@@ -150,6 +153,7 @@ impl SealBox {
             py,
             &self.sealer,
             self.encoding,
+            self.strict,
             op,
             items,
             contexts,
@@ -178,12 +182,13 @@ pub(crate) fn encoded<'py>(
 #[pymethods]
 impl SealBox {
     #[new]
-    #[pyo3(signature = (key, *, algorithm = None, deterministic = false, encoding = "binary", envelope = false))]
+    #[pyo3(signature = (key, *, algorithm = None, deterministic = false, encoding = "binary", strict_encoding = false, envelope = false))]
     fn new(
         key: &Bound<'_, PyAny>,
         algorithm: Option<&str>,
         deterministic: bool,
         encoding: &str,
+        strict_encoding: bool,
         envelope: bool,
     ) -> PyResult<Self> {
         let encoding = Encoding::from_name(encoding).ok_or_else(|| {
@@ -229,7 +234,11 @@ impl SealBox {
         } else {
             Sealer::new(ring, suite)
         };
-        Ok(Self { sealer, encoding })
+        Ok(Self {
+            sealer,
+            encoding,
+            strict: strict_encoding,
+        })
     }
 
     /// Encrypt `data`, binding `context` (authenticated, not stored).
@@ -274,6 +283,9 @@ impl SealBox {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let raw = args::message(message)?;
         let context = args::context(context)?;
+        if self.strict && format::encoding_of(&raw) != self.encoding {
+            return Err(Error::Decrypt.into());
+        }
         let binary = format::decode(&raw)?;
         let msg = Parsed::parse(&binary)?;
         let sealer = &self.sealer;
@@ -359,6 +371,7 @@ impl SealBox {
                 py,
                 sealer,
                 self.encoding,
+                self.strict,
                 op,
                 items,
                 column.nulls(),
@@ -415,6 +428,11 @@ impl SealBox {
     #[getter]
     fn encoding(&self) -> &'static str {
         self.encoding.name()
+    }
+
+    #[getter]
+    fn strict_encoding(&self) -> bool {
+        self.strict
     }
 
     #[getter]

@@ -376,6 +376,8 @@ enum Work {
     Open,
     /// Re-wrap an envelope message's data key.
     Rewrap,
+    /// Copy a current message into the batch's encoding (it came in the other).
+    Reencode,
     /// Nothing to compute (failed, null or unchanged).
     None,
 }
@@ -439,7 +441,21 @@ fn plan(
     };
     match op {
         Op::Open | Op::Seal => (Status::Done, Work::Open, info.plaintext_len),
-        Op::Rotate(RotateMode::Auto) if info.current => (Status::Unchanged, Work::None, raw.len()),
+        // A message is current only in the batch's own encoding; in the other
+        // it is re-encoded, which needs no key.
+        Op::Rotate(RotateMode::Auto) if info.current && format::encoding_of(raw) == encoding => {
+            (Status::Unchanged, Work::None, raw.len())
+        }
+        Op::Rotate(RotateMode::Auto) if info.current => {
+            let binary = match format::encoding_of(raw) {
+                Encoding::Binary => Some(raw.len()),
+                Encoding::Text => format::binary_len(raw.len()),
+            };
+            match binary {
+                Some(len) => (Status::Done, Work::Reencode, encoded_len(encoding, len)),
+                None => FAILED,
+            }
+        }
         Op::Rotate(RotateMode::Auto) if info.envelope && sealer.is_envelope() => (
             Status::Done,
             Work::Rewrap,
@@ -504,6 +520,18 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
     f(&mut large)
 }
 
+/// Write the binary message `binary` into `out` in `encoding`.
+fn reencode(encoding: Encoding, binary: &[u8], out: &mut [u8]) -> Result<()> {
+    match encoding {
+        Encoding::Binary if out.len() == binary.len() => {
+            out.copy_from_slice(binary);
+            Ok(())
+        }
+        Encoding::Binary => Err(Error::Internal("binary slot length")),
+        Encoding::Text => format::encode_text_into(binary, out),
+    }
+}
+
 fn seal_encoded(
     sealer: &Sealer,
     encoding: Encoding,
@@ -521,6 +549,9 @@ pub struct Batch<'s> {
     pub threads: Option<usize>,
     /// Items to pass through as nulls (Arrow validity), by batch index.
     pub nulls: Option<&'s [bool]>,
+    /// Accept messages only in this encoding (a strict Box): a message in the
+    /// other fails like any message that does not parse. `None` accepts both.
+    pub accept: Option<Encoding>,
 }
 
 impl Batch<'_> {
@@ -528,12 +559,24 @@ impl Batch<'_> {
         self.nulls.and_then(|n| n.get(i).copied()).unwrap_or(false)
     }
 
+    /// The binary form of item input `raw` ([`decode`]), refusing a message in
+    /// an encoding this batch does not accept.
+    #[inline]
+    fn decode<'a>(&self, op: &Op, raw: &'a [u8]) -> Result<Cow<'a, [u8]>> {
+        match self.accept {
+            Some(only) if *op != Op::Seal && format::encoding_of(raw) != only => {
+                Err(Error::Decrypt)
+            }
+            _ => decode(op, raw),
+        }
+    }
+
     /// Plan item `i`, whose input is `raw`: its status, work and output length.
     fn plan(&self, op: Op, raw: &[u8], i: usize) -> (Status, Work, usize) {
         if self.is_null(i) {
             return (Status::Null, Work::None, 0);
         }
-        let Ok(binary) = decode(&op, raw) else {
+        let Ok(binary) = self.decode(&op, raw) else {
             return (Status::Failed, Work::None, 0);
         };
         match parse(&op, &binary) {
@@ -726,7 +769,7 @@ impl Batch<'_> {
             (Status::Unchanged, _) => return self.copy_unchanged(raw, out),
             _ => {}
         }
-        let Ok(binary) = decode(&op, raw) else {
+        let Ok(binary) = self.decode(&op, raw) else {
             return Status::Failed;
         };
         let Ok(input) = parse(&op, &binary) else {
@@ -747,6 +790,12 @@ impl Batch<'_> {
                 }
             }
         };
+        if work == Work::Reencode {
+            return match reencode(self.encoding, &binary, out) {
+                Ok(()) => Status::Done,
+                Err(_) => Status::Failed,
+            };
+        }
         match self.process(&op, work, &input, ctx, out, memo) {
             Ok(()) => Status::Done,
             Err(_) => Status::Failed,
@@ -1043,6 +1092,7 @@ mod tests {
                 encoding: Encoding::Binary,
                 threads: Some(1),
                 nulls: None,
+                accept: None,
             };
             let messages: Vec<Vec<u8>> =
                 plain.iter().map(|p| from.seal(p, b"c").unwrap()).collect();
@@ -1127,6 +1177,7 @@ mod tests {
             encoding: Encoding::Binary,
             threads: Some(2),
             nulls: None,
+            accept: None,
         }
     }
 

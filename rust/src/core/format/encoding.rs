@@ -64,6 +64,16 @@ pub fn encode_text_into(binary: &[u8], out: &mut [u8]) -> Result<()> {
     Ok(())
 }
 
+/// The encoding a message is given in: binary when it starts with the
+/// version byte, which is never a base64url character, else text.
+pub fn encoding_of(input: &[u8]) -> Encoding {
+    if input.first() == Some(&VERSION) {
+        Encoding::Binary
+    } else {
+        Encoding::Text
+    }
+}
+
 /// The binary form of a message in either encoding. A binary message starts
 /// with the version byte 0x01, which is never a base64url character.
 pub fn decode(input: &[u8]) -> Result<Cow<'_, [u8]>> {

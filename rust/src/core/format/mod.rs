@@ -17,7 +17,9 @@ pub mod envelope;
 pub mod header;
 pub mod sealed;
 
-pub use encoding::{binary_len, decode, encode_text, encode_text_into, text_len, Encoding};
+pub use encoding::{
+    binary_len, decode, encode_text, encode_text_into, encoding_of, text_len, Encoding,
+};
 pub use envelope::EnvelopeMessage;
 pub use header::{
     header, Suite, SuiteChoice, COMMIT_LEN, HEADER_LEN, SALT_LEN, TAG_LEN, VERSION, XNONCE_LEN,
