@@ -87,7 +87,11 @@ def settings_box(*, deterministic: bool = False) -> Box[Any]:
         box = _boxes.get((value, deterministic))
         if box is None:
             ring = Keyring.from_string(value, name="settings.SEALBOX_KEYS")
-            box = _boxes[(value, deterministic)] = Box(ring, deterministic=deterministic)
+            # Strict: the column is binary, and a text form of a stored message is refused, so a
+            # unique index on a deterministic field cannot be sidestepped by the other encoding.
+            box = _boxes[(value, deterministic)] = Box(
+                ring, deterministic=deterministic, strict_encoding=True
+            )
         return box
 
 
