@@ -156,6 +156,26 @@ def test_hash_ip_batch() -> None:
         hash_ip_batch(["8.8.4.4", "nope"], KEY)
 
 
+def test_hash_ip_batch_arrow() -> None:
+    pa = pytest.importorskip("pyarrow")
+    ips = ["8.8.4.4", None, "2001:db8::1"]
+    out = hash_ip_batch(pa.array(ips), KEY)
+    assert out.type == pa.string()
+    assert out.to_pylist() == [hash_ip("8.8.4.4", KEY), None, hash_ip("2001:db8::1", KEY)]
+    chunked = hash_ip_batch(pa.chunked_array([["8.8.4.4"], ["9.9.9.9"]]), KEY)
+    assert chunked.to_pylist() == [hash_ip("8.8.4.4", KEY), hash_ip("9.9.9.9", KEY)]
+
+
+def test_bad_keys_are_not_echoed() -> None:
+    for key in ("my-secret-password-123", b"short-secret"):
+        with pytest.raises(ValueError) as e:
+            scrub("a@b.org", key=key)
+        assert "secret" not in str(e.value)
+        with pytest.raises(ValueError) as e:
+            hash_ip("1.2.3.4", key)
+        assert "secret" not in str(e.value)
+
+
 def test_hash_ip_refusals_keep_the_key_out() -> None:
     with pytest.raises(ValueError) as e:
         hash_ip("1.2.3.999", KEY)

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable, MutableMapping, Sequence
 from typing import Any, Literal
 
-from sealbox import _native
+from sealbox import _arrow, _native
 from sealbox._blind import BlindIndex
 
 __all__ = ["PiiFilter", "Scrubber", "hash_ip", "hash_ip_batch", "mask_ip", "scrub"]
@@ -174,11 +174,25 @@ def _ip_text(ip: object) -> str:
     raise TypeError(f"ip must be str or an ipaddress address, not {type(ip).__name__}")
 
 
-def hash_ip_batch(ips: Iterable[str | _IP], key: _Key, *, prefix_preserving: bool = False) -> list[str]:
+def hash_ip_batch(ips: Iterable[str | _IP] | Any, key: _Key, *, prefix_preserving: bool = False) -> Any:
     """`hash_ip` of every address, in one native call with the GIL released.
-    A bad address raises ``ValueError`` naming its position."""
+    A bad address raises ``ValueError`` naming its position.
+
+    A list (or any iterable) gives a list. A pyarrow ``string`` array or
+    ChunkedArray (or any Arrow column with the PyCapsule interface) gives a
+    pyarrow ``string`` array, nulls kept null; its values pass through Python
+    ``str`` objects on the way.
+    """
     hasher = _native.IpHasher(key, prefix_preserving=prefix_preserving)
-    return hasher.hash_batch([_ip_text(ip) for ip in ips])
+    array = _arrow.as_arrow(ips)
+    if array is None:
+        return hasher.hash_batch([_ip_text(ip) for ip in ips])
+    import pyarrow as pa
+
+    values = array.to_pylist()
+    present = [v if isinstance(v, str) else v.decode() for v in values if v is not None]
+    hashed = iter(hasher.hash_batch(present))
+    return pa.array([None if v is None else next(hashed) for v in values], pa.string())
 
 
 # ---------------------------------------------------------------------------
