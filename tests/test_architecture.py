@@ -24,6 +24,7 @@ RUST_LAYERS = {
     "batch": 5,
     "search": 6,
     "compat": 7,
+    "privacy": 7,  # log scrubbing and IP pseudonyms: tokens from search
 }
 
 PYTHON_LAYERS = {
@@ -44,6 +45,7 @@ PYTHON_LAYERS = {
     "_box": 3,
     "_blind": 4,
     "compat": 5,
+    "privacy": 5,  # IP masking, log scrubbing: tokens from BlindIndex
     "tables": 6,  # the table jobs: above Box, codecs and contexts; below the commands
     "sqlalchemy": 7,  # ORM columns, above the table jobs
     "django": 7,

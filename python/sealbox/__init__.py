@@ -72,6 +72,7 @@ __all__ = [
     "keyring_from_passwords",
     "normalizers",
     "plan_bits",
+    "privacy",
     "providers",
     "sqlalchemy",
     "tables",
@@ -80,14 +81,14 @@ __all__ = [
 if TYPE_CHECKING:
     # The redundant aliases mark cli and demo (commands, not in __all__) as exported.
     from sealbox import cli as cli
-    from sealbox import compat, django, providers, sqlalchemy, tables
+    from sealbox import compat, django, privacy, providers, sqlalchemy, tables
     from sealbox import demo as demo
 
     __version__: str
 
 # Submodules imported on first use (PEP 562), so `import sealbox` stays light and
 # `sealbox.providers` does not import a KMS SDK.
-_LAZY = frozenset({"cli", "compat", "demo", "django", "providers", "sqlalchemy", "tables"})
+_LAZY = frozenset({"cli", "compat", "demo", "django", "privacy", "providers", "sqlalchemy", "tables"})
 
 if not TYPE_CHECKING:  # hidden from type checkers, which then still reject `sealbox.Boxx`
 

@@ -9,8 +9,10 @@ __all__ = [
     "BlindIndex",
     "Box",
     "ChaCha20Poly1305",
+    "IpHasher",
     "Keyring",
     "Message",
+    "Scrubber",
     "XChaCha20Poly1305",
     "argon2",
     "envelope_local_unwrap",
@@ -210,6 +212,33 @@ class BlindIndex:
     def active_version(self) -> int: ...
     def __copy__(self) -> BlindIndex: ...
     def __deepcopy__(self, _memo: Any, /) -> BlindIndex: ...
+
+@final
+class Scrubber:
+    def __new__(
+        cls,
+        *,
+        url_password: bool = True,
+        email: bool = True,
+        credit_card: bool = True,
+        phone: bool = True,
+        ssn: bool = True,
+        ip: bool = False,
+        mac: bool = False,
+        patterns: list[str] = ...,
+        replacement: str = ...,
+        index: BlindIndex | None = None,
+    ) -> Self: ...
+    def scrub(self, text: str) -> str: ...
+    def scrub_batch(self, texts: list[str]) -> list[str]: ...
+    @property
+    def keyed(self) -> bool: ...
+
+@final
+class IpHasher:
+    def __new__(cls, key: _Buffer | str, *, prefix_preserving: bool = False) -> Self: ...
+    def hash(self, ip: str) -> str: ...
+    def hash_batch(self, ips: list[str]) -> list[str]: ...
 
 def gem_index_key(master_key: _Buffer | str, table: str, bidx_attribute: str) -> bytes: ...
 

@@ -3,13 +3,14 @@
 //! fuzzers run without an interpreter.
 
 // In layers (docs/architecture.md): error, rng -> format, primitives -> keys ->
-// seal -> batch -> search, compat; each imports only the layers before it.
+// seal -> batch -> search -> compat, privacy; each imports only the layers before it.
 pub mod batch;
 pub mod compat;
 pub mod error;
 pub mod format;
 pub mod keys;
 pub mod primitives;
+pub mod privacy;
 pub mod rng;
 pub mod seal;
 pub mod search;

@@ -235,6 +235,16 @@ impl<'py> Source<'py> {
 }
 
 impl BlindIndex {
+    /// The core index, for other bindings that compute its values (log tokens).
+    pub(super) fn indexer(&self) -> &BlindIndexer {
+        &self.inner
+    }
+
+    /// Whether values go through Python code (normalizers, compound fields) first.
+    pub(super) fn prepares_in_python(&self) -> bool {
+        self.prepare.is_some() || self.fields.is_some()
+    }
+
     /// Up to `max` values of a batch, the first being item `start`.
     fn next_chunk(&self, source: &mut Source<'_>, start: usize, max: usize) -> PyResult<Chunk> {
         let mut chunk = Chunk::with_capacity(max);

@@ -8,6 +8,7 @@ mod envelope;
 mod errors;
 mod hazmat;
 mod pipeline;
+mod privacy;
 mod sealbox;
 
 use pyo3::prelude::*;
@@ -36,4 +37,7 @@ mod _native {
 
     #[pymodule_export]
     use super::blind::{gem_index_key, BlindIndex};
+
+    #[pymodule_export]
+    use super::privacy::{IpHasher, Scrubber};
 }
