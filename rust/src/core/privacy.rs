@@ -567,7 +567,7 @@ impl IpHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::search::Algorithm;
+    use crate::core::search::{Algorithm, Keying};
     use crate::core::SecretKey;
 
     fn scrub(text: &str) -> String {
@@ -685,6 +685,7 @@ mod tests {
         let ix = BlindIndexer::new(
             Algorithm::HmacSha256,
             vec![(1, SecretKey::from_slice(&[7u8; 32]).unwrap())],
+            Keying::Separated,
             1,
             None,
             Some(64),
