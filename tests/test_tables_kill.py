@@ -133,7 +133,8 @@ def test_rotation_killed_at_random_moments_on_sqlite(tmp_path: Path) -> None:
         return tables.status(str(path), "items", "v").by_key.get(1, 0)
 
     landed = kill_at_random_moments(rotate_command(str(path)), left, rotation_check(engine, n), n, seed=1)
-    assert landed >= 3, landed  # most kills land mid-job; a few may fall before its first batch or after its end
+    # Most kills land mid-job; a few may fall before its first batch or after its end.
+    assert landed >= 3, landed
     assert tables.status(str(path), "items", "v").by_key == {2: n}
 
 
@@ -147,7 +148,8 @@ def test_rotation_killed_at_random_moments_on_postgresql(postgres: Any) -> None:
         return tables.status(server.url, "items", "v").by_key.get(1, 0)
 
     landed = kill_at_random_moments(rotate_command(server.url), left, rotation_check(engine, n), n, seed=2)
-    assert landed >= 3, landed  # most kills land mid-job; a few may fall before its first batch or after its end
+    # Most kills land mid-job; a few may fall before its first batch or after its end.
+    assert landed >= 3, landed
     assert tables.status(server.url, "items", "v").by_key == {2: n}
     engine.dispose()
 
@@ -201,6 +203,7 @@ def test_encrypt_column_killed_never_encrypts_twice_nor_leaves_plaintext(
         "1000",
     ]
     landed = kill_at_random_moments(command, left, check, n, seed=3)
-    assert landed >= 3, landed  # most kills land mid-job; a few may fall before its first batch or after its end
+    # Most kills land mid-job; a few may fall before its first batch or after its end.
+    assert landed >= 3, landed
     assert left() == 0
     engine.dispose()
