@@ -89,7 +89,11 @@ fn check(sealer: &Sealer, mode: RotateMode, items: &dyn Items, nulls: &[bool]) {
                 assert_eq!(got, item);
             } else {
                 // Current, but in the other encoding: re-encoded, not re-sealed.
-                assert_eq!(status, Status::Done, "a current text message was not re-encoded");
+                assert_eq!(
+                    status,
+                    Status::Done,
+                    "a current text message was not re-encoded"
+                );
                 assert_eq!(Some(got), decode(item).ok().as_deref());
             }
             continue;
