@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import os
+import sys
 import pickle
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -149,3 +150,43 @@ def test_nonces_never_repeat_across_a_fork_from_c() -> None:
     parent = {Message.parse(box.encrypt(b"x")).nonce for _ in range(8)}
     child = {data[i : i + 16] for i in range(0, len(data), 16)}
     assert len(child) == 8 and not child & parent
+
+
+_SKIPPED_HOOK = """
+import ctypes, os, sys
+from sealbox import Box, EnvelopeKeyProvider, Keyring, generate_key
+box = Box(bytes(range(32)))
+envelope = Box(EnvelopeKeyProvider(Keyring({1: generate_key()}, active=1)))
+box.encrypt(b"x")  # leave both pools partly used
+envelope.encrypt(b"x")
+libc = ctypes.CDLL(None, use_errno=True)
+r, w = os.pipe()
+pid = libc.fork()  # no PyOS_AfterFork_Child: sealbox's Python hook does not run
+def draws():
+    return [box.encrypt(b"x") for _ in range(4)] + [envelope.encrypt(b"x") for _ in range(4)]
+if pid == 0:
+    os.write(w, b"".join(draws()))
+    os._exit(0)
+os.close(w)
+data = b""
+while chunk := os.read(r, 65536):
+    data += chunk
+os.waitpid(pid, 0)
+mine = b"".join(draws())
+sys.stdout.write("same" if data == mine else ("differ" if len(data) == len(mine) else "short"))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs glibc fork")
+def test_a_fork_from_c_that_skips_the_hook_never_repeats_randomness() -> None:
+    """A C fork() that breaks CPython's contract (no PyOS_AfterFork_Child, so no
+    Python at-fork hook) still gives the child fresh nonces and data keys, even
+    from a half-used pool. Run in a fresh single-threaded interpreter, so no
+    other thread holds a lock across the raw fork."""
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", _SKIPPED_HOOK], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "differ"

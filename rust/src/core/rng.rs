@@ -9,12 +9,20 @@
 //! keys come from the OS directly (`fill_secret`).
 //!
 //! After `fork()` the child would inherit the parent's pool and repeat its
-//! nonces, so every fork must call [`note_fork`] in the child, which invalidates
-//! every pool with one atomic counter. The Python package registers it with
-//! `os.register_at_fork`; C code that forks and goes on running Python must call
-//! `PyOS_AfterFork_Child`, which runs that hook (CPython's contract). A
-//! process-id check per draw would also catch forks that break the contract, but
-//! `getpid` is a system call that costs more than sealing a small value.
+//! nonces, so a pool is refilled before the child's first draw. Two signals
+//! say a fork happened, both read per draw as one atomic load:
+//! - [`note_fork`], which the Python package registers with
+//!   `os.register_at_fork` (C code that forks and goes on running Python must
+//!   call `PyOS_AfterFork_Child`, which runs it: CPython's contract);
+//! - a `pthread_atfork` child handler (the `forkguard` crate), which libc runs
+//!   on every `fork()`, so a C fork that breaks CPython's contract is caught
+//!   too, even from a half-used pool. Where the handler cannot be registered,
+//!   a pool compares the process id on every draw instead (a system call, so
+//!   slower, but never wrong).
+//!
+//! A raw `clone` system call that bypasses libc runs neither; aws-lc's own
+//! generator, which refills the pools, detects even that (it keeps its state
+//! in `MADV_WIPEONFORK` memory), but bytes already pooled would repeat.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +44,50 @@ struct Pool {
     buf: [u8; POOL_LEN],
     pos: usize,
     generation: u64,
+    /// Notices a fork that skipped [`note_fork`]; set at the first refill.
+    forks: Option<ForkWatch>,
+}
+
+/// A fork detector that does not depend on the Python hook.
+#[cfg(unix)]
+enum ForkWatch {
+    Atfork(forkguard::atfork::Guard),
+    Pid(forkguard::pid::Guard),
+}
+
+#[cfg(unix)]
+impl ForkWatch {
+    fn new() -> Self {
+        match forkguard::atfork::Guard::try_new() {
+            Ok(guard) => Self::Atfork(guard),
+            Err(_) => Self::Pid(forkguard::pid::Guard::default()),
+        }
+    }
+
+    /// Whether the process forked since the last call (true in the child only).
+    #[inline]
+    fn forked(&mut self) -> bool {
+        match self {
+            Self::Atfork(guard) => guard.detected_fork(),
+            Self::Pid(guard) => guard.detected_fork(),
+        }
+    }
+}
+
+/// Without `fork()` there is nothing to detect.
+#[cfg(not(unix))]
+struct ForkWatch;
+
+#[cfg(not(unix))]
+impl ForkWatch {
+    fn new() -> Self {
+        Self
+    }
+
+    #[inline]
+    fn forked(&mut self) -> bool {
+        false
+    }
 }
 
 impl Drop for Pool {
@@ -46,10 +98,10 @@ impl Drop for Pool {
 
 thread_local! {
     static POOL: RefCell<Pool> = const {
-        RefCell::new(Pool { buf: [0; POOL_LEN], pos: POOL_LEN, generation: u64::MAX })
+        RefCell::new(Pool { buf: [0; POOL_LEN], pos: POOL_LEN, generation: u64::MAX, forks: None })
     };
     static KEY_POOL: RefCell<Pool> = const {
-        RefCell::new(Pool { buf: [0; POOL_LEN], pos: POOL_LEN, generation: u64::MAX })
+        RefCell::new(Pool { buf: [0; POOL_LEN], pos: POOL_LEN, generation: u64::MAX, forks: None })
     };
 }
 
@@ -83,7 +135,13 @@ fn draw(pool: &'static std::thread::LocalKey<RefCell<Pool>>, out: &mut [u8]) -> 
         let mut pool = cell.borrow_mut();
         let generation = FORK_GENERATION.load(Ordering::Relaxed);
         let need = out.len();
-        if pool.generation != generation || pool.pos + need > POOL_LEN {
+        // Every check runs on every draw: a fork must never be missed because
+        // another condition short-circuited it.
+        let forked = pool.forks.as_mut().is_some_and(ForkWatch::forked);
+        if forked || pool.generation != generation || pool.pos + need > POOL_LEN {
+            if pool.forks.is_none() {
+                pool.forks = Some(ForkWatch::new());
+            }
             refill(&mut pool.buf)?;
             pool.pos = 0;
             pool.generation = generation;
