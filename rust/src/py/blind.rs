@@ -6,6 +6,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
+use zeroize::Zeroize;
 
 use crate::core::batch::Items;
 use crate::core::batch::CHUNK_BYTES;
@@ -162,6 +163,16 @@ impl Chunk {
 
     fn push(&mut self, value: Option<&[u8]>) {
         if let Some(v) = value {
+            let need = self.data.len().saturating_add(v.len());
+            if need > self.data.capacity() {
+                // Grow by hand, wiping the old buffer: a reallocation would
+                // leave a copy of the values in freed memory.
+                let cap = need.max(self.data.capacity().saturating_mul(2)).max(4096);
+                let mut grown = Vec::with_capacity(cap);
+                grown.extend_from_slice(&self.data);
+                self.data.zeroize();
+                self.data = grown;
+            }
             self.data.extend_from_slice(v);
         }
         self.ends.push(self.data.len());
@@ -171,6 +182,12 @@ impl Chunk {
 
     fn is_empty(&self) -> bool {
         self.ends.is_empty()
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        self.data.zeroize();
     }
 }
 
