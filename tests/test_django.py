@@ -79,6 +79,8 @@ def django_dbs(postgres: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         SEALBOX_KEYS=KEYS1,
         USE_TZ=False,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        SECRET_KEY="django-tests-only",
+        ROOT_URLCONF="tests.djangoapp.urls",
     )
     django.setup()
     out = io.StringIO()
@@ -367,3 +369,46 @@ def test_review_cases_boxes_legacy_values_and_none(db: str) -> None:
     )
     assert all(not json.loads(line)["failed"] for line in out.getvalue().splitlines())
     assert Secret.objects.using(db).get(pk=secret.pk).ssn == "111-22-3333"
+
+
+def test_error_reports_hide_what_encrypted_fields_hold(django_dbs: list[str]) -> None:
+    from django.core import checks
+    from django.test import RequestFactory, override_settings
+    from django.views import debug
+    from sealbox.django import SafeExceptionReporterFilter
+
+    # Named like the field, as the traceback includes this frame, and built so that the
+    # source lines the report quotes do not hold it.
+    email = "@".join(("alice.secret", "example.org"))
+    request = RequestFactory().post("/patients/", {"email": email, "form-0-email": email, "city": "Lyon"})
+
+    def view(request: Any) -> None:
+        address = request.POST["email"]
+        cleaned_data = {"email": address, "age": 41}
+        data = request.POST
+        raise ValueError(f"bad form {len(cleaned_data)} {len(data)}")
+
+    try:
+        view(request)
+    except ValueError:
+        info = sys.exc_info()
+
+    def report(filter_class: type[Any]) -> str:
+        request.exception_reporter_filter = filter_class()  # type: ignore[attr-defined]
+        return str(debug.ExceptionReporter(request, *info).get_traceback_html())
+
+    # Django's own filter shows the plaintext in three places; sealbox's in none.
+    assert report(debug.SafeExceptionReporterFilter).count(email) >= 3
+    ours = report(SafeExceptionReporterFilter)
+    assert email not in ours
+    assert "Lyon" in ours and "bad form 2" in ours
+    assert SafeExceptionReporterFilter().cleanse_setting("SEALBOX_KEYS", KEYS1) != KEYS1
+
+    def warned() -> bool:
+        debug.get_default_exception_reporter_filter.cache_clear()
+        return "sealbox.W001" in [m.id for m in checks.run_checks(tags=[checks.Tags.security])]
+
+    assert warned()
+    with override_settings(DEFAULT_EXCEPTION_REPORTER_FILTER="sealbox.django.SafeExceptionReporterFilter"):
+        assert not warned()
+    debug.get_default_exception_reporter_filter.cache_clear()

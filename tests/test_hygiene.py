@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import copy
 import os
-import sys
 import pickle
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -185,8 +185,6 @@ def test_a_fork_from_c_that_skips_the_hook_never_repeats_randomness() -> None:
     other thread holds a lock across the raw fork."""
     import subprocess
 
-    out = subprocess.run(
-        [sys.executable, "-c", _SKIPPED_HOOK], capture_output=True, text=True, timeout=60
-    )
+    out = subprocess.run([sys.executable, "-c", _SKIPPED_HOOK], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "differ"

@@ -15,13 +15,16 @@ is binary. By default a field's Box is built from ``settings.SEALBOX_KEYS`` (the
 ``iexact`` (with ``downcase=True``), ``in`` and ``isnull`` work, across every key of the
 ring; every other lookup raises ``FieldError`` when the queryset is built. Add
 ``"sealbox.django"`` to ``INSTALLED_APPS`` for ``manage.py sealbox_rotate``,
-``sealbox_encrypt`` and ``sealbox_status``. See docs/django.md.
+``sealbox_encrypt`` and ``sealbox_status``, and set
+``DEFAULT_EXCEPTION_REPORTER_FILTER = "sealbox.django.SafeExceptionReporterFilter"`` so error
+reports never show an encrypted field's value. See docs/django.md.
 """
 
 from __future__ import annotations
 
 import datetime
 import decimal
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -33,6 +36,8 @@ from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db import models
 from django.db.models import Lookup, signals
+from django.utils.datastructures import MultiValueDict
+from django.views import debug
 
 from sealbox import codecs
 from sealbox._box import Box
@@ -54,6 +59,7 @@ __all__ = [
     "EncryptedJSONField",
     "EncryptedTextField",
     "EncryptedUUIDField",
+    "SafeExceptionReporterFilter",
     "Sealed",
     "plaintext_reads",
 ]
@@ -632,3 +638,100 @@ class _IndexExact(_EncryptedExact):
 
 class _IndexIn(_EncryptedIn):
     pass
+
+
+def encrypted_field_names() -> frozenset[str]:
+    """The names of every encrypted and blind-index field of the installed models (and their
+    ``_id``-less attribute names), the names error reports treat as sensitive."""
+    from django.apps import apps
+
+    names: set[str] = set()
+    for model in apps.get_models():
+        for field in model._meta.get_fields():
+            if isinstance(field, EncryptedField | BlindIndexField):
+                names.add(field.name)
+    return frozenset(names)
+
+
+class SafeExceptionReporterFilter(debug.SafeExceptionReporterFilter):
+    """Django's error-report filter, which also cleanses what encrypted fields hold.
+
+    Besides Django's own rules (settings whose names look secret, ``sensitive_variables``,
+    ``sensitive_post_parameters``), it hides, in reports made with ``DEBUG = False`` as Django's
+    own rules are: every POST parameter, every local variable of a traceback frame and every key
+    of a dict or ``QueryDict`` in a frame (``cleaned_data``, ``request.POST``) that is named like
+    an encrypted or blind-index field of an installed model (form prefixes such as
+    ``form-0-email`` included), any local variable whose value is a string posted for such a
+    field, and every ``SEALBOX_*`` setting. A value derived from a field's plaintext under
+    another name (a slice, an f-string) is not recognised: mark such views with Django's
+    ``sensitive_variables``. Enable it with
+    ``DEFAULT_EXCEPTION_REPORTER_FILTER = "sealbox.django.SafeExceptionReporterFilter"``.
+    """
+
+    hidden_settings = re.compile(
+        debug.SafeExceptionReporterFilter.hidden_settings.pattern + "|SEALBOX", flags=re.I
+    )
+
+    @staticmethod
+    def _sensitive(name: Any, names: frozenset[str]) -> bool:
+        return isinstance(name, str) and (name in names or name.rsplit("-", 1)[-1] in names)
+
+    def _cleansed(self, request: Any, mapping: Any) -> Any:
+        if not self.is_active(request):
+            return mapping
+        names = encrypted_field_names()
+        hits = [key for key in mapping if self._sensitive(key, names)]
+        if hits:
+            mapping = mapping.copy()
+            for key in hits:
+                mapping[key] = self.cleansed_substitute
+        return mapping
+
+    def get_post_parameters(self, request: Any) -> Any:
+        return self._cleansed(request, super().get_post_parameters(request))
+
+    def cleanse_special_types(self, request: Any, value: Any) -> Any:
+        value = super().cleanse_special_types(request, value)
+        if isinstance(value, dict | MultiValueDict):
+            value = self._cleansed(request, value)
+        return value
+
+    def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> Any:
+        variables = super().get_traceback_frame_variables(request, tb_frame)
+        if not self.is_active(request):
+            return variables
+        names = encrypted_field_names()
+        # A value posted for an encrypted field is hidden under any name it was copied to.
+        post: Any = getattr(request, "POST", None) or MultiValueDict()
+        posted = {
+            value
+            for key in post
+            if self._sensitive(key, names)
+            for value in post.getlist(key)
+            if isinstance(value, str) and value
+        }
+        return [
+            (
+                name,
+                self.cleansed_substitute
+                if self._sensitive(name, names) or (isinstance(value, str) and value in posted)
+                else value,
+            )
+            for name, value in variables
+        ]
+
+
+@checks.register(checks.Tags.security)  # type: ignore[untyped-decorator]
+def _check_error_reports(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    if not encrypted_field_names():
+        return []
+    chosen = debug.get_exception_reporter_filter(None)
+    if isinstance(chosen, SafeExceptionReporterFilter):
+        return []
+    return [
+        checks.Warning(
+            "error reports may show the values of encrypted fields (POST data, local variables)",
+            hint="set DEFAULT_EXCEPTION_REPORTER_FILTER = 'sealbox.django.SafeExceptionReporterFilter'",
+            id="sealbox.W001",
+        )
+    ]
