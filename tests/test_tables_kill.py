@@ -47,20 +47,26 @@ def seed(engine: sa.Engine, blob: str, n: int) -> None:
 
 
 def kill_at_random_moments(
-    command: list[str], left: Callable[[], int], check: Callable[[], None], total: int, seed: int
+    command: list[str],
+    left: Callable[[], int],
+    check: Callable[[], None],
+    total: int,
+    seed: int,
+    status: list[str] | None = None,
+    env: dict[str, str] = ENV,
 ) -> int:
     """Run ``command`` KILLS times, each killed with SIGKILL at a random moment; check the
-    table after each. Returns how many kills landed with part of the job done and part left."""
+    table after each. Returns how many kills landed with part of the job done and part left.
+    ``status`` is a command that starts like ``command`` but does no work (by default ``sealbox
+    status`` over the same column), to time the start-up."""
     rng = random.Random(seed)
-    db = command[command.index("--db") + 1]
-    column = command[command.index("--column") + 1]
+    if status is None:
+        db = command[command.index("--db") + 1]
+        column = command[command.index("--column") + 1]
+        status = [sys.executable, "-m", "sealbox.cli", "status", "--db", db, "--table", "items"]
+        status += ["--column", column]
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "sealbox.cli", "status", "--db", db, "--table", "items", "--column", column],
-        env=ENV,
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run(status, env=env, check=True, capture_output=True)
     startup = time.perf_counter() - started  # the interpreter, the imports, one scan of the headers
     rate = 50_000.0  # rows/s, corrected after each run
     landed = 0
@@ -69,7 +75,7 @@ def kill_at_random_moments(
         before = left()
         window = max(before / rate, 0.05) / max(KILLS - k, 1)
         delay = start + rng.uniform(0, window)
-        process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -81,7 +87,7 @@ def kill_at_random_moments(
             rate = (rate * (before - after) / (delay - start)) ** 0.5
         elif before == after and before:
             start *= 1.15  # killed before it wrote anything: the next ones a little later
-    finished = subprocess.run(command, env=ENV, capture_output=True, text=True)
+    finished = subprocess.run(command, env=env, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
     assert left() == 0
     check()
@@ -206,4 +212,60 @@ def test_encrypt_column_killed_never_encrypts_twice_nor_leaves_plaintext(
     # Most kills land mid-job; a few may fall before its first batch or after its end.
     assert landed >= 3, landed
     assert left() == 0
+    engine.dispose()
+
+
+DJANGO_SETTINGS = """
+import os
+INSTALLED_APPS = ["django.contrib.contenttypes", "sealbox.django", "tests.djangoapp"]
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["KILL_DB"]}}
+SEALBOX_KEYS = os.environ["SEALBOX_KEYS"]
+MIGRATION_MODULES = {"djangoapp": None}
+USE_TZ = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+SECRET_KEY = "kill-tests-only"
+"""
+
+
+def test_the_django_rotate_command_killed_at_random_moments(tmp_path: Path) -> None:
+    """``manage.py sealbox_rotate`` killed with SIGKILL and run again, on a model's field."""
+    n = 200_000
+    path = tmp_path / "django.sqlite3"
+    (tmp_path / "kill_settings.py").write_text(DJANGO_SETTINGS)
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {
+        **ENV,
+        "KILL_DB": str(path),
+        "DJANGO_SETTINGS_MODULE": "kill_settings",
+        "PYTHONPATH": os.pathsep.join([root, str(tmp_path)]),
+    }
+    django = [sys.executable, "-m", "django"]
+    subprocess.run([*django, "migrate", "--run-syncdb"], env=env, check=True, capture_output=True)
+    table, ctx = "djangoapp_patient", column_context("djangoapp_patient", "name")
+    old = sealbox.Box(sealbox.Keyring({1: K1}))
+    engine = sa.create_engine(f"sqlite:///{path}")
+    names = [codecs.encode(f"Person {i}") for i in range(1, n + 1)]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(f"INSERT INTO {table} (id, name) VALUES (:i, :v)"),
+            [{"i": i, "v": m} for i, m in enumerate(old.encrypt_batch(names, ctx), start=1)],
+        )
+    box = sealbox.Box(RING2)
+
+    def left() -> int:
+        return tables.status(str(path), table, "name").by_key.get(1, 0)
+
+    def check() -> None:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(f"SELECT id, name FROM {table} ORDER BY id")).all()
+        assert [r[0] for r in rows] == list(range(1, n + 1))
+        opened = box.decrypt_batch([r[1] for r in rows], ctx)
+        assert [codecs.decode(p) for p in opened] == [f"Person {r[0]}" for r in rows]
+
+    command = [*django, "sealbox_rotate", "djangoapp.Patient", "--fields", "name"]
+    command += ["--batch-size", "2000"]
+    status = [*django, "sealbox_status", "djangoapp.Patient", "--fields", "name"]
+    landed = kill_at_random_moments(command, left, check, n, seed=3, status=status, env=env)
+    assert landed >= 3, landed
+    assert tables.status(str(path), table, "name").by_key == {2: n}
     engine.dispose()
