@@ -18,7 +18,13 @@ one of three operations, chosen by the input itself:
 * **round trip**: a fuzzed plaintext and context go through ``encrypt`` and
   ``decrypt`` of every Box; the message must have the documented size and
   header, open under its context only, not open with one bit flipped, and be
-  deterministic exactly for the deterministic suite.
+  deterministic exactly for the deterministic suite;
+* **provider batch**: envelope messages whose data keys a KMS-shaped provider
+  wrapped (wrapped keys of every length from 44 to 344 bytes, with or without a
+  ``DataKeyCache``) are damaged, spliced and swapped between rows and opened by
+  one ``decrypt_batch``: a row opens to its own plaintext exactly when its bytes
+  are those sealed for it, and each distinct wrapped key is unwrapped at most
+  once.
 
 The outcome of every call is predicted and checked exactly: the plaintext when
 the message is genuine, unchanged (up to its encoding) and under its context;
@@ -469,7 +475,117 @@ def op_round_trip(fdp: atheris.FuzzedDataProvider) -> None:
             assert not same(again, sealed), f"{box.algorithm} sealed the same message twice"
 
 
-OPERATIONS = [op_arbitrary, op_tampered, op_round_trip]
+# --- operation 3: provider-backed envelope batch ------------------------------
+
+
+class ShapedProvider:
+    """A KMS-shaped key provider: each wrapped data key is ``pad`` filler bytes (a KMS blob
+    or a Vault token of another length) then AES-GCM of the data key under this provider's
+    KEK, bound to the encryption context. It counts its unwraps."""
+
+    # A provider that ignored bytes of its blob would let those bytes change without the
+    # message failing (docs/providers.md, "Writing a provider"): this one checks them all.
+
+    name = "fuzz-kms"
+
+    def __init__(self, pad: int) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self.pad = pad
+        self.kek_id = 1000 + pad
+        self._aead = AESGCM(hashlib.sha256(b"fuzz kek %d" % pad).digest())
+        self.unwraps = 0
+
+    def _aad(self, context) -> bytes:
+        return repr(sorted(context.items())).encode()
+
+    def wrap(self, data_key: bytes, context) -> bytes:
+        nonce = os.urandom(12)
+        return bytes([self.pad % 251]) * self.pad + nonce + self._aead.encrypt(nonce, data_key, self._aad(context))
+
+    def generate_data_key(self, context):
+        key = os.urandom(32)
+        return key, self.wrap(key, context)
+
+    def unwrap(self, wrapped: bytes, context) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
+        self.unwraps += 1
+        # Strict, as the KeyProvider protocol requires: a provider authenticates every byte
+        # of its blob (the envelope payload does not cover the wrapped key, so that a re-wrap
+        # can leave it untouched).
+        if wrapped[: self.pad] != bytes([self.pad % 251]) * self.pad:
+            raise sealbox.DecryptionError("the wrapped data key did not unwrap")
+        body = wrapped[self.pad :]
+        try:
+            return self._aead.decrypt(body[:12], body[12:], self._aad(context))
+        except (InvalidTag, ValueError):
+            raise sealbox.DecryptionError("the wrapped data key did not unwrap") from None
+
+    def rewrap(self, wrapped, contexts):
+        return [self.wrap(self.unwrap(w, c), c) for w, c in zip(wrapped, contexts, strict=True)]
+
+    def needs_rewrap(self, wrapped: bytes) -> bool:
+        return False
+
+
+PROVIDER_BOXES: dict[tuple[int, bool], tuple[object, ShapedProvider]] = {}
+
+
+def provider_box(pad: int, cached: bool):
+    found = PROVIDER_BOXES.get((pad, cached))
+    if found is None:
+        provider = ShapedProvider(pad)
+        cache = sealbox.DataKeyCache(max_messages=4) if cached else None
+        found = PROVIDER_BOXES[(pad, cached)] = (
+            sealbox.Box(sealbox.EnvelopeKeyProvider(provider, cache=cache)),
+            provider,
+        )
+    return found
+
+
+def op_provider_batch(fdp: atheris.FuzzedDataProvider) -> None:
+    """A batch of envelope messages whose data keys a KMS-shaped provider wrapped, with
+    wrapped keys of every length, damaged, spliced and swapped between rows, opened by one
+    ``decrypt_batch``: a row opens, to its own plaintext, exactly when its bytes are the ones
+    sealed for it (each row has its own context), every other row is None, and the provider
+    unwraps each distinct wrapped key at most once."""
+    box, provider = provider_box(fdp.ConsumeIntInRange(0, 300), fdp.ConsumeBool())
+    n = fdp.ConsumeIntInRange(1, 12)
+    plaintexts = [fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 40)) for _ in range(n)]
+    contexts = [b"row %d" % i for i in range(n)]
+    sealed = box.encrypt_batch(plaintexts, contexts)
+    rows = list(sealed)
+    for _ in range(fdp.ConsumeIntInRange(0, 4)):
+        i, j = fdp.ConsumeIntInRange(0, n - 1), fdp.ConsumeIntInRange(0, n - 1)
+        kind = fdp.ConsumeIntInRange(0, 3)
+        if kind == 0:  # truncated or extended
+            cut = fdp.ConsumeIntInRange(0, len(rows[i]))
+            rows[i] = rows[i][:cut] + fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 40))
+        elif kind == 1:  # another row's header (its wrapped key) spliced in
+            cut = fdp.ConsumeIntInRange(0, min(len(rows[i]), len(rows[j])))
+            rows[i] = rows[j][:cut] + rows[i][cut:]
+        elif kind == 2:  # whole rows swapped
+            rows[i], rows[j] = rows[j], rows[i]
+        else:  # a byte inside the wrapped key's filler or its blob
+            at = fdp.ConsumeIntInRange(0, max(len(rows[i]) - 1, 0))
+            if rows[i]:
+                edited = bytearray(rows[i])
+                edited[at] ^= 1 << fdp.ConsumeIntInRange(0, 7)
+                rows[i] = bytes(edited)
+    distinct = len({bytes(r) for r in rows})
+    provider.unwraps = 0
+    opened = box.decrypt_batch(rows, contexts, errors="return")
+    assert len(opened) == n
+    for i in range(n):
+        if same(rows[i], sealed[i]):
+            assert opened[i] == plaintexts[i], f"row {i} of a provider batch did not open"
+        else:
+            assert opened[i] is None, f"row {i}, changed, opened"
+    assert provider.unwraps <= distinct, (provider.unwraps, distinct)
+
+
+OPERATIONS = [op_arbitrary, op_tampered, op_round_trip, op_provider_batch]
 
 
 def TestOneInput(data: bytes) -> None:

@@ -40,6 +40,11 @@ DATA_KEY_BYTES = 32
 class KeyProvider(Protocol):
     """A key-encryption key that wraps and unwraps data keys (blocking form).
 
+    ``unwrap`` must refuse every blob but one this provider produced, byte for byte: the
+    envelope payload does not cover the wrapped key (a re-wrap leaves the payload
+    untouched), so bytes a provider ignored could change without the message failing
+    (docs/providers.md, "Writing a provider").
+
     Errors: a wrapped key that does not unwrap (wrong context, tampered, another
     KEK's) or is not of this provider's shape raises `sealbox.DecryptionError`, and
     one that names a key version the provider's policy refuses
