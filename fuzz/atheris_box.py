@@ -501,7 +501,8 @@ class ShapedProvider:
 
     def wrap(self, data_key: bytes, context) -> bytes:
         nonce = os.urandom(12)
-        return bytes([self.pad % 251]) * self.pad + nonce + self._aead.encrypt(nonce, data_key, self._aad(context))
+        sealed = self._aead.encrypt(nonce, data_key, self._aad(context))
+        return bytes([self.pad % 251]) * self.pad + nonce + sealed
 
     def generate_data_key(self, context):
         key = os.urandom(32)
