@@ -39,7 +39,6 @@ PostgreSQL's ``timestamptz``). docs/codecs.md gives every rule byte by byte.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import math
@@ -378,8 +377,10 @@ def decode(data: bytes | bytearray | memoryview) -> _Value:
         raise ValueError("decode() needs a tag byte: the input is empty")
     tag = data[0]
     if tag == 0x02:  # text, the common case: every valid UTF-8 payload is canonical
-        with contextlib.suppress(UnicodeDecodeError):  # the general path below says where
+        try:  # (a try, not contextlib.suppress: this is the hot path)
             return data[1:].decode("utf-8")
+        except UnicodeDecodeError:
+            pass  # the general path below says where
     elif tag == 0x01:  # bytes: every payload is canonical
         return data[1:]
     entry = _DECODERS.get(tag)

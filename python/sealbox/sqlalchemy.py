@@ -150,6 +150,42 @@ class Encrypted(TypeDecorator[Any]):
             )
         return self.box.encrypt(self._encode(value), context=self._ctx())
 
+    # Per-statement processors: the generic TypeDecorator path (process_bind_param,
+    # process_result_value) for every case, with the common one (a str column bound to its
+    # column) first, without the per-value dispatch.
+
+    def bind_processor(self, dialect: Any) -> Any:
+        generic = super().bind_processor(dialect)
+        if self.context != "column" or self._accepted != (str,) or generic is None:
+            return generic
+        impl = self.impl_instance.bind_processor(dialect) or (lambda value: value)
+        encrypt, ctx, encode_str = self.box.encrypt, self._ctx(), codecs._encode_str
+
+        def process(value: Any) -> Any:
+            if type(value) is str:
+                return impl(encrypt(encode_str(value), context=ctx))
+            return generic(value)
+
+        return process
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        generic = super().result_processor(dialect, coltype)
+        if self.context != "column" or self.allow_plaintext or generic is None:
+            return generic
+        if self.impl_instance.result_processor(dialect, coltype) is not None:
+            return generic
+        decrypt, ctx, decode, name = self.box.decrypt, self._ctx(), codecs.decode, self._name()
+
+        def process(value: Any) -> Any:
+            if type(value) is not bytes:
+                return generic(value)
+            try:
+                return decode(decrypt(value, context=ctx))
+            except DecryptionError:
+                raise DecryptionError(f"a value of {name} did not decrypt") from None
+
+        return process
+
     def _encode(self, value: Any) -> bytes:
         if not isinstance(value, self._accepted) or (isinstance(value, bool) and bool not in self._accepted):
             raise TypeError(
