@@ -28,7 +28,7 @@ import datetime
 import decimal
 import uuid
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -158,7 +158,7 @@ class Encrypted(TypeDecorator[Any]):
         generic = super().bind_processor(dialect)
         if self.context != "column" or self._accepted != (str,) or generic is None:
             return generic
-        impl = self.impl_instance.bind_processor(dialect) or (lambda value: value)
+        impl: Callable[[Any], Any] = self.impl_instance.bind_processor(dialect) or _same
         encrypt, ctx, encode_str = self.box.encrypt, self._ctx(), codecs._encode_str
 
         def process(value: Any) -> Any:
@@ -274,6 +274,10 @@ class Encrypted(TypeDecorator[Any]):
                 raise SealboxError(f"{self._name()}: compare with None through is_(None)")
             out += self.box.lookup_values(self._encode(value), context=self._ctx())
         return out
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 class _Generic:
