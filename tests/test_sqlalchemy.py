@@ -516,3 +516,37 @@ def test_review_cases_keys_as_the_database_returns_them_and_numeric_scale(tmp_pa
         session.rollback()
         found = session.scalars(sa.select(Price.id).where(Price.amount == decimal.Decimal("1.10"))).all()
         assert found == [1]
+
+
+def test_core_executemany_and_select_of_a_str_column(engine: sa.Engine) -> None:
+    """The per-statement processors of a binary str column: an executemany insert and a
+    select round trip, misuse is refused, and a moved value fails naming the column."""
+    metadata = sa.MetaData()
+    notes = sa.Table(
+        "core_notes",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("body", Encrypted(sa.String, sealbox.Box(RING1))),
+        sa.Column("title", Encrypted(sa.String, sealbox.Box(RING1))),
+    )
+    metadata.create_all(engine)
+    rows = [{"id": i, "body": "" if i == 1 else f"note {i} ✓", "title": None} for i in range(1, 301)]
+    with engine.begin() as conn:
+        conn.execute(notes.insert(), rows)
+        with pytest.raises(sa.exc.StatementError, match=r"core_notes\.body holds String values, not int"):
+            conn.execute(notes.insert(), [{"id": 999, "body": 7, "title": None}])
+    with engine.connect() as conn:
+        got = conn.execute(sa.select(notes).order_by(notes.c.id)).all()
+        assert [(r.id, r.body, r.title) for r in got] == [(r["id"], r["body"], None) for r in rows]
+        raw = conn.execute(sa.text("SELECT body FROM core_notes WHERE id = 2")).scalar_one()
+    assert sealbox.Box(RING1).decrypt(
+        bytes(raw), context=column_context("core_notes", "body")
+    ) == sealbox.codecs.encode("note 2 ✓")
+    with engine.begin() as conn:  # the body of row 2 copied into the title column
+        conn.execute(sa.text("UPDATE core_notes SET title = body WHERE id = 2"))
+    with (
+        engine.connect() as conn,
+        pytest.raises(sealbox.DecryptionError, match=r"core_notes\.title did not decrypt"),
+    ):
+        conn.execute(sa.select(notes.c.title).where(notes.c.id == 2)).all()
+    metadata.drop_all(engine)
