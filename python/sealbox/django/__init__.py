@@ -247,6 +247,10 @@ class EncryptedField(models.BinaryField):
         return value
 
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if type(value) is str and self.context == "column" and self.python_types == (str,):
+            # The common case first, without the dispatch below (what _encode does for a str).
+            text = value.lower() if self.downcase else value
+            return self.box.encrypt(codecs._encode_str(text), context=self._ctx())
         if value is None:
             return None
         if isinstance(value, _Bound):
@@ -260,6 +264,11 @@ class EncryptedField(models.BinaryField):
         return self.box.encrypt(self._encode(self.to_python(value)), context=self._ctx())
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if type(value) is bytes and self.context == "column" and not self.allow_plaintext:
+            try:  # the common case first, as below
+                return codecs.decode(self.box.decrypt(value, context=self._ctx()))
+            except DecryptionError:
+                raise DecryptionError(f"a value of {self._name()} did not decrypt") from None
         if value is None:
             return None
         if self.allow_plaintext and not looks_encrypted(value):
@@ -593,6 +602,10 @@ class BlindIndexField(models.BinaryField):
         return None if computed is None else _Indexed(computed)
 
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if type(value) is str and self.context == "column" and self.python_types == (str,):
+            # The common case first, without the dispatch below (what _encode does for a str).
+            text = value.lower() if self.downcase else value
+            return self.box.encrypt(codecs._encode_str(text), context=self._ctx())
         if value is None:
             return None
         if isinstance(value, _Indexed):
