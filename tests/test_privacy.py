@@ -7,7 +7,9 @@ import io
 import ipaddress
 import logging
 import pickle
+import random
 import re
+from typing import Any
 
 import pytest
 import sealbox
@@ -200,10 +202,37 @@ def test_hash_ip_ip_anonymizer_readme() -> None:
     )
 
 
+def _ruby_ipv6(value: int) -> str:
+    """Ruby's ``IPAddr#to_s`` of an IPv6 address, transcribed from its regex loop (the
+    reference the native port is checked against)."""
+    text = ":".join(f"{(value >> (112 - 16 * i)) & 0xFFFF:x}" for i in range(8))
+    if value == 0:
+        return "::"
+    for n in range(8, 1, -1):
+        text, replaced = re.subn(r"\b" + ":".join(["0"] * n) + r"\b", ":", text, count=1)
+        if replaced:
+            break
+    text = re.sub(r":{3,}", "::", text)
+    dotted = re.fullmatch(r"::(ffff:)?([\da-f]{1,4}):([\da-f]{1,4})", text)
+    if dotted:
+        hi, lo = int(dotted.group(2), 16), int(dotted.group(3), 16)
+        text = f"::{dotted.group(1) or ''}{hi >> 8}.{hi & 0xFF}.{lo >> 8}.{lo & 0xFF}"
+    return text
+
+
+def _ip_anonymizer(ip: str, key: bytes, iterations: int = 1) -> str:
+    """IP Anonymizer's hash_ip, in Python, from the gem's source."""
+    address = ipaddress.ip_address(ip)
+    if isinstance(address, ipaddress.IPv4Address):
+        digest = hashlib.pbkdf2_hmac("sha256", str(address).encode(), key, iterations, 4)
+        return str(ipaddress.IPv4Address(digest))
+    digest = hashlib.pbkdf2_hmac("sha256", _ruby_ipv6(int(address)).encode(), key, iterations, 16)
+    return _ruby_ipv6(int.from_bytes(digest, "big"))
+
+
 def test_hash_ip_ip_anonymizer_ruby_text() -> None:
     """Ruby's IPAddr#to_s is the text IP Anonymizer hashes: mapped and compatible
     addresses dotted, the leftmost longest zero run compressed."""
-    from sealbox.privacy import _ruby_ipv6
 
     def ruby(ip: str) -> str:
         return _ruby_ipv6(int(ipaddress.IPv6Address(ip)))
@@ -220,6 +249,45 @@ def test_hash_ip_ip_anonymizer_ruby_text() -> None:
     assert hash_ip("8.8.4.4", "secret", mode="ip_anonymizer", iterations=2) != "6.128.151.207"
     with pytest.raises(ValueError):
         hash_ip("fe80::1%eth0", "secret", mode="ip_anonymizer")
+    with pytest.raises(ValueError):
+        hash_ip(ipaddress.IPv6Address("fe80::1%eth0"), "secret", mode="ip_anonymizer")
+
+
+def test_hash_ip_ip_anonymizer_matches_the_reference_on_random_addresses() -> None:
+    """The native port against the Python transcription of the gem, on addresses with
+    zero runs of every length and place (the pseudonyms too are written as Ruby does)."""
+    rng = random.Random(7)
+    ips = []
+    for _ in range(3000):
+        groups = [rng.choice([0, 0, 0, 1, 0xFFFF, rng.getrandbits(16)]) for _ in range(8)]
+        ips.append(str(ipaddress.IPv6Address(b"".join(g.to_bytes(2, "big") for g in groups))))
+        ips.append(str(ipaddress.IPv4Address(rng.getrandbits(32))))
+    ips += ["::", "::1", "::2", "::ffff:0.0.0.0", "::1.2.3.4", "1::", "0:0:1::", "::ffff:1:2"]
+    for ip in ips:
+        assert hash_ip(ip, "k3y", mode="ip_anonymizer", iterations=3) == _ip_anonymizer(ip, b"k3y", 3), ip
+    assert hash_ip_batch(ips, b"k3y", mode="ip_anonymizer", iterations=3) == [
+        _ip_anonymizer(ip, b"k3y", 3) for ip in ips
+    ]
+
+
+@pytest.mark.parametrize("mode", ["prf", "ip_anonymizer"])
+def test_hash_ip_batch_over_arrow_columns_in_both_modes(mode: str) -> None:
+    import pyarrow as pa
+
+    key: Any = KEY if mode == "prf" else "secret"
+    ips = ["8.8.4.4", None, "2001:db8::1", "::ffff:10.0.0.1", None, " 1.2.3.4 "]
+    expected = [None if ip is None else hash_ip(ip, key, mode=mode) for ip in ips]  # type: ignore[arg-type]
+    for array in (pa.array(ips, pa.string()), pa.array(ips, pa.large_string())):
+        got = hash_ip_batch(array, key, mode=mode)  # type: ignore[arg-type]
+        assert got.type == (pa.large_string() if array.type == pa.large_string() else pa.string())
+        assert got.to_pylist() == expected and got.null_count == 2
+        assert hash_ip_batch(array.slice(2), key, mode=mode).to_pylist() == expected[2:]  # type: ignore[arg-type]
+    chunked = pa.chunked_array([ips[:3], ips[3:]], pa.string())
+    assert hash_ip_batch(chunked, key, mode=mode).to_pylist() == expected  # type: ignore[arg-type]
+    polars = pytest.importorskip("polars")
+    assert hash_ip_batch(polars.Series(ips), key, mode=mode).to_pylist() == expected  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="item 1"):
+        hash_ip_batch(pa.array(["1.2.3.4", "1.2.3.999"]), key, mode=mode)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------

@@ -12,7 +12,6 @@ See docs/privacy.md for what each one protects against, and what it does not.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
 import re
@@ -91,39 +90,19 @@ def mask_ip(ip: str | _IP, *, ipv4_prefix: int = 24, ipv6_prefix: int = 48) -> s
     return str(ipaddress.IPv4Network((address, v4), strict=False).network_address)
 
 
-def _ruby_ipv6(value: int) -> str:
-    """An IPv6 address as Ruby's ``IPAddr#to_s`` writes it (IP Anonymizer hashes this text)."""
-    groups = [f"{(value >> (112 - 16 * i)) & 0xFFFF:x}" for i in range(8)]
-    text = ":".join(groups)
-    if value == 0:
-        return "::"
-    # The longest run of two or more zero groups, the leftmost of equal runs, becomes "::".
-    for n in range(8, 1, -1):
-        run = re.compile(r"\b" + ":".join(["0"] * n) + r"\b")
-        text, replaced = run.subn(":", text, count=1)
-        if replaced:
-            break
-    text = re.sub(r":{3,}", "::", text)
-    dotted = re.fullmatch(r"::(ffff:)?([\da-f]{1,4}):([\da-f]{1,4})", text)
-    if dotted:
-        hi, lo = int(dotted.group(2), 16), int(dotted.group(3), 16)
-        text = f"::{dotted.group(1) or ''}{hi >> 8}.{hi & 0xFF}.{lo >> 8}.{lo & 0xFF}"
-    return text
-
-
-def _ip_anonymizer_hash(ip: object, key: object, iterations: int) -> str:
-    if not isinstance(key, str | bytes):
-        raise TypeError("key must be str or bytes (IP Anonymizer's key: string)")
-    if isinstance(ip, str) and "%" in ip:
-        raise ValueError("ip_anonymizer mode does not take a zone id")
-    address = _parse(ip)
-    salt = key.encode() if isinstance(key, str) else key
-    if isinstance(address, ipaddress.IPv4Address):
-        digest = hashlib.pbkdf2_hmac("sha256", str(address).encode(), salt, iterations, 4)
-        return str(ipaddress.IPv4Address(digest))
-    text = _ruby_ipv6(int(address))
-    digest = hashlib.pbkdf2_hmac("sha256", text.encode(), salt, iterations, 16)
-    return _ruby_ipv6(int.from_bytes(digest, "big"))
+def _hasher(key: _Key, prefix_preserving: bool, mode: str, iterations: int) -> Any:
+    """The native hasher of a mode (arguments checked)."""
+    if mode == "ip_anonymizer":
+        if prefix_preserving:
+            raise ValueError("ip_anonymizer mode is not prefix-preserving")
+        if not isinstance(iterations, int) or isinstance(iterations, bool) or not 1 <= iterations < 2**32:
+            raise ValueError("iterations must be a positive int")
+        if not isinstance(key, str | bytes):
+            raise TypeError("key must be str or bytes (IP Anonymizer's key: string)")
+        return _native.IpHasher.ip_anonymizer(key.encode() if isinstance(key, str) else key, iterations)
+    if mode != "prf":
+        raise ValueError("mode must be 'prf' or 'ip_anonymizer'")
+    return _native.IpHasher(key, prefix_preserving=prefix_preserving)
 
 
 def hash_ip(
@@ -155,15 +134,8 @@ def hash_ip(
     IPv4 and written in the same form; a zone id is dropped. A bad address
     raises ``ValueError``.
     """
-    if mode == "ip_anonymizer":
-        if prefix_preserving:
-            raise ValueError("ip_anonymizer mode is not prefix-preserving")
-        if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
-            raise ValueError("iterations must be a positive int")
-        return _ip_anonymizer_hash(ip, key, iterations)
-    if mode != "prf":
-        raise ValueError("mode must be 'prf' or 'ip_anonymizer'")
-    return _native.IpHasher(key, prefix_preserving=prefix_preserving).hash(_ip_text(ip))
+    pseudonym: str = _hasher(key, prefix_preserving, mode, iterations).hash(_ip_text(ip))
+    return pseudonym
 
 
 def _ip_text(ip: object) -> str:
@@ -174,25 +146,44 @@ def _ip_text(ip: object) -> str:
     raise TypeError(f"ip must be str or an ipaddress address, not {type(ip).__name__}")
 
 
-def hash_ip_batch(ips: Iterable[str | _IP] | Any, key: _Key, *, prefix_preserving: bool = False) -> Any:
-    """`hash_ip` of every address, in one native call with the GIL released.
-    A bad address raises ``ValueError`` naming its position.
+def hash_ip_batch(
+    ips: Iterable[str | _IP] | Any,
+    key: _Key,
+    *,
+    prefix_preserving: bool = False,
+    mode: Literal["prf", "ip_anonymizer"] = "prf",
+    iterations: int = 1,
+    threads: int | None = None,
+) -> Any:
+    """`hash_ip` of every address, in one native call with the GIL released,
+    in either mode. A bad address raises ``ValueError`` naming its position.
 
     A list (or any iterable) gives a list. A pyarrow ``string`` array or
-    ChunkedArray (or any Arrow column with the PyCapsule interface) gives a
-    pyarrow ``string`` array, nulls kept null; its values pass through Python
-    ``str`` objects on the way.
+    ChunkedArray (or any Arrow column with the PyCapsule interface: polars,
+    DuckDB) gives a pyarrow ``string`` array (``large_string`` for a large
+    one), nulls kept null, with no Python object per row, on all cores
+    (``threads`` caps them).
     """
-    hasher = _native.IpHasher(key, prefix_preserving=prefix_preserving)
+    hasher = _hasher(key, prefix_preserving, mode, iterations)
     array = _arrow.as_arrow(ips)
     if array is None:
         return hasher.hash_batch([_ip_text(ip) for ip in ips])
+    return _hash_arrow(hasher, array, threads)
+
+
+def _hash_arrow(hasher: Any, array: Any, threads: int | None) -> Any:
     import pyarrow as pa
 
-    values = array.to_pylist()
-    present = [v if isinstance(v, str) else v.decode() for v in values if v is not None]
-    hashed = iter(hasher.hash_batch(present))
-    return pa.array([None if v is None else next(hashed) for v in values], pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        large = array.type in (pa.large_binary(), pa.large_string())
+        return pa.chunked_array(
+            [_hash_arrow(hasher, chunk, threads) for chunk in array.chunks],
+            type=pa.large_string() if large else pa.string(),
+        )
+    out_type = pa.large_string() if _arrow.is_large(array.type) else pa.string()
+    offsets, data, validity = _arrow.buffers(array)
+    out, out_offsets, out_validity, nulls = hasher._column(offsets, data, validity, threads)
+    return _arrow.column(out_type, len(array), out_offsets, out, out_validity, nulls)
 
 
 # ---------------------------------------------------------------------------

@@ -553,7 +553,7 @@ impl IpHasher {
 
     /// The pseudonym of the address written in `text`.
     pub fn hash(&self, text: &str) -> Result<String> {
-        Ok(match parse_ip(text)? {
+        Ok(match parse_ip(text.trim())? {
             IpAddr::V4(a) => self.v4(a).to_string(),
             IpAddr::V6(a) => match carried_ipv4(&a) {
                 Some((v4, true)) => format!("::ffff:{}", self.v4(v4)),
@@ -561,6 +561,147 @@ impl IpHasher {
                 None => Ipv6Addr::from(self.bytes(6, a.octets())).to_string(),
             },
         })
+    }
+}
+
+/// Ruby's `IPAddr#to_s` of an IPv6 address, the text IP Anonymizer hashes:
+/// lowercase groups without leading zeros, the leftmost longest run of two or
+/// more zero groups written `::`, and `::w.x.y.z` / `::ffff:w.x.y.z` when all
+/// but the last two groups (or all but `ffff` and them) are zero.
+pub fn ruby_ipv6(value: u128) -> String {
+    if value == 0 {
+        return "::".into();
+    }
+    let groups: Vec<u16> = (0..8).map(|i| (value >> (112 - 16 * i)) as u16).collect();
+    // The leftmost longest run of at least two zero groups.
+    let (mut best, mut best_len, mut i) = (0usize, 0usize, 0usize);
+    while i < groups.len() {
+        let len = groups.iter().skip(i).take_while(|&&g| g == 0).count();
+        if len > best_len {
+            (best, best_len) = (i, len);
+        }
+        i += len.max(1);
+    }
+    let hex = |gs: &[u16]| {
+        gs.iter()
+            .map(|g| format!("{g:x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    if best_len < 2 {
+        return hex(&groups);
+    }
+    let (head, rest) = groups.split_at(best);
+    let tail = rest.get(best_len..).unwrap_or(&[]);
+    // Ruby's dotted forms: `::X:Y` and `::ffff:X:Y` (all groups before them zero).
+    let dotted = |prefix: &str, hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        format!("::{prefix}{a}.{b}.{c}.{d}")
+    };
+    if head.is_empty() {
+        match *tail {
+            [hi, lo] => return dotted("", hi, lo),
+            [0xffff, hi, lo] => return dotted("ffff:", hi, lo),
+            _ => {}
+        }
+    }
+    format!("{}::{}", hex(head), hex(tail))
+}
+
+/// IP Anonymizer's `hash_ip` (the `ip_anonymizer` gem and its ports):
+/// `PBKDF2-HMAC-SHA256(password = the address as Ruby writes it, salt = the
+/// key string, iterations, 4 or 16 bytes)`, read as an address and written as
+/// Ruby writes it. Kept to join with data that library produced; one
+/// iteration is a keyed hash, not a slow one. A zone id is refused.
+pub struct IpAnonymizer {
+    salt: Zeroizing<Vec<u8>>,
+    iterations: u32,
+}
+
+impl IpAnonymizer {
+    pub fn new(salt: &[u8], iterations: u32) -> Result<Self> {
+        if iterations == 0 {
+            return Err(Error::Invalid("iterations must be a positive int".into()));
+        }
+        Ok(Self {
+            salt: Zeroizing::new(salt.to_vec()),
+            iterations,
+        })
+    }
+
+    fn derive<const N: usize>(&self, text: &str) -> [u8; N] {
+        let mut out = [0u8; N];
+        pbkdf2::pbkdf2_hmac::<Sha256>(text.as_bytes(), &self.salt, self.iterations, &mut out);
+        out
+    }
+
+    /// The pseudonym of the address written in `text`.
+    pub fn hash(&self, text: &str) -> Result<String> {
+        let text = text.trim();
+        if text.contains('%') {
+            return Err(Error::Invalid(
+                "ip_anonymizer mode does not take a zone id".into(),
+            ));
+        }
+        Ok(match parse_ip(text)? {
+            IpAddr::V4(a) => Ipv4Addr::from(self.derive::<4>(&a.to_string())).to_string(),
+            IpAddr::V6(a) => {
+                let hashed = self.derive::<16>(&ruby_ipv6(u128::from(a)));
+                ruby_ipv6(u128::from_be_bytes(hashed))
+            }
+        })
+    }
+}
+
+/// A way of pseudonymizing addresses, for the batch forms.
+pub enum IpPseudonyms {
+    Prf(IpHasher),
+    IpAnonymizer(IpAnonymizer),
+}
+
+impl IpPseudonyms {
+    /// The pseudonym of the address written in `text`.
+    pub fn hash(&self, text: &str) -> Result<String> {
+        match self {
+            Self::Prf(h) => h.hash(text),
+            Self::IpAnonymizer(h) => h.hash(text),
+        }
+    }
+
+    /// The pseudonyms of `items` (UTF-8 text, or `None` for a null), in
+    /// parallel: the data and end offset of each, or the first bad address's
+    /// position and the reason.
+    pub fn hash_column(
+        &self,
+        items: &dyn crate::core::batch::Items,
+        nulls: Option<&[bool]>,
+        threads: Option<usize>,
+    ) -> Result<(Vec<u8>, Vec<usize>)> {
+        let n = items.len();
+        let one = |i: usize| -> Result<String> {
+            if nulls.and_then(|n| n.get(i)).copied().unwrap_or(false) {
+                return Ok(String::new());
+            }
+            let text = std::str::from_utf8(items.get(i))
+                .map_err(|_| Error::Invalid(format!("item {i}: not UTF-8 text")))?;
+            self.hash(text)
+                .map_err(|e| Error::Invalid(format!("item {i}: {e}")))
+        };
+        let hashed: Vec<String> = pool(threads)?.install(|| {
+            (0..n)
+                .into_par_iter()
+                .with_min_len(1024)
+                .map(one)
+                .collect::<Result<_>>()
+        })?;
+        let mut data = Vec::with_capacity(hashed.iter().map(String::len).sum());
+        let mut ends = Vec::with_capacity(n);
+        for h in &hashed {
+            data.extend_from_slice(h.as_bytes());
+            ends.push(data.len());
+        }
+        Ok((data, ends))
     }
 }
 
@@ -672,6 +813,34 @@ mod tests {
         for bad in ["", "1.2.3", "1.2.3.4%eth0", "fe80::1%", "::g", "1.2.3.256"] {
             assert!(plain.hash(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ruby_ipv6_text() {
+        let ruby = |s: &str| ruby_ipv6(u128::from(s.parse::<Ipv6Addr>().unwrap()));
+        assert_eq!(ruby("::"), "::");
+        assert_eq!(ruby("::1"), "::1");
+        assert_eq!(ruby("::ffff:1.2.3.4"), "::ffff:1.2.3.4");
+        assert_eq!(ruby("::1.2.3.4"), "::1.2.3.4");
+        assert_eq!(ruby("::1:2"), "::0.1.0.2");
+        assert_eq!(ruby("1::"), "1::");
+        assert_eq!(ruby("1:0:0:2:0:0:0:3"), "1:0:0:2::3");
+        assert_eq!(ruby("1:0:0:2:0:0:3:4"), "1::2:0:0:3:4");
+        assert_eq!(ruby("1:0:2:3:4:5:6:7"), "1:0:2:3:4:5:6:7");
+        assert_eq!(ruby("2001:DB8::1"), "2001:db8::1");
+        assert_eq!(ruby("0:0:5:0:0:0:1:2"), "0:0:5::1:2");
+    }
+
+    #[test]
+    fn ip_anonymizer_readme() {
+        let h = IpAnonymizer::new(b"secret", 1).unwrap();
+        assert_eq!(h.hash("8.8.4.4").unwrap(), "6.128.151.207");
+        assert_eq!(
+            h.hash("2001:4860:4860:0:0:0:0:8844").unwrap(),
+            "f6e4:a4fe:32dc:2f39:3e47:84cc:e85e:865c"
+        );
+        assert!(h.hash("fe80::1%eth0").is_err());
+        assert!(IpAnonymizer::new(b"secret", 0).is_err());
     }
 
     #[test]

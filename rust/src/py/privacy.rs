@@ -5,9 +5,11 @@ use std::borrow::Cow;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
-use crate::core::privacy::{IpHasher as CoreIpHasher, ScrubOptions, Scrubber as CoreScrubber};
+use crate::core::privacy::{
+    IpAnonymizer, IpHasher as CoreIpHasher, IpPseudonyms, ScrubOptions, Scrubber as CoreScrubber,
+};
 
 use super::blind::BlindIndex;
 use super::errors::refuse_pickle;
@@ -139,10 +141,11 @@ impl Scrubber {
     }
 }
 
-/// Keyed pseudonyms of IP addresses (`core::privacy::IpHasher`). The key stays here.
+/// Keyed pseudonyms of IP addresses (`core::privacy::IpPseudonyms`): sealbox's
+/// keyed PRF, or IP Anonymizer's `hash_ip`. The key stays here.
 #[pyclass(frozen, module = "sealbox._native", name = "IpHasher")]
 pub struct IpHasher {
-    inner: CoreIpHasher,
+    inner: IpPseudonyms,
 }
 
 #[pymethods]
@@ -154,7 +157,15 @@ impl IpHasher {
             PyValueError::new_err("key must be 32 bytes, or 64 hex digits / base64 of them")
         })?;
         Ok(Self {
-            inner: CoreIpHasher::new(&key, prefix_preserving)?,
+            inner: IpPseudonyms::Prf(CoreIpHasher::new(&key, prefix_preserving)?),
+        })
+    }
+
+    /// IP Anonymizer's `hash_ip` with its key string (as UTF-8 bytes) and iterations.
+    #[staticmethod]
+    fn ip_anonymizer(key: &[u8], iterations: u32) -> PyResult<Self> {
+        Ok(Self {
+            inner: IpPseudonyms::IpAnonymizer(IpAnonymizer::new(key, iterations)?),
         })
     }
 
@@ -177,6 +188,44 @@ impl IpHasher {
                 .collect::<Result<Vec<_>, _>>()
         })
         .map_err(PyErr::from)
+    }
+
+    /// The Arrow path of `hash_ip_batch` (see `sealbox.privacy`): a string
+    /// column in Arrow's layout, hashed with no Python object per row, GIL
+    /// released. Returns `(data, offsets, validity or None, null_count)` of a
+    /// string column of the same offset width; nulls stay null.
+    #[pyo3(signature = (offsets, data, validity, threads = None))]
+    fn _column<'py>(
+        &self,
+        py: Python<'py>,
+        offsets: &Bound<'py, PyAny>,
+        data: &Bound<'py, PyAny>,
+        validity: Option<&Bound<'py, PyAny>>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let threads = super::batch::parse_threads(threads)?;
+        let column = super::arrow::Column::extract(offsets, data, validity)?;
+        let (large, nulls) = (column.large(), column.nulls());
+        let inner = &self.inner;
+        let (out, ends) = column.with_items(|items| {
+            py.detach(|| inner.hash_column(items, nulls, threads))
+                .map_err(PyErr::from)
+        })?;
+        let mut starts = Vec::with_capacity(ends.len() + 1);
+        starts.push(0);
+        starts.extend(ends);
+        let offsets = super::arrow::offsets(starts.into_iter(), large)?;
+        let (validity, null_count) = super::arrow::validity(nulls.unwrap_or(&[]).iter().copied());
+        let validity_out = (null_count > 0).then(|| PyBytes::new(py, &validity));
+        PyTuple::new(
+            py,
+            [
+                PyBytes::new(py, &out).into_any(),
+                PyBytes::new(py, &offsets).into_any(),
+                validity_out.map_or_else(|| py.None().into_bound(py), |v| v.into_any()),
+                null_count.into_pyobject(py)?.into_any(),
+            ],
+        )
     }
 
     fn __repr__(&self) -> &'static str {
