@@ -458,3 +458,21 @@ class _KmsLike:
 
     def needs_rewrap(self, wrapped: bytes) -> bool:
         return False
+
+
+@pytest.mark.parametrize("fail_at", [0, 10, 16_383, 16_384, 20_000, 40_000])
+def test_an_iterator_that_fails_fails_the_batch_wherever_it_fails(fail_at: int) -> None:
+    """A batch of one chunk runs on the calling thread, longer ones through the driver
+    thread: either way an error raised by the values' iterator reaches the caller."""
+    index = sealbox.BlindIndex(sealbox.generate_key())
+
+    def values() -> Any:
+        for i in range(50_000):
+            if i == fail_at:
+                raise RuntimeError(f"source failed at {i}")
+            yield b"v%d" % i
+
+    with pytest.raises(RuntimeError, match=f"source failed at {fail_at}"):
+        index.compute_batch(values())
+    short = [b"v%d" % i for i in range(fail_at)]
+    assert index.compute_batch(iter(short)) == index.compute_batch(short)

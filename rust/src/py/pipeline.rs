@@ -33,7 +33,9 @@ pub const CHUNK_ITEMS: usize = 16_384;
 
 /// Run a batch in chunks (see the module's documentation). `prepare` gives
 /// the next chunk's input, or None when there is no more; `compute` runs
-/// without the GIL; `finish` takes each chunk's output, in order.
+/// without the GIL; `finish` takes each chunk's output, in order. A batch of
+/// one chunk is computed on the calling thread (GIL released), without a
+/// driver thread.
 pub fn run<'py, P, R>(
     py: Python<'py>,
     in_flight: usize,
@@ -48,6 +50,30 @@ where
     if in_flight <= 1 {
         return run_here(py, prepare, compute, finish);
     }
+    // A batch of one chunk has nothing to overlap: it runs on this thread, with
+    // no driver thread to start (which costs more than a small batch's work).
+    let Some(first) = prepare()? else {
+        return Ok(());
+    };
+    let second = match prepare() {
+        Ok(second) => second,
+        Err(e) => {
+            // As below: the chunk before a failed preparation is finished first.
+            let output = py.detach(|| compute(first));
+            finish(output)?;
+            return Err(e);
+        }
+    };
+    let Some(second) = second else {
+        let output = py.detach(|| compute(first));
+        py.check_signals()?;
+        return finish(output);
+    };
+    let mut ready = [Some(first), Some(second)].into_iter().flatten();
+    let mut prepare = move || match ready.next() {
+        Some(input) => Ok(Some(input)),
+        None => prepare(),
+    };
     let stop = AtomicBool::new(false);
     let worker_failed = || PyValueError::new_err("a batch worker failed");
     std::thread::scope(|scope| -> PyResult<()> {
