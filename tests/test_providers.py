@@ -1266,3 +1266,15 @@ def test_import_sealbox_does_not_import_the_sdks() -> None:
 def test_error_classes_are_provider_errors() -> None:
     for cls in (ProviderUnavailableError, AccessDeniedError, KeyDisabledError):
         assert issubclass(cls, ProviderError) and not issubclass(cls, DecryptionError)
+
+
+def test_vault_blobs_are_sent_only_in_their_canonical_form() -> None:
+    """Vault's base64 decoder ignores the unused bits of the last character, so "QR==" and
+    "QQ==" are one ciphertext to it: only the form transit writes is sent, so that no changed
+    byte of a message still opens."""
+    from sealbox.providers._vault_transit import _ciphertext
+
+    assert _ciphertext(b"vault:v1:QQ==") == "vault:v1:QQ=="
+    for other in (b"vault:v1:QR==", b"vault:v1:QQ", b"vault:v01:QQ==", b"vault:v1:Q Q=="):
+        with pytest.raises(DecryptionError):
+            _ciphertext(other)

@@ -550,3 +550,15 @@ def test_core_executemany_and_select_of_a_str_column(engine: sa.Engine) -> None:
     ):
         conn.execute(sa.select(notes.c.title).where(notes.c.id == 2)).all()
     metadata.drop_all(engine)
+
+
+def test_an_unattached_column_type_passes_null_and_refuses_values(tmp_path: Path) -> None:
+    """A bind parameter typed Encrypted outside any Table: NULL goes through, a value is
+    refused (its context names no column)."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'u.sqlite3'}")
+    typed = Encrypted(sa.String, sealbox.Box(RING1))
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.bindparam("x", None, type_=typed))).all() == [(None,)]
+        with pytest.raises(sa.exc.StatementError, match="must belong to a Table"):
+            conn.execute(sa.select(sa.bindparam("x", "v", type_=typed))).all()
+    engine.dispose()

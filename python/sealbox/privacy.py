@@ -131,7 +131,9 @@ def hash_ip(
     must be long and random.
 
     An IPv4 address carried in IPv6 (``::ffff:w.x.y.z``) is pseudonymized as
-    IPv4 and written in the same form; a zone id is dropped. A bad address
+    IPv4 and written in the same form; a zone id is dropped (refused with
+    ``mode="ip_anonymizer"``, whose text has none). ``iterations`` is at most
+    2**32 - 1. A bad address
     raises ``ValueError``.
     """
     pseudonym: str = _hasher(key, prefix_preserving, mode, iterations).hash(_ip_text(ip))

@@ -156,7 +156,7 @@ class Encrypted(TypeDecorator[Any]):
 
     def bind_processor(self, dialect: Any) -> Any:
         generic = super().bind_processor(dialect)
-        if self.context != "column" or self._accepted != (str,) or generic is None:
+        if self.context != "column" or self._accepted != (str,) or generic is None or self._where is None:
             return generic
         impl: Callable[[Any], Any] = self.impl_instance.bind_processor(dialect) or _same
         encrypt, ctx, encode_str = self.box.encrypt, self._ctx(), codecs._encode_str
@@ -170,7 +170,7 @@ class Encrypted(TypeDecorator[Any]):
 
     def result_processor(self, dialect: Any, coltype: Any) -> Any:
         generic = super().result_processor(dialect, coltype)
-        if self.context != "column" or self.allow_plaintext or generic is None:
+        if self.context != "column" or self.allow_plaintext or generic is None or self._where is None:
             return generic
         if self.impl_instance.result_processor(dialect, coltype) is not None:
             return generic

@@ -17,7 +17,7 @@ ring; every other lookup raises ``FieldError`` when the queryset is built. Add
 ``"sealbox.django"`` to ``INSTALLED_APPS`` for ``manage.py sealbox_rotate``,
 ``sealbox_encrypt`` and ``sealbox_status``, and set
 ``DEFAULT_EXCEPTION_REPORTER_FILTER = "sealbox.django.SafeExceptionReporterFilter"`` so error
-reports never show an encrypted field's value. See docs/django.md.
+reports hide what encrypted fields hold in POST data and local variables. See docs/django.md.
 """
 
 from __future__ import annotations
@@ -103,6 +103,26 @@ def settings_box(*, deterministic: bool = False) -> Box[Any]:
 
 plaintext_reads = PlaintextReads()
 _LOOKUPS = frozenset({"exact", "iexact", "in", "isnull"})
+
+
+_PLAIN_TEXT: dict[type, bool] = {}
+
+
+def _plain_text(cls: type) -> bool:
+    """Whether a field class holds str values with the base hooks (``to_python``, ``_encode``,
+    ``_canonical`` not overridden since `EncryptedCharField`): then a str is encrypted as
+    ``_encode`` would, without its dispatch."""
+    found = _PLAIN_TEXT.get(cls)
+    if found is None:
+        found = _PLAIN_TEXT[cls] = (
+            issubclass(cls, EncryptedCharField)
+            and cls.python_types == (str,)
+            and all(
+                getattr(cls, hook) is getattr(EncryptedCharField, hook)
+                for hook in ("to_python", "_encode", "_canonical")
+            )
+        )
+    return found
 
 
 class EncryptedField(models.BinaryField):
@@ -247,7 +267,7 @@ class EncryptedField(models.BinaryField):
         return value
 
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
-        if type(value) is str and self.context == "column" and self.python_types == (str,):
+        if type(value) is str and self.context == "column" and _plain_text(type(self)):
             # The common case first, without the dispatch below (what _encode does for a str).
             text = value.lower() if self.downcase else value
             return self.box.encrypt(codecs._encode_str(text), context=self._ctx())
@@ -602,10 +622,6 @@ class BlindIndexField(models.BinaryField):
         return None if computed is None else _Indexed(computed)
 
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
-        if type(value) is str and self.context == "column" and self.python_types == (str,):
-            # The common case first, without the dispatch below (what _encode does for a str).
-            text = value.lower() if self.downcase else value
-            return self.box.encrypt(codecs._encode_str(text), context=self._ctx())
         if value is None:
             return None
         if isinstance(value, _Indexed):
@@ -674,10 +690,12 @@ class SafeExceptionReporterFilter(debug.SafeExceptionReporterFilter):
     own rules are: every POST parameter, every local variable of a traceback frame and every key
     of a dict or ``QueryDict`` in a frame (``cleaned_data``, ``request.POST``) that is named like
     an encrypted or blind-index field of an installed model (form prefixes such as
-    ``form-0-email`` included), any local variable whose value is a string posted for such a
-    field, and every ``SEALBOX_*`` setting. A value derived from a field's plaintext under
-    another name (a slice, an f-string) is not recognised: mark such views with Django's
-    ``sensitive_variables``. Enable it with
+    ``form-0-email`` included), any local variable whose value is a string sent for such a
+    field (POST or query string), every local variable of sealbox's own frames, and every
+    ``SEALBOX_*`` setting. A value derived from a field's plaintext under another name (a slice,
+    an f-string) is not recognised: mark such views with Django's ``sensitive_variables``. Django
+    shows a request's query string (its GET section and URL) unfiltered: keep encrypted values
+    out of URLs. Enable it with
     ``DEFAULT_EXCEPTION_REPORTER_FILTER = "sealbox.django.SafeExceptionReporterFilter"``.
     """
 
@@ -713,21 +731,26 @@ class SafeExceptionReporterFilter(debug.SafeExceptionReporterFilter):
         variables = super().get_traceback_frame_variables(request, tb_frame)
         if not self.is_active(request):
             return variables
+        if str(tb_frame.f_globals.get("__name__", "")).startswith("sealbox."):
+            # sealbox's own frames hold plaintext under generic names (value, text).
+            return [(name, self.cleansed_substitute) for name, _ in variables]
         names = encrypted_field_names()
-        # A value posted for an encrypted field is hidden under any name it was copied to.
-        post: Any = getattr(request, "POST", None) or MultiValueDict()
-        posted = {
+        # A value sent for an encrypted field (form or query string) is hidden under any name
+        # it was copied to.
+        sent = {
             value
-            for key in post
+            for params in (getattr(request, "POST", None), getattr(request, "GET", None))
+            if params
+            for key in params
             if self._sensitive(key, names)
-            for value in post.getlist(key)
+            for value in params.getlist(key)
             if isinstance(value, str) and value
         }
         return [
             (
                 name,
                 self.cleansed_substitute
-                if self._sensitive(name, names) or (isinstance(value, str) and value in posted)
+                if self._sensitive(name, names) or (isinstance(value, str) and value in sent)
                 else value,
             )
             for name, value in variables

@@ -368,8 +368,18 @@ class VaultTransit(ProviderBase):
 
 def _ciphertext(wrapped: bytes, *, index: int | None = None) -> str:
     blob = check_wrapped(wrapped)
-    if _CIPHERTEXT.match(blob) is None:
+    if _CIPHERTEXT.match(blob) is None or not _canonical_base64(blob.rpartition(b":")[2]):
         raise DecryptionError(
             "the wrapped data key did not unwrap" if index is None else f"wrapped key {index} did not unwrap"
         )
     return blob.decode("ascii")
+
+
+def _canonical_base64(text: bytes) -> bool:
+    """Whether ``text`` is the one standard base64 form of what it decodes to. Vault's decoder
+    ignores the unused bits of the last character, so two forms of one ciphertext would both
+    unwrap: only the form transit wrote is sent (docs/providers.md, "Writing a provider")."""
+    try:
+        return base64.b64encode(base64.b64decode(text, validate=True)) == text
+    except ValueError:
+        return False

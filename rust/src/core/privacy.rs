@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use crate::core::batch::pool;
 use crate::core::error::{Error, Result};
 use crate::core::keys::{SecretKey, KEY_LEN};
+use crate::core::primitives::pbkdf2_hmac_sha256;
 use crate::core::search::{BlindIndexer, OutputEncoding};
 
 /// The HKDF salt of the IP pseudonym key: a label no other sealbox key uses
@@ -630,10 +631,16 @@ impl IpAnonymizer {
         })
     }
 
-    fn derive<const N: usize>(&self, text: &str) -> [u8; N] {
+    fn derive<const N: usize>(&self, text: &str) -> Result<[u8; N]> {
+        let derived = pbkdf2_hmac_sha256(text.as_bytes(), &self.salt, self.iterations, N)?;
         let mut out = [0u8; N];
-        pbkdf2::pbkdf2_hmac::<Sha256>(text.as_bytes(), &self.salt, self.iterations, &mut out);
-        out
+        out.copy_from_slice(derived.get(..N).ok_or(Error::Internal("PBKDF2 length"))?);
+        Ok(out)
+    }
+
+    /// Whether one hash is slow enough to release the GIL for.
+    pub fn slow(&self) -> bool {
+        self.iterations >= 1000
     }
 
     /// The pseudonym of the address written in `text`.
@@ -645,9 +652,9 @@ impl IpAnonymizer {
             ));
         }
         Ok(match parse_ip(text)? {
-            IpAddr::V4(a) => Ipv4Addr::from(self.derive::<4>(&a.to_string())).to_string(),
+            IpAddr::V4(a) => Ipv4Addr::from(self.derive::<4>(&a.to_string())?).to_string(),
             IpAddr::V6(a) => {
-                let hashed = self.derive::<16>(&ruby_ipv6(u128::from(a)));
+                let hashed = self.derive::<16>(&ruby_ipv6(u128::from(a)))?;
                 ruby_ipv6(u128::from_be_bytes(hashed))
             }
         })
@@ -669,16 +676,25 @@ impl IpPseudonyms {
         }
     }
 
-    /// The pseudonyms of `items` (UTF-8 text, or `None` for a null), in
-    /// parallel: the data and end offset of each, or the first bad address's
+    /// Whether one hash is slow enough to release the GIL for.
+    pub fn slow(&self) -> bool {
+        match self {
+            Self::Prf(_) => false,
+            Self::IpAnonymizer(h) => h.slow(),
+        }
+    }
+
+    /// The pseudonyms of items `range` of `items` (UTF-8 text; a null item
+    /// gives an empty one), in parallel: their text and the end offset of
+    /// each, counted from the range's start; or the first bad address's
     /// position and the reason.
     pub fn hash_column(
         &self,
         items: &dyn crate::core::batch::Items,
         nulls: Option<&[bool]>,
+        range: std::ops::Range<usize>,
         threads: Option<usize>,
     ) -> Result<(Vec<u8>, Vec<usize>)> {
-        let n = items.len();
         let one = |i: usize| -> Result<String> {
             if nulls.and_then(|n| n.get(i)).copied().unwrap_or(false) {
                 return Ok(String::new());
@@ -688,17 +704,12 @@ impl IpPseudonyms {
             self.hash(text)
                 .map_err(|e| Error::Invalid(format!("item {i}: {e}")))
         };
-        let hashed: Vec<String> = pool(threads)?.install(|| {
-            (0..n)
-                .into_par_iter()
-                .with_min_len(1024)
-                .map(one)
-                .collect::<Result<_>>()
-        })?;
-        let mut data = Vec::with_capacity(hashed.iter().map(String::len).sum());
-        let mut ends = Vec::with_capacity(n);
-        for h in &hashed {
-            data.extend_from_slice(h.as_bytes());
+        let hashed: Vec<Result<String>> =
+            pool(threads)?.install(|| range.into_par_iter().with_min_len(1024).map(one).collect());
+        let mut data = Vec::new();
+        let mut ends = Vec::with_capacity(hashed.len());
+        for h in hashed {
+            data.extend_from_slice(h?.as_bytes()); // the first failure, in order
             ends.push(data.len());
         }
         Ok((data, ends))

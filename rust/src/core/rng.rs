@@ -142,6 +142,10 @@ fn draw(pool: &'static std::thread::LocalKey<RefCell<Pool>>, out: &mut [u8]) -> 
             if pool.forks.is_none() {
                 pool.forks = Some(ForkWatch::new());
             }
+            // Empty first: a refill that fails must not leave the old bytes to be
+            // handed out (the fork it was for is no longer signalled).
+            zeroize::Zeroize::zeroize(&mut pool.buf);
+            pool.pos = POOL_LEN;
             refill(&mut pool.buf)?;
             pool.pos = 0;
             pool.generation = generation;

@@ -27,7 +27,8 @@ enum Value {
     Null,
     Bytes(PyBackedBytes),
     Str(PyBackedStr),
-    Owned(Vec<u8>),
+    /// A copy (bytearray, buffer, int digits, packed fields): wiped when dropped.
+    Owned(zeroize::Zeroizing<Vec<u8>>),
 }
 
 impl AsRef<[u8]> for Value {
@@ -36,7 +37,7 @@ impl AsRef<[u8]> for Value {
             Value::Null => &[],
             Value::Bytes(b) => b,
             Value::Str(s) => s.as_bytes(),
-            Value::Owned(v) => v,
+            Value::Owned(v) => v.as_slice(),
         }
     }
 }
@@ -53,13 +54,15 @@ fn scalar(obj: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<Value> 
         return Ok(Value::Str(s.to_owned().try_into()?));
     }
     if obj.is_instance_of::<PyByteArray>() {
-        return Ok(Value::Owned(obj.cast::<PyByteArray>()?.to_vec()));
+        return Ok(Value::Owned(obj.cast::<PyByteArray>()?.to_vec().into()));
     }
     if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
-        return Ok(Value::Owned(obj.str()?.to_str()?.as_bytes().to_vec()));
+        return Ok(Value::Owned(
+            obj.str()?.to_str()?.as_bytes().to_vec().into(),
+        ));
     }
     if let Ok(buf) = pyo3::buffer::PyBuffer::<u8>::get(obj) {
-        return Ok(Value::Owned(buf.to_vec(obj.py())?));
+        return Ok(Value::Owned(buf.to_vec(obj.py())?.into()));
     }
     Err(PyTypeError::new_err(format!(
         "{} must be str, bytes or int, not {}",
@@ -343,7 +346,7 @@ impl BlindIndex {
             }
         }
         let refs: Vec<&[u8]> = pieces.iter().map(AsRef::as_ref).collect();
-        Ok(Value::Owned(search::pack(&refs)))
+        Ok(Value::Owned(search::pack(&refs).into()))
     }
 
     fn output<'py>(&self, py: Python<'py>, raw: &[u8]) -> Bound<'py, PyAny> {

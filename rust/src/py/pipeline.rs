@@ -60,6 +60,7 @@ where
         Err(e) => {
             // As below: the chunk before a failed preparation is finished first.
             let output = py.detach(|| compute(first));
+            py.check_signals()?;
             finish(output)?;
             return Err(e);
         }

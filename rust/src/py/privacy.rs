@@ -169,9 +169,10 @@ impl IpHasher {
         })
     }
 
-    /// The pseudonym of one address.
-    fn hash(&self, ip: &str) -> PyResult<String> {
-        Ok(self.inner.hash(ip)?)
+    /// The pseudonym of one address (the GIL released for a slow PBKDF2).
+    fn hash(&self, py: Python<'_>, ip: &str) -> PyResult<String> {
+        let inner = &self.inner;
+        Ok(super::pipeline::one(py, inner.slow(), || inner.hash(ip))?)
     }
 
     /// The pseudonyms of a list of addresses, GIL released; a bad address
@@ -207,13 +208,30 @@ impl IpHasher {
         let column = super::arrow::Column::extract(offsets, data, validity)?;
         let (large, nulls) = (column.large(), column.nulls());
         let inner = &self.inner;
-        let (out, ends) = column.with_items(|items| {
-            py.detach(|| inner.hash_column(items, nulls, threads))
-                .map_err(PyErr::from)
+        let (out, starts) = column.with_items(|items| {
+            let n = items.len();
+            let (mut out, mut starts) = (Vec::new(), Vec::with_capacity(n + 1));
+            starts.push(0);
+            let mut next = 0usize;
+            super::pipeline::run(
+                py,
+                super::pipeline::IN_FLIGHT,
+                || {
+                    let range = next..(next + super::pipeline::CHUNK_ITEMS).min(n);
+                    next = range.end;
+                    Ok((!range.is_empty()).then_some(range))
+                },
+                |range| inner.hash_column(items, nulls, range, threads),
+                |part| {
+                    let (data, ends) = part?;
+                    let base = out.len();
+                    out.extend_from_slice(&data);
+                    starts.extend(ends.into_iter().map(|e| base + e));
+                    Ok(())
+                },
+            )?;
+            Ok((out, starts))
         })?;
-        let mut starts = Vec::with_capacity(ends.len() + 1);
-        starts.push(0);
-        starts.extend(ends);
         let offsets = super::arrow::offsets(starts.into_iter(), large)?;
         let (validity, null_count) = super::arrow::validity(nulls.unwrap_or(&[]).iter().copied());
         let validity_out = (null_count > 0).then(|| PyBytes::new(py, &validity));
