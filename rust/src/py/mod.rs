@@ -10,6 +10,7 @@ mod hazmat;
 mod pipeline;
 mod privacy;
 mod sealbox;
+mod stream;
 
 use pyo3::prelude::*;
 
@@ -33,6 +34,12 @@ mod _native {
     use super::hazmat::{
         argon2, hkdf_sha256, hmac_sha256, pbkdf2_hmac_sha256, scrypt, AesGcm, AesSiv,
         ChaCha20Poly1305, XChaCha20Poly1305,
+    };
+
+    #[pymodule_export]
+    use super::stream::{
+        stream_create_wrapped, stream_header, stream_header_len, stream_layout,
+        stream_open_wrapped, stream_rewrap, StreamCipher,
     };
 
     #[pymodule_export]
