@@ -37,6 +37,7 @@ PYTHON_LAYERS = {
     "_keyring": 1,
     "codecs": 1,
     "_plaintext": 1,
+    "_files": 2,  # the stream format's file objects, below Box
     "normalizers": 2,
     "_derive": 2,
     "_envelope": 2,

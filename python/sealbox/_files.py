@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol, Union
 
@@ -251,6 +250,12 @@ class EncryptedWriter(io.RawIOBase):
             self._index += _RUN
         return len(view)
 
+    def flush(self) -> None:
+        """Flush the sealed segments to the file (the bytes of the segment being
+        filled stay here until it is full, or the file is closed)."""
+        if not self.closed and not self._raw.closed:
+            self._raw.flush()
+
     def close(self) -> None:
         if self.closed:
             return
@@ -341,6 +346,8 @@ def rotate_file(keys: FileKeys, path: str | os.PathLike[str], context: Any) -> b
         new = keys.rotated_header(header)
     if new == header:
         return False
+    import tempfile  # here: importing it at import time needs os.register_at_fork (random)
+
     directory = os.path.dirname(os.path.abspath(path))
     if new is not None and len(new) == len(header):
         # The same length: overwrite the header in place; the segments stay as they are.
