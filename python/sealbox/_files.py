@@ -22,8 +22,9 @@ __all__ = ["DEFAULT_SEGMENT_SIZE", "EncryptedReader", "EncryptedWriter", "FileKe
 
 #: The plaintext bytes of every segment but the last, unless a file's header says otherwise.
 DEFAULT_SEGMENT_SIZE = 64 * 1024
-# Segments per native call: a file is read and written this many at a time.
-_RUN = 64
+# A file is read, sealed and written about this many bytes at a time: large enough
+# for both cores, small enough to stay in cache and reuse freed memory.
+_RUN_BYTES = 1 << 20
 _TAG = 16
 _FIXED = 10
 
@@ -41,6 +42,11 @@ class FileKeys(Protocol):
         """The header under the active key (re-wrapped), or None when the file must
         be re-encrypted; the header itself when it is current."""
         ...
+
+
+def _run(segment_size: int) -> int:
+    """Segments per native call."""
+    return max(1, _RUN_BYTES // segment_size)
 
 
 def _is_path(obj: Any) -> bool:
@@ -132,7 +138,7 @@ class EncryptedReader(io.RawIOBase):
         self._check_open()
         while self._pos < self._length:
             first = self._pos // self._segment
-            self._load(first, _RUN)
+            self._load(first, _run(self._segment))
             start = self._pos - first * self._segment
             chunk = self._run[start:] if start else self._run
             self._pos += len(chunk)
@@ -151,7 +157,7 @@ class EncryptedReader(io.RawIOBase):
             if self._run_first < 0 or not start <= pos < start + len(self._run):
                 # Only the segments this read touches (at most a run of them).
                 first, end = pos // self._segment, (self._pos + n - 1) // self._segment
-                self._load(first, min(_RUN, end - first + 1))
+                self._load(first, min(_run(self._segment), end - first + 1))
                 start = first * self._segment
             offset = pos - start
             take = min(n - done, len(self._run) - offset)
@@ -229,7 +235,8 @@ class EncryptedWriter(io.RawIOBase):
             if owns:
                 raw.close()
             raise
-        self._run = _RUN * segment_size
+        self._segments_per_run = _run(segment_size)
+        self._run = self._segments_per_run * segment_size
         self._buf = bytearray()
         self._index = 0
         self._abandoned = False
@@ -247,7 +254,7 @@ class EncryptedWriter(io.RawIOBase):
             chunk = bytes(self._buf[: self._run])
             del self._buf[: self._run]
             self._raw.write(self._cipher.seal(self._index, chunk, False))
-            self._index += _RUN
+            self._index += self._segments_per_run
         return len(view)
 
     def flush(self) -> None:
@@ -314,7 +321,8 @@ def _input(src: Source) -> Iterator[IO[bytes]]:
 
 
 def encrypt_file(keys: FileKeys, src: Source, dst: Target, context: Any, segment_size: int) -> None:
-    run = _RUN * _check_segment_size(segment_size)
+    per_run = _run(_check_segment_size(segment_size))
+    run = per_run * segment_size
     with _input(src) as fin, _output(dst) as fout:
         header, cipher = keys.create(segment_size, context)
         fout.write(header)
@@ -325,7 +333,7 @@ def encrypt_file(keys: FileKeys, src: Source, dst: Target, context: Any, segment
             fout.write(cipher.seal(index, pending, not following))
             if not following:
                 break
-            index += _RUN
+            index += per_run
             pending = following
         fout.flush()
 
@@ -363,7 +371,7 @@ def rotate_file(keys: FileKeys, path: str | os.PathLike[str], context: Any) -> b
                 # A header of another length: copy the segments after it, byte for byte.
                 f.seek(len(header))
                 out.write(new)
-                while chunk := f.read(_RUN * DEFAULT_SEGMENT_SIZE):
+                while chunk := f.read(_RUN_BYTES):
                     out.write(chunk)
             else:
                 reader = EncryptedReader(f, keys, context)
