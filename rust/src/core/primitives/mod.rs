@@ -13,6 +13,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::core::error::{Error, Result};
 
+pub mod hpke;
 mod kdf;
 
 pub use kdf::{
