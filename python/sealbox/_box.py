@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
 
 from sealbox import _arrow, _files, _native, audit
-from sealbox._envelope import ITEM_ERRORS, EnvelopeKeyProvider, _Keys, _name
+from sealbox._envelope import ITEM_ERRORS, DataKeyCache, EnvelopeKeyProvider, _Keys, _name
 from sealbox._errors import DECRYPTION_FAILED, DecryptionError
 from sealbox._files import DEFAULT_SEGMENT_SIZE, EncryptedReader, EncryptedWriter, FileKeys, Source, Target
 from sealbox._keyring import Keyring
+from sealbox._public import NEEDS_PRIVATE_KEY, PrivateKey, PublicKey, encrypt_only
 
 if TYPE_CHECKING:
     from sealbox._native import _Buffer as Buffer
@@ -81,7 +82,7 @@ class Box(Generic[_M]):
         @overload
         def __new__(
             cls,
-            key: EnvelopeKeyProvider,
+            key: EnvelopeKeyProvider | PublicKey | PrivateKey,
             *,
             encoding: Literal["binary"] = "binary",
             strict_encoding: bool = False,
@@ -89,7 +90,11 @@ class Box(Generic[_M]):
 
         @overload
         def __new__(
-            cls, key: EnvelopeKeyProvider, *, encoding: Literal["text"], strict_encoding: bool = False
+            cls,
+            key: EnvelopeKeyProvider | PublicKey | PrivateKey,
+            *,
+            encoding: Literal["text"],
+            strict_encoding: bool = False,
         ) -> EnvelopeBox[str]: ...
 
         @overload
@@ -124,6 +129,10 @@ class Box(Generic[_M]):
                     f"{cls.__name__} subclasses sealbox.Box, which only chooses the Box for a key: "
                     "subclass sealbox.LocalBox (a Box over a key or Keyring) instead"
                 )
+            if isinstance(key, (PublicKey, PrivateKey)):
+                # An envelope Box whose KEK is the key pair; a DataKeyCache so that a batch
+                # (and a run of values) pays one HPKE encapsulation per data key, not per value.
+                key = EnvelopeKeyProvider(key, cache=DataKeyCache())
             if isinstance(key, EnvelopeKeyProvider):
                 if options.get("algorithm") is not None or options.get("deterministic"):
                     raise ValueError(
@@ -627,7 +636,7 @@ class EnvelopeBox(Box[_M]):
         return self._keys if loop is None else _Keys(self._env, loop)
 
     def _file_keys(self) -> FileKeys:
-        return _EnvelopeFileKeys(self._keys, self._env)
+        return _EnvelopeFileKeys(self._keys, self._env, self._check_can_decrypt)
 
     def _text(self) -> bool:
         return self.encoding == "text"
@@ -658,7 +667,13 @@ class EnvelopeBox(Box[_M]):
     def decrypt(self, message: Buffer | str, *, context: Buffer | str | None = None) -> bytes:
         return self._decrypt(message, context, self._keys)
 
+    def _check_can_decrypt(self) -> None:
+        env: EnvelopeKeyProvider = self._env
+        if encrypt_only((env.kek, *env.previous)):
+            raise TypeError(NEEDS_PRIVATE_KEY)
+
     def _decrypt(self, message: Any, context: Any, keys: Any) -> bytes:
+        self._check_can_decrypt()
         # Recorded also when the message does not parse (no key id then).
         refusal: DecryptionError | None = None
         if self._refused(message):
@@ -773,6 +788,8 @@ class EnvelopeBox(Box[_M]):
         _check_errors(errors)
         if mode not in ("auto", "reencrypt"):
             raise ValueError(f"mode must be 'auto' or 'reencrypt', not {mode!r}")
+        if op != "encrypt":
+            self._check_can_decrypt()
         array = _arrow.as_arrow(items)
         items = items if array is None else array
         fast = self._fast and (op != "encrypt" or self._env.cache is None)
@@ -1019,9 +1036,10 @@ class _LocalFileKeys:
 class _EnvelopeFileKeys:
     """A file's own data key, wrapped in its header by the provider's KEK."""
 
-    def __init__(self, keys: _Keys, env: EnvelopeKeyProvider) -> None:
+    def __init__(self, keys: _Keys, env: EnvelopeKeyProvider, check_can_decrypt: Any) -> None:
         self.keys = keys
         self.env = env
+        self.check_can_decrypt = check_can_decrypt
 
     def create(self, segment_size: int, context: Any) -> tuple[bytes, _native.StreamCipher]:
         # A data key of its own for every file (never one from the DataKeyCache).
@@ -1029,6 +1047,7 @@ class _EnvelopeFileKeys:
         return _native.stream_create_wrapped(dk, kek_id, wrapped, segment_size, context)
 
     def _data_key(self, header: bytes) -> tuple[int, bytes]:
+        self.check_can_decrypt()
         kek_id, mode, _, wrapped = _native.stream_header(header)
         if mode != "wrapped":
             raise DecryptionError(DECRYPTION_FAILED)

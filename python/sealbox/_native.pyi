@@ -14,6 +14,7 @@ __all__ = [
     "Message",
     "Scrubber",
     "StreamCipher",
+    "X25519PrivateKey",
     "XChaCha20Poly1305",
     "argon2",
     "envelope_local_unwrap",
@@ -27,6 +28,7 @@ __all__ = [
     "generate_key",
     "hkdf_sha256",
     "hmac_sha256",
+    "hpke_seal",
     "pbkdf2_hmac_sha256",
     "reseed_after_fork",
     "scrypt",
@@ -36,6 +38,7 @@ __all__ = [
     "stream_layout",
     "stream_open_wrapped",
     "stream_rewrap",
+    "x25519_check_public",
 ]
 
 _Buffer = bytes | bytearray | memoryview
@@ -377,3 +380,15 @@ def stream_open_wrapped(
     header: bytes, data_key: _Buffer, context: _Buffer | str | None = None
 ) -> StreamCipher: ...
 def stream_rewrap(header: bytes, kek_id: int, wrapped: bytes) -> bytes: ...
+
+@final
+class X25519PrivateKey:
+    def __new__(cls, key: _Buffer) -> Self: ...
+    @staticmethod
+    def generate() -> X25519PrivateKey: ...
+    def public_bytes(self) -> bytes: ...
+    def private_bytes(self) -> bytes: ...
+    def open(self, info: bytes, aad: bytes, sealed: bytes) -> bytes: ...
+
+def hpke_seal(public: bytes, info: bytes, aad: bytes, data: _Buffer) -> bytes: ...
+def x25519_check_public(public: bytes) -> None: ...

@@ -9,6 +9,7 @@ mod errors;
 mod hazmat;
 mod pipeline;
 mod privacy;
+mod public;
 mod sealbox;
 mod stream;
 
@@ -35,6 +36,9 @@ mod _native {
         argon2, hkdf_sha256, hmac_sha256, pbkdf2_hmac_sha256, scrypt, AesGcm, AesSiv,
         ChaCha20Poly1305, XChaCha20Poly1305,
     };
+
+    #[pymodule_export]
+    use super::public::{hpke_seal, x25519_check_public, X25519PrivateKey};
 
     #[pymodule_export]
     use super::stream::{

@@ -126,7 +126,12 @@ fn labeled_extract(suite: &[u8], salt: &[u8], label: &[u8], ikm: &[u8]) -> Hkdf<
 }
 
 /// The PRK bytes of `LabeledExtract` (for a `secret` that is itself expanded).
-fn labeled_extract_bytes(suite: &[u8], salt: &[u8], label: &[u8], ikm: &[u8]) -> Zeroizing<Vec<u8>> {
+fn labeled_extract_bytes(
+    suite: &[u8],
+    salt: &[u8],
+    label: &[u8],
+    ikm: &[u8],
+) -> Zeroizing<Vec<u8>> {
     let mut ext = HkdfExtract::<Sha256>::new(Some(salt));
     for part in [b"HPKE-v1".as_slice(), suite, label, ikm] {
         ext.input_ikm(part);
@@ -204,7 +209,13 @@ fn key_schedule(shared: &[u8], info: &[u8], aead: Aead) -> Result<Context> {
     let mut base_nonce = [0u8; 12];
     labeled_expand(&secret, &suite, b"base_nonce", &ks_context, &mut base_nonce)?;
     let mut exporter_secret = Zeroizing::new([0u8; 32]);
-    labeled_expand(&secret, &suite, b"exp", &ks_context, exporter_secret.as_mut())?;
+    labeled_expand(
+        &secret,
+        &suite,
+        b"exp",
+        &ks_context,
+        exporter_secret.as_mut(),
+    )?;
     let exporter = Hkdf::<Sha256>::from_prk(exporter_secret.as_ref())
         .map_err(|_| Error::Internal("exporter secret length"))?;
     Ok(Context {
@@ -277,7 +288,10 @@ impl Context {
     /// `Seal(aad, pt)`: `ciphertext || tag`.
     pub fn seal(&mut self, aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
         self.aead.seal_into(&self.nonce(), aad, plaintext, out)?;
-        self.seq = self.seq.checked_add(1).ok_or(Error::Internal("HPKE sequence"))?;
+        self.seq = self
+            .seq
+            .checked_add(1)
+            .ok_or(Error::Internal("HPKE sequence"))?;
         Ok(())
     }
 
@@ -287,7 +301,10 @@ impl Context {
             return Err(Error::Decrypt);
         }
         self.aead.open_into(&self.nonce(), aad, ciphertext, out)?;
-        self.seq = self.seq.checked_add(1).ok_or(Error::Internal("HPKE sequence"))?;
+        self.seq = self
+            .seq
+            .checked_add(1)
+            .ok_or(Error::Internal("HPKE sequence"))?;
         Ok(())
     }
 
@@ -298,7 +315,13 @@ impl Context {
 }
 
 /// Single-shot `Seal` (RFC 9180 §6.1) with AES-256-GCM: `enc || ciphertext || tag` into `out`.
-pub fn seal_base(pk_r: &[u8], info: &[u8], aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+pub fn seal_base(
+    pk_r: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
     if out.len() != ENC_LEN + plaintext.len() + TAG_LEN {
         return Err(Error::Invalid("output buffer has the wrong length".into()));
     }
@@ -309,7 +332,12 @@ pub fn seal_base(pk_r: &[u8], info: &[u8], aad: &[u8], plaintext: &[u8], out: &m
 }
 
 /// Single-shot `Open` of `enc || ciphertext || tag` with AES-256-GCM.
-pub fn open_base(sk_r: &[u8], info: &[u8], aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+pub fn open_base(
+    sk_r: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
     let len = sealed
         .len()
         .checked_sub(ENC_LEN + TAG_LEN)
@@ -341,7 +369,10 @@ mod tests {
                 let mut last = String::new();
                 for line in para.lines().map(str::trim).filter(|l| !l.is_empty()) {
                     match line.split_once(':') {
-                        Some((k, v)) if k.chars().all(|c| c.is_ascii_alphabetic() || c == '_' || c == ' ') => {
+                        Some((k, v))
+                            if k.chars()
+                                .all(|c| c.is_ascii_alphabetic() || c == '_' || c == ' ') =>
+                        {
                             last = k.to_string();
                             entry.insert(last.clone(), v.trim().to_string());
                         }
@@ -379,7 +410,10 @@ mod tests {
             assert_eq!(sk_r.to_vec(), h(&setup["skRm"]));
             assert_eq!(pk_r.to_vec(), h(&setup["pkRm"]));
             let dh = x25519(&sk_e[..], &pk_r).unwrap();
-            assert_eq!(shared_secret(&dh[..], &pk_e, &pk_r).unwrap().to_vec(), h(&setup["shared_secret"]));
+            assert_eq!(
+                shared_secret(&dh[..], &pk_e, &pk_r).unwrap().to_vec(),
+                h(&setup["shared_secret"])
+            );
             let (enc, mut sender) = setup_sender(&pk_r, &info, aead, Some(&sk_e[..])).unwrap();
             assert_eq!(enc.to_vec(), h(&setup["enc"]));
             let mut receiver = setup_receiver(&enc, &sk_r[..], &info, aead).unwrap();
@@ -401,7 +435,9 @@ mod tests {
             }
             for e in &b[2] {
                 let mut out = vec![0u8; e["L"].parse().unwrap()];
-                receiver.export(&h(&e["exporter_context"]), &mut out).unwrap();
+                receiver
+                    .export(&h(&e["exporter_context"]), &mut out)
+                    .unwrap();
                 assert_eq!(out, h(&e["exported_value"]));
                 sender.export(&h(&e["exporter_context"]), &mut out).unwrap();
                 assert_eq!(out, h(&e["exported_value"]));
@@ -449,9 +485,15 @@ mod tests {
         assert_eq!(public_key(&sk[..]).unwrap(), pk);
         let mut sealed = vec![0u8; ENC_LEN + 5 + TAG_LEN];
         seal_base(&pk, b"info", b"aad", b"hello", &mut sealed).unwrap();
-        assert_eq!(&open_base(&sk[..], b"info", b"aad", &sealed).unwrap()[..], b"hello");
+        assert_eq!(
+            &open_base(&sk[..], b"info", b"aad", &sealed).unwrap()[..],
+            b"hello"
+        );
         for (info, aad) in [(&b"other"[..], &b"aad"[..]), (b"info", b"other")] {
-            assert_eq!(open_base(&sk[..], info, aad, &sealed).map(|_| ()), Err(Error::Decrypt));
+            assert_eq!(
+                open_base(&sk[..], info, aad, &sealed).map(|_| ()),
+                Err(Error::Decrypt)
+            );
         }
         let (other, _) = generate().unwrap();
         assert!(open_base(&other[..], b"info", b"aad", &sealed).is_err());
@@ -463,7 +505,10 @@ mod tests {
         assert!(open_base(&sk[..], b"info", b"aad", &sealed[..40]).is_err());
         // A low-order recipient key (all zeros) is refused when sealing.
         let mut out = vec![0u8; ENC_LEN + TAG_LEN];
-        assert!(matches!(seal_base(&[0u8; 32], b"", b"", b"", &mut out), Err(Error::Invalid(_))));
+        assert!(matches!(
+            seal_base(&[0u8; 32], b"", b"", b"", &mut out),
+            Err(Error::Invalid(_))
+        ));
         assert!(seal_base(&[1u8; 31], b"", b"", b"", &mut out[..47]).is_err());
     }
 }
