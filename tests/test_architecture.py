@@ -30,7 +30,7 @@ RUST_LAYERS = {
 PYTHON_LAYERS = {
     "_native": 0,
     "_errors": 0,
-    "_provider": 1,
+    "_provider": 0,  # the provider protocols: the standard library only
     "_arrow": 1,
     "audit": 1,
     "hazmat": 1,
