@@ -33,7 +33,7 @@ PYTHON_LAYERS = {
     "_provider": 0,  # the provider protocols: the standard library only
     "_arrow": 1,
     "audit": 1,
-    "hazmat": 1,
+    "hazmat": 2,  # above _public (SealedBox takes its keys)
     "_keyring": 1,
     "codecs": 1,
     "_plaintext": 1,

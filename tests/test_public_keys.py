@@ -158,3 +158,55 @@ def test_a_keyring_of_private_keys_decrypts_and_rotates(tmp_path: Path) -> None:
     assert out.getvalue() == b"file" * 9000
     with pytest.raises(ValueError, match="KEK id"):
         EnvelopeKeyProvider(new, previous=[PrivateKey.generate(key_id=2)])
+
+
+# libsodium sealed boxes (sealbox.hazmat.SealedBox) against PyNaCl and the KAT file.
+
+
+def test_sealed_boxes_open_both_ways_with_pynacl() -> None:
+    from nacl.public import PrivateKey as NaclPrivate
+    from nacl.public import SealedBox as NaclSealed
+    from sealbox.hazmat import SealedBox
+
+    for size in (0, 1, 31, 32, 1000, 70_000):
+        message = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        ours = PrivateKey.generate()
+        theirs = NaclPrivate.generate()
+        sealed = SealedBox(ours.public_key).encrypt(message)
+        assert len(sealed) == size + 48
+        assert NaclSealed(NaclPrivate(ours.private_bytes())).decrypt(sealed) == message
+        from_nacl = NaclSealed(theirs.public_key).encrypt(message)
+        assert SealedBox(PrivateKey(bytes(theirs))).decrypt(from_nacl) == message
+        assert SealedBox(PublicKey(bytes(theirs.public_key))).encrypt(message) != from_nacl
+        with pytest.raises(DecryptionError):
+            SealedBox(ours).decrypt(from_nacl)
+
+
+def test_sealed_box_known_answers_and_negatives() -> None:
+    from sealbox.hazmat import SealedBox
+
+    kat = json.loads((VECTORS / "sealed_box_kat.json").read_text())
+    box = SealedBox(PrivateKey(bytes.fromhex(kat["recipient_private"])))
+    assert box._public == bytes.fromhex(kat["recipient_public"])
+    for v in kat["vectors"]:
+        assert box.decrypt(bytes.fromhex(v["sealed"])) == bytes.fromhex(v["msg"])
+    assert len(kat["negative"]) == 4
+    for v in kat["negative"]:
+        with pytest.raises(DecryptionError):
+            box.decrypt(bytes.fromhex(v["sealed"]))
+
+
+def test_sealed_box_misuse() -> None:
+    from sealbox.hazmat import SealedBox
+
+    key = PrivateKey.generate()
+    with pytest.raises(TypeError, match="private key"):
+        SealedBox(key.public_key).decrypt(SealedBox(key.public_key).encrypt(b"x"))
+    with pytest.raises(TypeError):
+        SealedBox(b"\x01" * 32)  # type: ignore[arg-type]
+    for short in (b"", b"\x00" * 47):
+        with pytest.raises(DecryptionError):
+            SealedBox(key).decrypt(short)
+    with pytest.raises(TypeError, match="pickle"):
+        pickle.dumps(SealedBox(key))
+    assert key.to_text().split(":")[2] not in repr(SealedBox(key))

@@ -38,7 +38,7 @@ mod _native {
     };
 
     #[pymodule_export]
-    use super::public::{hpke_seal, x25519_check_public, X25519PrivateKey};
+    use super::public::{hpke_seal, sealed_box_seal, x25519_check_public, X25519PrivateKey};
 
     #[pymodule_export]
     use super::stream::{

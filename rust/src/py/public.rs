@@ -6,6 +6,7 @@ use pyo3::types::PyBytes;
 use zeroize::Zeroizing;
 
 use crate::core::primitives::hpke::{self, ENC_LEN, KEY_LEN};
+use crate::core::primitives::sealed_box;
 use crate::core::primitives::TAG_LEN;
 use crate::core::Error;
 
@@ -63,6 +64,12 @@ impl X25519PrivateKey {
         Ok(PyBytes::new(py, &out))
     }
 
+    /// libsodium's `crypto_box_seal_open`.
+    fn unseal<'py>(&self, py: Python<'py>, sealed: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let out = sealed_box::open(self.key.as_ref(), sealed)?;
+        Ok(PyBytes::new(py, &out))
+    }
+
     fn __repr__(&self) -> &'static str {
         "X25519PrivateKey(...)"
     }
@@ -105,4 +112,15 @@ pub fn x25519_check_public(public: &[u8]) -> PyResult<()> {
         PyValueError::new_err("not a usable X25519 public key (a point of small order)")
     })?;
     Ok(())
+}
+
+/// libsodium's `crypto_box_seal` to `public`.
+#[pyfunction]
+pub fn sealed_box_seal<'py>(
+    py: Python<'py>,
+    public: &[u8],
+    message: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let message = args::bytes_like(message, "message")?;
+    Ok(PyBytes::new(py, &sealed_box::seal(public, &message)?))
 }
