@@ -339,11 +339,23 @@ def encrypt_file(keys: FileKeys, src: Source, dst: Target, context: Any, segment
 
 
 def decrypt_file(keys: FileKeys, src: Source, dst: Target, context: Any) -> None:
+    """Sequential: ``src`` need not be seekable (a pipe, stdin); each run of segments is
+    written once it authenticated, the last one checked as the file's last."""
     with _input(src) as fin:
-        reader = EncryptedReader(fin, keys, context)
+        header = read_header(fin)
+        cipher = keys.open(header, context)
+        per_run = _run(cipher.segment_size)
+        run = per_run * (cipher.segment_size + _TAG)
         with _output(dst) as fout:
-            for chunk in reader.runs():
-                fout.write(chunk)
+            index = 0
+            pending = _read_full(fin, run)
+            while True:
+                following = _read_full(fin, run) if len(pending) == run else b""
+                fout.write(cipher.open(index, pending, not following))
+                if not following:
+                    break
+                index += per_run
+                pending = following
             fout.flush()
 
 
