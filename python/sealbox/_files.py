@@ -22,9 +22,10 @@ __all__ = ["DEFAULT_SEGMENT_SIZE", "EncryptedReader", "EncryptedWriter", "FileKe
 
 #: The plaintext bytes of every segment but the last, unless a file's header says otherwise.
 DEFAULT_SEGMENT_SIZE = 64 * 1024
-# A file is read, sealed and written about this many bytes at a time: large enough
-# for both cores, small enough to stay in cache and reuse freed memory.
-_RUN_BYTES = 1 << 20
+# A file is read, sealed and written about this many bytes at a time: small enough
+# to stay in cache and in memory the allocator reuses (1 MiB runs were a third
+# slower on tmpfs, benches/files.py).
+_RUN_BYTES = 256 << 10
 _TAG = 16
 _FIXED = 10
 
