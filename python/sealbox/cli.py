@@ -222,7 +222,9 @@ if __name__ == "__main__":
 
 
 def _file_command(args: argparse.Namespace) -> int:
-    from sealbox import Box, DecryptionError, PrivateKey, PublicKey
+    from sealbox._box import Box
+    from sealbox._errors import DecryptionError
+    from sealbox._public import PrivateKey, PublicKey
 
     def fail(message: str, status: int = STOPPED) -> int:
         sys.stderr.write(f"sealbox {args.command}: {message}\n")
@@ -254,7 +256,9 @@ def _file_command(args: argparse.Namespace) -> int:
 
 
 def _inspect_command(args: argparse.Namespace) -> int:
-    from sealbox import DecryptionError, Message, _files, _native
+    from sealbox import _files, _native
+    from sealbox._errors import DecryptionError
+    from sealbox._native import Message
 
     def fail(message: str) -> int:
         sys.stderr.write(f"sealbox inspect: {message}\n")
