@@ -30,13 +30,15 @@ RUST_LAYERS = {
 PYTHON_LAYERS = {
     "_native": 0,
     "_errors": 0,
-    "_provider": 1,
+    "_provider": 0,  # the provider protocols: the standard library only
     "_arrow": 1,
     "audit": 1,
-    "hazmat": 1,
+    "hazmat": 2,  # above _public (SealedBox takes its keys)
     "_keyring": 1,
     "codecs": 1,
     "_plaintext": 1,
+    "_public": 1,  # X25519 key pairs and the HPKE key-encryption key
+    "_files": 2,  # the stream format's file objects, below Box
     "normalizers": 2,
     "_derive": 2,
     "_envelope": 2,

@@ -39,6 +39,7 @@ from sealbox._keyring import Keyring, generate_key
 from sealbox._native import Message
 from sealbox._native import reseed_after_fork as _reseed_after_fork
 from sealbox._provider import AsyncKeyProvider, KeyProvider
+from sealbox._public import PrivateKey, PublicKey
 
 __all__ = [
     "AccessDeniedError",
@@ -56,8 +57,10 @@ __all__ = [
     "Keyring",
     "LocalBox",
     "Message",
+    "PrivateKey",
     "ProviderError",
     "ProviderUnavailableError",
+    "PublicKey",
     "SealboxError",
     "__version__",
     "audit",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
 
-from sealbox import _arrow, _native, audit
-from sealbox._envelope import ITEM_ERRORS, EnvelopeKeyProvider, _Keys, _name
+from sealbox import _arrow, _files, _native, audit
+from sealbox._envelope import ITEM_ERRORS, DataKeyCache, EnvelopeKeyProvider, _Keys, _name
 from sealbox._errors import DECRYPTION_FAILED, DecryptionError
+from sealbox._files import DEFAULT_SEGMENT_SIZE, EncryptedReader, EncryptedWriter, FileKeys, Source, Target
 from sealbox._keyring import Keyring
+from sealbox._public import NEEDS_PRIVATE_KEY, PrivateKey, PublicKey, encrypt_only
 
 if TYPE_CHECKING:
     from sealbox._native import _Buffer as Buffer
@@ -79,7 +82,7 @@ class Box(Generic[_M]):
         @overload
         def __new__(
             cls,
-            key: EnvelopeKeyProvider,
+            key: EnvelopeKeyProvider | PublicKey | PrivateKey,
             *,
             encoding: Literal["binary"] = "binary",
             strict_encoding: bool = False,
@@ -87,7 +90,11 @@ class Box(Generic[_M]):
 
         @overload
         def __new__(
-            cls, key: EnvelopeKeyProvider, *, encoding: Literal["text"], strict_encoding: bool = False
+            cls,
+            key: EnvelopeKeyProvider | PublicKey | PrivateKey,
+            *,
+            encoding: Literal["text"],
+            strict_encoding: bool = False,
         ) -> EnvelopeBox[str]: ...
 
         @overload
@@ -122,6 +129,10 @@ class Box(Generic[_M]):
                     f"{cls.__name__} subclasses sealbox.Box, which only chooses the Box for a key: "
                     "subclass sealbox.LocalBox (a Box over a key or Keyring) instead"
                 )
+            if isinstance(key, (PublicKey, PrivateKey)):
+                # An envelope Box whose KEK is the key pair; a DataKeyCache so that a batch
+                # (and a run of values) pays one HPKE encapsulation per data key, not per value.
+                key = EnvelopeKeyProvider(key, cache=DataKeyCache())
             if isinstance(key, EnvelopeKeyProvider):
                 if options.get("algorithm") is not None or options.get("deterministic"):
                     raise ValueError(
@@ -152,6 +163,73 @@ class Box(Generic[_M]):
 
     def needs_rotation(self, message: Buffer | str) -> bool:
         """Whether the message is under another key or algorithm than this Box's."""
+        raise NotImplementedError
+
+    # Files (docs/files.md): the segmented stream format, the same for every Box.
+
+    def encrypt_file(
+        self,
+        src: Source,
+        dst: Target,
+        *,
+        context: Buffer | str | None = None,
+        segment_size: int = DEFAULT_SEGMENT_SIZE,
+    ) -> None:
+        """Encrypt the file ``src`` (a path or a binary file object) into ``dst``, in
+        constant memory. A path ``dst`` written by a call that fails is removed."""
+        _files.encrypt_file(self._file_keys(), src, dst, context, segment_size)
+
+    def decrypt_file(self, src: Source, dst: Target, *, context: Buffer | str | None = None) -> None:
+        """Decrypt the encrypted file ``src`` (a path or a seekable binary file object)
+        into ``dst``. DecryptionError at the first segment that does not authenticate;
+        a path ``dst`` is then removed (a file object keeps the authenticated segments
+        before it)."""
+        _files.decrypt_file(self._file_keys(), src, dst, context)
+
+    @overload
+    def open(
+        self,
+        file: Source,
+        mode: Literal["rb"] = "rb",
+        *,
+        context: Buffer | str | None = None,
+        segment_size: int = DEFAULT_SEGMENT_SIZE,
+    ) -> EncryptedReader: ...
+
+    @overload
+    def open(
+        self,
+        file: Source,
+        mode: Literal["wb"],
+        *,
+        context: Buffer | str | None = None,
+        segment_size: int = DEFAULT_SEGMENT_SIZE,
+    ) -> EncryptedWriter: ...
+
+    def open(
+        self,
+        file: Source,
+        mode: str = "rb",
+        *,
+        context: Buffer | str | None = None,
+        segment_size: int = DEFAULT_SEGMENT_SIZE,
+    ) -> EncryptedReader | EncryptedWriter:
+        """An encrypted file as a file object: ``"rb"`` reads (and seeks) its plaintext,
+        authenticating only the segments each read touches; ``"wb"`` encrypts what is
+        written, and ``close()`` (or the end of a ``with`` block) ends the file."""
+        result: EncryptedReader | EncryptedWriter = _files.open_file(
+            self._file_keys(), file, mode, context, segment_size
+        )
+        return result
+
+    def rotate_file(self, path: str | os.PathLike[str], *, context: Buffer | str | None = None) -> bool:
+        """Move the file at ``path`` to the active key; return whether it changed.
+        A file with a wrapped data key (an envelope Box) gets a new header only, its
+        segments untouched; a file under a keyring key is re-encrypted (which needs
+        its ``context``) into a temporary file that then replaces it."""
+        return _files.rotate_file(self._file_keys(), path, context)
+
+    def _file_keys(self) -> FileKeys:
         raise NotImplementedError
 
     @overload
@@ -292,6 +370,9 @@ class LocalBox(_native.Box, Box[_M]):
     """A :class:`Box` over a key or a :class:`Keyring`: everything runs in Rust."""
 
     __slots__ = ()
+
+    def _file_keys(self) -> FileKeys:
+        return _LocalFileKeys(self)
 
     # Batches: one native call, all cores, the GIL released. A pyarrow binary or
     # large_binary array (or a ChunkedArray) in gives the same kind out, with no
@@ -554,6 +635,9 @@ class EnvelopeBox(Box[_M]):
     def _keys_for(self, loop: Any) -> Any:
         return self._keys if loop is None else _Keys(self._env, loop)
 
+    def _file_keys(self) -> FileKeys:
+        return _EnvelopeFileKeys(self._keys, self._env, self._check_can_decrypt)
+
     def _text(self) -> bool:
         return self.encoding == "text"
 
@@ -583,7 +667,13 @@ class EnvelopeBox(Box[_M]):
     def decrypt(self, message: Buffer | str, *, context: Buffer | str | None = None) -> bytes:
         return self._decrypt(message, context, self._keys)
 
+    def _check_can_decrypt(self) -> None:
+        env: EnvelopeKeyProvider = self._env
+        if encrypt_only((env.kek, *env.previous)):
+            raise TypeError(NEEDS_PRIVATE_KEY)
+
     def _decrypt(self, message: Any, context: Any, keys: Any) -> bytes:
+        self._check_can_decrypt()
         # Recorded also when the message does not parse (no key id then).
         refusal: DecryptionError | None = None
         if self._refused(message):
@@ -698,6 +788,8 @@ class EnvelopeBox(Box[_M]):
         _check_errors(errors)
         if mode not in ("auto", "reencrypt"):
             raise ValueError(f"mode must be 'auto' or 'reencrypt', not {mode!r}")
+        if op != "encrypt":
+            self._check_can_decrypt()
         array = _arrow.as_arrow(items)
         items = items if array is None else array
         fast = self._fast and (op != "encrypt" or self._env.cache is None)
@@ -920,3 +1012,56 @@ class EnvelopeBox(Box[_M]):
 
         keys = self._keys_for(asyncio.get_running_loop())
         return await asyncio.to_thread(self._batch, "rotate", messages, contexts, mode, errors, threads, keys)
+
+
+class _LocalFileKeys:
+    """A file's key under a keyring key (the header's key id): direct mode."""
+
+    def __init__(self, box: LocalBox[Any]) -> None:
+        self.box = box
+
+    def create(self, segment_size: int, context: Any) -> tuple[bytes, _native.StreamCipher]:
+        return self.box._stream_create(segment_size, context)
+
+    def open(self, header: bytes, context: Any) -> _native.StreamCipher:
+        return self.box._stream_open(header, context)
+
+    def rotated_header(self, header: bytes) -> bytes | None:
+        key_id, mode, _, _ = _native.stream_header(header)
+        if mode != "direct" or key_id not in self.box.key_ids:
+            raise DecryptionError(DECRYPTION_FAILED)
+        return header if key_id == self.box.active_key_id else None
+
+
+class _EnvelopeFileKeys:
+    """A file's own data key, wrapped in its header by the provider's KEK."""
+
+    def __init__(self, keys: _Keys, env: EnvelopeKeyProvider, check_can_decrypt: Any) -> None:
+        self.keys = keys
+        self.env = env
+        self.check_can_decrypt = check_can_decrypt
+
+    def create(self, segment_size: int, context: Any) -> tuple[bytes, _native.StreamCipher]:
+        # A data key of its own for every file (never one from the DataKeyCache).
+        dk, kek_id, _flags, wrapped = self.keys.new_key(b"", False)
+        return _native.stream_create_wrapped(dk, kek_id, wrapped, segment_size, context)
+
+    def _data_key(self, header: bytes) -> tuple[int, bytes]:
+        self.check_can_decrypt()
+        kek_id, mode, _, wrapped = _native.stream_header(header)
+        if mode != "wrapped":
+            raise DecryptionError(DECRYPTION_FAILED)
+        return kek_id, self.keys.unwrap(kek_id, False, wrapped, b"")
+
+    def open(self, header: bytes, context: Any) -> _native.StreamCipher:
+        _, dk = self._data_key(header)
+        return _native.stream_open_wrapped(header, dk, context)
+
+    def rotated_header(self, header: bytes) -> bytes | None:
+        kek_id, dk = self._data_key(header)
+        # The data key must be this file's (its commitment), whichever KEK is current.
+        _native.stream_open_wrapped(header, dk, None)
+        if kek_id == self.env.kek_id:
+            return header
+        new_id, wrapped = self.keys.wrap_active(dk, False, b"")
+        return _native.stream_rewrap(header, new_id, wrapped)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sealbox import _native, audit
+from sealbox import _native, _public, audit
 from sealbox._errors import DecryptionError, KeyVersionDisabledError, SealboxError
 from sealbox._keyring import Keyring
 from sealbox._provider import AsyncKeyProvider, KeyProvider
@@ -203,13 +203,16 @@ class EnvelopeKeyProvider:
 
     def __init__(
         self,
-        kek: Kek,
+        kek: Kek | _public.PublicKey | _public.PrivateKey,
         cache: DataKeyCache | None = None,
         *,
-        previous: Sequence[Kek] = (),
+        previous: Sequence[Kek | _public.PublicKey | _public.PrivateKey] = (),
         encryption_context: Mapping[str, str] | None = None,
     ):
-        for k in (kek, *previous):
+        # An X25519 PublicKey or PrivateKey is a KEK too: HPKE wraps the data keys.
+        main: Kek = _public.as_kek(kek)
+        older: tuple[Kek, ...] = tuple(_public.as_kek(k) for k in previous)
+        for k in (main, *older):
             if not isinstance(k, (Keyring, KeyProvider, AsyncKeyProvider)):
                 raise TypeError(
                     f"a key-encryption key must be a sealbox.Keyring or a KeyProvider, not {type(k).__name__}"
@@ -221,13 +224,12 @@ class EnvelopeKeyProvider:
             raise TypeError("encryption_context must map str to str")
         if any(k.startswith("sealbox:") for k in context):
             raise ValueError("encryption_context keys starting with 'sealbox:' are reserved")
-        previous = tuple(previous)
-        _check_kek_ids(kek, previous)
+        _check_kek_ids(main, older)
         if cache is not None:
             cache._bind(self)
         for name, value in (
-            ("kek", kek),
-            ("previous", previous),
+            ("kek", main),
+            ("previous", older),
             ("cache", cache),
             ("encryption_context", MappingProxyType(context)),
         ):

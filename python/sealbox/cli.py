@@ -36,10 +36,42 @@ def main(argv: list[str] | None = None) -> int:
     )
     status = sub.add_parser("status", help="count a column's rows by key, from the headers alone")
     _table_options(status, job=False)
+    for name, verb in (("encrypt", "encrypt"), ("decrypt", "decrypt")):
+        cmd = sub.add_parser(
+            name, help=f"{verb} a file (the segmented format, docs/files.md); stdin to stdout"
+        )
+        cmd.add_argument("input", nargs="?", default="-", help="input file (default: stdin)")
+        cmd.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
+        cmd.add_argument("--context", default=None, help="the context bound to the file (UTF-8)")
+        cmd.add_argument(
+            "--keys-env",
+            default="SEALBOX_KEYS",
+            help="environment variable holding the keyring, 'id:key,...' (default SEALBOX_KEYS)",
+        )
+        key_file = "--public-key" if name == "encrypt" else "--private-key"
+        cmd.add_argument(
+            key_file,
+            default=None,
+            metavar="FILE",
+            help=f"a file holding a {key_file[2:].replace('-', ' ')} in text form, instead of a keyring",
+        )
+        if name == "encrypt":
+            cmd.add_argument(
+                "--segment-size", type=int, default=65536, help="bytes per segment (default 65536)"
+            )
+    inspect = sub.add_parser(
+        "inspect", help="print the header of a message or an encrypted file, without a key"
+    )
+    inspect.add_argument("input", nargs="?", default="-", help="a file, or '-' for stdin (default)")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
 
     if args.command in ("rotate", "encrypt-column", "status"):
         return _table_command(args)
+    if args.command in ("encrypt", "decrypt"):
+        return _file_command(args)
+    if args.command == "inspect":
+        return _inspect_command(args)
 
     if args.command == "demo":
         from sealbox import demo as demo_module
@@ -187,3 +219,96 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _file_command(args: argparse.Namespace) -> int:
+    from sealbox._box import Box
+    from sealbox._errors import DecryptionError
+    from sealbox._public import PrivateKey, PublicKey
+
+    def fail(message: str, status: int = STOPPED) -> int:
+        sys.stderr.write(f"sealbox {args.command}: {message}\n")
+        return status
+
+    key_path = args.public_key if args.command == "encrypt" else args.private_key
+    try:
+        if key_path is not None:
+            with open(key_path, encoding="utf-8") as f:
+                text = f.read()
+            key: Any = PublicKey.from_text(text) if args.command == "encrypt" else PrivateKey.from_text(text)
+        else:
+            key = Keyring.from_env(args.keys_env)
+    except (OSError, ValueError, TypeError) as e:
+        return fail(str(e))
+    box: Any = Box(key)
+    src: Any = sys.stdin.buffer if args.input == "-" else args.input
+    dst: Any = sys.stdout.buffer if args.output == "-" else args.output
+    try:
+        if args.command == "encrypt":
+            box.encrypt_file(src, dst, context=args.context, segment_size=args.segment_size)
+        else:
+            box.decrypt_file(src, dst, context=args.context)
+    except DecryptionError:
+        return fail("decryption failed (wrong key or context, or a damaged or truncated file)", FAILED_ROWS)
+    except (OSError, ValueError, TypeError) as e:
+        return fail(str(e))
+    return 0
+
+
+def _inspect_command(args: argparse.Namespace) -> int:
+    from sealbox import _files, _native
+    from sealbox._errors import DecryptionError
+    from sealbox._native import Message
+
+    def fail(message: str) -> int:
+        sys.stderr.write(f"sealbox inspect: {message}\n")
+        return STOPPED
+
+    try:
+        if args.input == "-":
+            data = sys.stdin.buffer.read()
+            size = len(data)
+        else:
+            with open(args.input, "rb") as f:
+                data = f.read(8192)  # a file's header is at most 4162 bytes
+                if data[:2] != b"\x01\x05":
+                    data += f.read()  # a message is read whole
+                size = os.fstat(f.fileno()).st_size
+    except OSError as e:
+        return fail(str(e))
+    report: dict[str, Any]
+    try:
+        if data[:2] == b"\x01\x05":
+            header = data[: _native.stream_header_len(data[:10])]
+            if len(header) < _native.stream_header_len(data[:10]):
+                raise DecryptionError("short header")
+            report = {"kind": "file", **_files.inspect_header(header)}
+            segment = report["segment_size"]
+            try:
+                _, length = _native.stream_layout(size - len(header), segment)
+                report["plaintext_length"] = length
+            except DecryptionError:
+                report["plaintext_length"] = None
+                report["note"] = "truncated or extended: no writer makes a file of this size"
+        else:
+            text = data.strip() if data[:1] != b"\x01" else data
+            message = Message.parse(text if data[:1] == b"\x01" else text.decode("ascii"))
+            report = {
+                "kind": "message",
+                "version": message.version,
+                "suite": message.suite,
+                "key_id": message.key_id,
+                "encoding": message.encoding,
+                "plaintext_length": message.plaintext_length,
+            }
+            if message.suite == "envelope":
+                report["context_bound"] = message.context_bound
+                report["wrapped_key_length"] = len(message.wrapped_key or b"")
+    except (DecryptionError, UnicodeDecodeError):
+        return fail("not a sealbox message or file")
+    if args.json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        for k, v in report.items():
+            sys.stdout.write(f"{k}: {v}\n")
+    return 0

@@ -21,12 +21,16 @@ Unlike cryptography, sealbox refuses GCM nonces of any size but 12 bytes, and do
 not cap data and associated data at 2**31 - 1 bytes: every AEAD here takes up to
 2**36 - 32 bytes of data per message (GCM's limit) and associated data of any
 size. See docs/backends.md.
+
+:class:`SealedBox` is libsodium's ``crypto_box_seal`` with PyNaCl's call shapes,
+byte-compatible in both directions (docs/public-keys.md, "libsodium sealed boxes").
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from sealbox import _native
 from sealbox._native import (
     AESGCM,
     AESSIV,
@@ -38,6 +42,7 @@ from sealbox._native import (
     pbkdf2_hmac_sha256,
     scrypt,
 )
+from sealbox._public import PrivateKey, PublicKey
 
 if TYPE_CHECKING:
     from sealbox._native import _Buffer
@@ -46,6 +51,7 @@ __all__ = [
     "AESGCM",
     "AESSIV",
     "ChaCha20Poly1305",
+    "SealedBox",
     "XChaCha20Poly1305",
     "argon2i",
     "argon2id",
@@ -104,3 +110,41 @@ def argon2i(
         secret=secret,
         associated_data=associated_data,
     )
+
+
+class SealedBox:
+    """libsodium's sealed boxes (``crypto_box_seal``): anonymous encryption to an X25519
+    public key, as PyNaCl's ``nacl.public.SealedBox``.
+
+    ``SealedBox(public_key).encrypt(message)`` returns ``ephemeral public key (32) ‖ tag
+    (16) ‖ ciphertext``; ``SealedBox(private_key)`` also decrypts (``decrypt`` of a Box over
+    a public key raises ``TypeError``). Keys are :class:`sealbox.PublicKey` and
+    :class:`sealbox.PrivateKey` (``PublicKey(bytes(nacl_public_key))`` takes PyNaCl's).
+    The sender is not authenticated: anyone with the public key can make a box.
+    """
+
+    __slots__ = ("_private", "_public")
+
+    def __init__(self, key: PublicKey | PrivateKey) -> None:
+        if isinstance(key, PrivateKey):
+            self._private: PrivateKey | None = key
+            self._public = key.public_key.public_bytes()
+        elif isinstance(key, PublicKey):
+            self._private = None
+            self._public = key.public_bytes()
+        else:
+            raise TypeError(f"SealedBox takes a sealbox.PublicKey or PrivateKey, not {type(key).__name__}")
+
+    def encrypt(self, plaintext: _Buffer) -> bytes:
+        return _native.sealed_box_seal(self._public, plaintext)
+
+    def decrypt(self, ciphertext: _Buffer) -> bytes:
+        if self._private is None:
+            raise TypeError("decrypting a sealed box needs the private key: SealedBox(private_key)")
+        return self._private._key.unseal(bytes(ciphertext))
+
+    def __repr__(self) -> str:
+        return f"SealedBox({'private' if self._private is not None else 'public'} key)"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("cannot pickle 'SealedBox' object: it may hold key material")

@@ -93,6 +93,8 @@ pub(crate) mod label {
     pub const WRAP_KEY: &[u8] = b"sealbox/v1/envelope/wrap\0";
     pub const DATA_KEY_COMMIT: &[u8] = b"sealbox/v1/envelope/commit\0";
     pub const DATA_KEY_SUBKEY: &[u8] = b"sealbox/v1/envelope/aes-256-gcm\0";
+    pub const STREAM_COMMIT: &[u8] = b"sealbox/v1/stream/commit\0";
+    pub const STREAM_KEY: &[u8] = b"sealbox/v1/stream/aes-256-gcm\0";
     /// A blind index's hash key (docs/search.md), so that no index value is a
     /// function a Box computes under the same key bytes.
     pub const BLIND_INDEX_KEY: &[u8] = b"sealbox/v1/blind-index/key\0";
@@ -173,6 +175,11 @@ impl KeyMaterial {
             Suite::XChaCha20Poly1305 => &self.commits[1],
             Suite::Aes256Siv => &self.commits[2],
         }
+    }
+
+    /// The key's keyed HMAC state, for derivations of other layers (files).
+    pub(crate) fn prf(&self) -> &HmacSha256 {
+        &self.prf
     }
 
     pub(crate) fn xchacha(&self) -> &XChaCha {

@@ -9,7 +9,9 @@ mod errors;
 mod hazmat;
 mod pipeline;
 mod privacy;
+mod public;
 mod sealbox;
+mod stream;
 
 use pyo3::prelude::*;
 
@@ -33,6 +35,15 @@ mod _native {
     use super::hazmat::{
         argon2, hkdf_sha256, hmac_sha256, pbkdf2_hmac_sha256, scrypt, AesGcm, AesSiv,
         ChaCha20Poly1305, XChaCha20Poly1305,
+    };
+
+    #[pymodule_export]
+    use super::public::{hpke_seal, sealed_box_seal, x25519_check_public, X25519PrivateKey};
+
+    #[pymodule_export]
+    use super::stream::{
+        stream_create_wrapped, stream_header, stream_header_len, stream_layout,
+        stream_open_wrapped, stream_rewrap, StreamCipher,
     };
 
     #[pymodule_export]

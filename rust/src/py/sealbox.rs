@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::core::batch::Op;
 use crate::core::error::Error;
@@ -402,6 +402,27 @@ impl SealBox {
         }
         let values = sealer.lookup_values(&data, &context)?;
         PyList::new(py, values.into_iter().map(|v| self.output(py, v)))
+    }
+
+    /// A new file under the active key: `(header, cipher)` (sealbox._files).
+    #[pyo3(signature = (segment_size, context = None))]
+    fn _stream_create<'py>(
+        &self,
+        py: Python<'py>,
+        segment_size: usize,
+        context: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        super::stream::create_direct(py, self.sealer.keyring(), segment_size, context)
+    }
+
+    /// The cipher of a file under a key of the ring (sealbox._files).
+    #[pyo3(signature = (header, context = None))]
+    fn _stream_open(
+        &self,
+        header: &[u8],
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<super::stream::StreamCipher> {
+        super::stream::open_direct(self.sealer.keyring(), header, context)
     }
 
     /// Whether the message is under another key or algorithm than this Box

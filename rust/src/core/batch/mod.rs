@@ -23,6 +23,7 @@ use crate::core::format::{self, Encoding, Parsed};
 use crate::core::seal::envelope::RunMemo;
 use crate::core::seal::Sealer;
 
+pub mod stream;
 pub mod wraps;
 
 /// Items of a batch: any indexable collection of byte strings.

@@ -16,6 +16,7 @@ pub mod encoding;
 pub mod envelope;
 pub mod header;
 pub mod sealed;
+pub mod stream;
 
 pub use encoding::{
     binary_len, decode, encode_text, encode_text_into, encoding_of, text_len, Encoding,

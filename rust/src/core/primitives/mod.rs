@@ -13,7 +13,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::core::error::{Error, Result};
 
+pub mod hpke;
 mod kdf;
+pub mod sealed_box;
 
 pub use kdf::{
     argon2, hkdf_sha256, pbkdf2_hmac_sha256, scrypt, scrypt_log_n, scrypt_params, Argon2Variant,

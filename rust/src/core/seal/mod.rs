@@ -14,6 +14,7 @@ use crate::core::primitives::{
 use crate::core::rng;
 
 pub mod envelope;
+pub mod stream;
 
 use envelope::RunMemo;
 
