@@ -12,6 +12,7 @@ __all__ = [
     "IpHasher",
     "Keyring",
     "Message",
+    "RailsEncryptor",
     "Scrubber",
     "XChaCha20Poly1305",
     "argon2",
@@ -239,6 +240,33 @@ class IpHasher:
     def __new__(cls, key: _Buffer | str, *, prefix_preserving: bool = False) -> Self: ...
     def hash(self, ip: str) -> str: ...
     def hash_batch(self, ips: list[str]) -> list[str]: ...
+
+@final
+class RailsEncryptor:
+    def __new__(
+        cls,
+        providers: list[tuple[bool, list[Any]]],
+        primary: int | None,
+        deterministic: int | None,
+        *,
+        store_key_references: bool,
+        compress: bool,
+        serializer: str,
+        max_inflated: int,
+    ) -> Self: ...
+    def encrypt(
+        self, value: str | bytes, *, deterministic: bool = False, encoding: str | None = None
+    ) -> Any: ...
+    def decrypt(self, message: Any) -> Any: ...
+    def decrypt_raw(self, message: Any) -> tuple[bytes, str | None]: ...
+    def is_message(self, message: Any) -> bool: ...
+    def key_references(self) -> list[list[str]]: ...
+    def encrypt_batch(
+        self, values: Any, *, deterministic: bool = False, threads: int | None = None
+    ) -> list[Any]: ...
+    def decrypt_batch(
+        self, messages: Any, *, errors: str = "raise", threads: int | None = None
+    ) -> list[Any]: ...
 
 def gem_index_key(master_key: _Buffer | str, table: str, bidx_attribute: str) -> bytes: ...
 

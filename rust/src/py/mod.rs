@@ -4,6 +4,7 @@ mod args;
 mod arrow;
 mod batch;
 mod blind;
+mod compat;
 mod envelope;
 mod errors;
 mod hazmat;
@@ -37,6 +38,9 @@ mod _native {
 
     #[pymodule_export]
     use super::blind::{gem_index_key, BlindIndex};
+
+    #[pymodule_export]
+    use super::compat::RailsEncryptor;
 
     #[pymodule_export]
     use super::privacy::{IpHasher, Scrubber};

@@ -1,9 +1,6 @@
-"""Compatibility with other libraries' formats.
-
-``blind_index_gem`` reads and writes the blind indexes of the Ruby
-`blind_index` gem (2.x), so a Python service can query the ``*_bidx`` columns
-a Rails application maintains, or take them over.
-"""
+"""The Ruby `blind_index` gem (2.x): its index keys and ``*_bidx`` values, so
+a Python service can query the columns a Rails application maintains, or take
+them over."""
 
 from __future__ import annotations
 

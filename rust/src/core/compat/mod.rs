@@ -1,0 +1,9 @@
+//! Formats and keys shared with other libraries: Rails Active Record
+//! Encryption, Lockbox, attr_encrypted and the blind_index gem.
+
+pub mod blind_index;
+pub mod json;
+pub mod msgpack;
+pub mod rails;
+
+pub use blind_index::gem_index_key;
