@@ -236,8 +236,11 @@ enum KeyRef<'a> {
 #[derive(Debug)]
 struct Parsed<'a> {
     payload: Cow<'a, [u8]>,
-    iv: Option<Cow<'a, [u8]>>,
-    at: Option<Cow<'a, [u8]>>,
+    /// Rails opens nothing without a 12-byte IV and a 16-byte tag (it checks
+    /// the tag's length against OpenSSL's truncated tags), so a message
+    /// without them is refused when it is read.
+    iv: [u8; IV_LEN],
+    at: [u8; TAG_LEN],
     encoding: Option<Cow<'a, [u8]>>,
     /// `k`: a nested message, or something that is not one.
     k: Option<Result<Box<Parsed<'a>>>>,
@@ -246,7 +249,9 @@ struct Parsed<'a> {
 }
 
 fn b64(text: &[u8]) -> Result<Vec<u8>> {
-    B64.decode(text).map_err(|_| Error::Decrypt)
+    let mut out = Vec::new();
+    strict_b64_decode_into(text, &mut out).ok_or(Error::Decrypt)?;
+    Ok(out)
 }
 
 /// A header's value, whatever the serializer.
@@ -260,10 +265,11 @@ enum Header<'a> {
 }
 
 fn assemble<'a>(payload: Cow<'a, [u8]>, headers: Vec<(&[u8], Header<'a>)>) -> Result<Parsed<'a>> {
+    let (mut iv, mut at) = (None, None);
     let mut m = Parsed {
         payload,
-        iv: None,
-        at: None,
+        iv: [0; IV_LEN],
+        at: [0; TAG_LEN],
         encoding: None,
         k: None,
         i: KeyRef::None,
@@ -276,9 +282,9 @@ fn assemble<'a>(payload: Cow<'a, [u8]>, headers: Vec<(&[u8], Header<'a>)>) -> Re
                     return Err(Error::Decrypt);
                 };
                 if name == b"iv" {
-                    m.iv = Some(b);
+                    iv = Some(b);
                 } else {
-                    m.at = Some(b);
+                    at = Some(b);
                 }
             }
             b"e" => match value {
@@ -304,6 +310,14 @@ fn assemble<'a>(payload: Cow<'a, [u8]>, headers: Vec<(&[u8], Header<'a>)>) -> Re
             _ => {}
         }
     }
+    m.iv = iv
+        .as_deref()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(Error::Decrypt)?;
+    m.at = at
+        .as_deref()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(Error::Decrypt)?;
     Ok(m)
 }
 
@@ -397,7 +411,151 @@ pub fn is_msgpack(message: &[u8]) -> bool {
     message.starts_with(&MSGPACK_SIGNATURE)
 }
 
+/// Base64 (RFC 4648, padded) as Ruby's `strict_decode64` takes it: the
+/// standard alphabet, length a multiple of 4, `=` only at the end, and unused
+/// bits zero. Decodes into `out` (appended).
+const B64_INVALID: u8 = 0xff;
+// Built at compile time, where an index out of bounds fails the build.
+#[allow(clippy::indexing_slicing)]
+const B64_TABLE: [u8; 256] = {
+    let mut t = [B64_INVALID; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut i = 0;
+    while i < 64 {
+        t[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+fn b64_sextet(c: u8) -> Option<u32> {
+    let v = B64_TABLE.get(usize::from(c)).copied().unwrap_or(B64_INVALID);
+    (v != B64_INVALID).then_some(u32::from(v))
+}
+
+pub fn strict_b64_decode_into(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    out.reserve(text.len() / 4 * 3);
+    b64_decode_with(text, |b| {
+        out.extend_from_slice(b);
+        Some(())
+    })
+}
+
+fn b64_decode_with(text: &[u8], mut emit: impl FnMut(&[u8]) -> Option<()>) -> Option<()> {
+    if text.len() % 4 != 0 {
+        return None;
+    }
+    let mut quads = text.chunks_exact(4).peekable();
+    while let Some(q) = quads.next() {
+        let &[a, b, c, d] = q else { return None };
+        let (a, b) = (b64_sextet(a)?, b64_sextet(b)?);
+        let last = quads.peek().is_none();
+        match (c, d) {
+            (b'=', b'=') if last => {
+                if b & 0x0f != 0 {
+                    return None;
+                }
+                emit(&[((a << 2) | (b >> 4)) as u8])?;
+            }
+            (_, b'=') if last => {
+                let c = b64_sextet(c)?;
+                if c & 0x03 != 0 {
+                    return None;
+                }
+                let n = (a << 18) | (b << 12) | (c << 6);
+                emit(&[(n >> 16) as u8, (n >> 8) as u8])?;
+            }
+            _ => {
+                let n = (a << 18) | (b << 12) | (b64_sextet(c)? << 6) | b64_sextet(d)?;
+                emit(&[(n >> 16) as u8, (n >> 8) as u8, n as u8])?;
+            }
+        }
+    }
+    Some(())
+}
+
+/// The body of a JSON string up to its closing quote, if it has no escapes.
+fn plain_string<'a>(s: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
+    let rest = s.get(*at..)?;
+    let len = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest.get(len) != Some(&b'"') {
+        return None;
+    }
+    *at += len + 1;
+    rest.get(..len)
+}
+
+fn eat(s: &[u8], at: &mut usize, lit: &[u8]) -> bool {
+    if s.get(*at..).is_some_and(|r| r.starts_with(lit)) {
+        *at += lit.len();
+        true
+    } else {
+        false
+    }
+}
+
+fn decode_fixed<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    let mut len = 0;
+    b64_decode_with(text, |b| {
+        out.get_mut(len..len + b.len())?.copy_from_slice(b);
+        len += b.len();
+        Some(())
+    })?;
+    (len == N).then_some(out)
+}
+
+/// A message in the exact form Rails writes without an envelope,
+/// `{"p":"..","h":{"iv":"..","at":".."[,"e":".."][,"i":".."][,"c":true]}}`,
+/// read without building a document (most messages are in it). None for
+/// anything else, which the full parser then reads, to the same result for
+/// this form.
+fn canonical(s: &[u8]) -> Option<Parsed<'static>> {
+    let mut at = 0;
+    let field = |at: &mut usize, lit: &[u8]| -> Option<Option<Vec<u8>>> {
+        if !eat(s, at, lit) {
+            return Some(None);
+        }
+        let text = plain_string(s, at)?;
+        let mut out = Vec::new();
+        strict_b64_decode_into(text, &mut out)?;
+        Some(Some(out))
+    };
+    if !eat(s, &mut at, b"{\"p\":\"") {
+        return None;
+    }
+    let p = plain_string(s, &mut at)?;
+    if !eat(s, &mut at, b",\"h\":{\"iv\":\"") {
+        return None;
+    }
+    let iv = decode_fixed::<IV_LEN>(plain_string(s, &mut at)?)?;
+    if !eat(s, &mut at, b",\"at\":\"") {
+        return None;
+    }
+    let tag = decode_fixed::<TAG_LEN>(plain_string(s, &mut at)?)?;
+    let e = field(&mut at, b",\"e\":\"")?;
+    let i = field(&mut at, b",\"i\":\"")?;
+    let c = eat(s, &mut at, b",\"c\":true");
+    if !eat(s, &mut at, b"}}") || at != s.len() {
+        return None;
+    }
+    let mut payload = Vec::new();
+    strict_b64_decode_into(p, &mut payload)?;
+    Some(Parsed {
+        payload: Cow::Owned(payload),
+        iv,
+        at: tag,
+        encoding: e.map(Cow::Owned),
+        k: None,
+        i: i.map_or(KeyRef::None, |i| KeyRef::Id(Cow::Owned(i))),
+        compressed: c,
+    })
+}
+
 fn with_parsed<R>(message: &[u8], f: impl FnOnce(&Parsed<'_>) -> Result<R>) -> Result<R> {
+    if let Some(parsed) = canonical(message) {
+        return f(&parsed);
+    }
     if is_msgpack(message) {
         let (sig, rest) = msgpack::read_one(message)?;
         if sig != Value::Int(128) {
@@ -421,27 +579,16 @@ pub fn is_message(message: &[u8]) -> bool {
 /// Open a parsed message's payload under `key`: a 12-byte IV and a 16-byte tag
 /// are required.
 fn open_with(aead: &LcAead, m: &Parsed<'_>) -> Result<Zeroizing<Vec<u8>>> {
-    let iv = m.iv.as_deref().ok_or(Error::Decrypt)?;
-    let tag = m.at.as_deref().ok_or(Error::Decrypt)?;
-    if iv.len() != IV_LEN || tag.len() != TAG_LEN {
-        return Err(Error::Decrypt);
-    }
-    let nonce =
-        aws_lc_rs::aead::Nonce::try_assume_unique_for_key(iv).map_err(|_| Error::Decrypt)?;
+    let nonce = aws_lc_rs::aead::Nonce::assume_unique_for_key(m.iv);
     let mut out = Zeroizing::new(vec![0u8; m.payload.len()]);
-    aead.open_detached(nonce, b"", &m.payload, tag, &mut out)?;
+    aead.open_detached(nonce, b"", &m.payload, &m.at, &mut out)?;
     Ok(out)
 }
 
 /// Open with a data key that came out of an envelope.
 fn open_with_data_key(dk: &[u8], m: &Parsed<'_>) -> Result<Zeroizing<Vec<u8>>> {
     let key: &[u8; KEY_LEN] = dk.try_into().map_err(|_| Error::Decrypt)?;
-    let iv = m.iv.as_deref().ok_or(Error::Decrypt)?;
-    let tag = m.at.as_deref().ok_or(Error::Decrypt)?;
-    let iv: &[u8; IV_LEN] = iv.try_into().map_err(|_| Error::Decrypt)?;
-    if tag.len() != TAG_LEN {
-        return Err(Error::Decrypt);
-    }
+    let (iv, tag) = (&m.iv, &m.at);
     let mut out = Zeroizing::new(vec![0u8; m.payload.len()]);
     if m.payload.len() <= crate::core::primitives::SMALL_GCM_MAX {
         gcm256_open_small(key, iv, b"", &m.payload, tag, &mut out)?;
@@ -687,7 +834,17 @@ impl Encryptor {
     /// Decrypt a message in either serialization.
     pub fn decrypt(&self, message: &[u8]) -> Result<Plain> {
         with_parsed(message, |m| {
-            let data = self.open(m)?;
+            let data = match self.sole_key(m) {
+                // One key to try: decrypt the decoded payload in place.
+                Some(key) => {
+                    let mut data = Zeroizing::new(m.payload.to_vec());
+                    let nonce = aws_lc_rs::aead::Nonce::assume_unique_for_key(m.iv);
+                    key.aead
+                        .open_in_place_detached(nonce, b"", &m.at, &mut data)?;
+                    data
+                }
+                None => self.open(m)?,
+            };
             let data = if m.compressed {
                 inflate(&data, self.max_inflated)?
             } else {
@@ -698,6 +855,33 @@ impl Encryptor {
                 encoding: m.encoding.as_ref().map(|e| e.to_vec()),
             })
         })
+    }
+
+    /// The only key decryption would try, when there is exactly one.
+    fn sole_key<'s>(&'s self, m: &Parsed<'_>) -> Option<&'s Key> {
+        let mut found = None;
+        for provider in &self.decrypt {
+            if provider.envelope {
+                if m.k.is_some() {
+                    return None;
+                }
+                continue;
+            }
+            for key in &provider.keys {
+                let matches = match &m.i {
+                    KeyRef::None => true,
+                    KeyRef::Id(id) => id.as_ref() == key.id.as_slice(),
+                    KeyRef::NoMatch => false,
+                };
+                if matches {
+                    if found.is_some() {
+                        return None;
+                    }
+                    found = Some(key.as_ref());
+                }
+            }
+        }
+        found
     }
 
     fn open(&self, m: &Parsed<'_>) -> Result<Zeroizing<Vec<u8>>> {
