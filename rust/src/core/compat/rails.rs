@@ -969,6 +969,40 @@ mod tests {
     }
 
     #[test]
+    fn strict_base64_agrees_with_the_base64_crate() {
+        // Ruby's strict_decode64 and the base64 crate's padded engine refuse
+        // the same texts: bad characters, missing padding, non-zero unused bits.
+        let alphabet = b"ABab09+/=-_ \n";
+        let mut seed = 0x1234_5678_u32;
+        for len in 0..14 {
+            for _ in 0..3000 {
+                let text: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 17;
+                        seed ^= seed << 5;
+                        alphabet[(seed as usize) % alphabet.len()]
+                    })
+                    .collect();
+                let mut ours = Vec::new();
+                let ok = strict_b64_decode_into(&text, &mut ours).is_some();
+                match B64.decode(&text) {
+                    Ok(theirs) => assert!(ok && ours == theirs, "{text:?}"),
+                    Err(_) => assert!(!ok, "{text:?}"),
+                }
+            }
+        }
+        for bytes in 0..40usize {
+            let data: Vec<u8> = (0..bytes as u8).map(|b| b.wrapping_mul(37)).collect();
+            let mut out = Vec::new();
+            strict_b64_decode_into(B64.encode(&data).as_bytes(), &mut out).unwrap();
+            assert_eq!(out, data);
+        }
+        assert!(decode_fixed::<12>(b"wEPaDcJP3VNIxaiz").is_some());
+        assert!(decode_fixed::<12>(b"X7+2xvvcu1k1if6Dy28Esw==").is_none());
+    }
+
+    #[test]
     fn key_ids_and_forcing() {
         let k = key("a", "b", Digest::Sha256);
         assert!(k
