@@ -11,6 +11,7 @@ __all__ = [
     "ChaCha20Poly1305",
     "IpHasher",
     "Keyring",
+    "LockboxBox",
     "Message",
     "RailsEncryptor",
     "Scrubber",
@@ -27,6 +28,9 @@ __all__ = [
     "generate_key",
     "hkdf_sha256",
     "hmac_sha256",
+    "lockbox_attribute_key",
+    "lockbox_pad",
+    "lockbox_unpad",
     "pbkdf2_hmac_sha256",
     "reseed_after_fork",
     "scrypt",
@@ -268,6 +272,27 @@ class RailsEncryptor:
         self, messages: Any, *, errors: str = "raise", threads: int | None = None
     ) -> list[Any]: ...
 
+@final
+class LockboxBox:
+    def __new__(
+        cls,
+        algorithm: str,
+        key: _Buffer | None = None,
+        encryption_key: _Buffer | None = None,
+        decryption_key: _Buffer | None = None,
+    ) -> Self: ...
+    def encrypt(self, message: _Buffer, associated_data: _Buffer) -> bytes: ...
+    def decrypt(self, ciphertext: _Buffer, associated_data: _Buffer) -> bytes: ...
+    @property
+    def takes_associated_data(self) -> bool: ...
+    @property
+    def can_encrypt(self) -> bool: ...
+    @property
+    def can_decrypt(self) -> bool: ...
+
+def lockbox_attribute_key(master_key: _Buffer, table: str, attribute: str) -> bytes: ...
+def lockbox_pad(data: _Buffer, size: int) -> bytes: ...
+def lockbox_unpad(data: _Buffer, size: int) -> bytes: ...
 def gem_index_key(master_key: _Buffer | str, table: str, bidx_attribute: str) -> bytes: ...
 
 @final

@@ -1,4 +1,5 @@
-//! Other libraries' formats: Rails Active Record Encryption's `Encryptor`.
+//! Other libraries' formats: Rails Active Record Encryption's `Encryptor`,
+//! Lockbox's boxes, padding and attribute keys.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::core::batch::pool;
+use crate::core::compat::lockbox;
 use crate::core::compat::rails::{self, Digest, Encryptor, Key, Plain, Provider, Serializer};
 use crate::core::error::{Error, Result as CoreResult};
 
@@ -586,4 +588,129 @@ fn snapshot<'py>(values: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, 
         .map_err(|_| PyTypeError::new_err(format!("{what} must be a sequence")))?;
     let all = iter.collect::<PyResult<Vec<_>>>()?;
     PyTuple::new(values.py(), all)
+}
+
+// ---------------------------------------------------------------------------
+// Lockbox
+
+/// One Lockbox box (`Lockbox::Box`): an algorithm and its key(s).
+#[pyclass(frozen, module = "sealbox._native", name = "LockboxBox")]
+pub struct LockboxBox {
+    inner: lockbox::LockboxBox,
+}
+
+#[pymethods]
+impl LockboxBox {
+    #[new]
+    #[pyo3(signature = (algorithm, key = None, encryption_key = None, decryption_key = None))]
+    fn new(
+        algorithm: &str,
+        key: Option<&Bound<'_, PyAny>>,
+        encryption_key: Option<&Bound<'_, PyAny>>,
+        decryption_key: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let bytes = |o: Option<&Bound<'_, PyAny>>| -> PyResult<Option<Zeroizing<Vec<u8>>>> {
+            o.filter(|o| !o.is_none())
+                .map(|o| Ok(Zeroizing::new(args::bytes_like(o, "a key")?.into_owned())))
+                .transpose()
+        };
+        let inner = if algorithm == "hybrid" {
+            lockbox::LockboxBox::hybrid(
+                bytes(encryption_key)?.as_deref().map(Vec::as_slice),
+                bytes(decryption_key)?.as_deref().map(Vec::as_slice),
+            )?
+        } else {
+            let key = bytes(key)?.ok_or_else(|| PyValueError::new_err("missing key"))?;
+            lockbox::LockboxBox::symmetric(algorithm, &key)?
+        };
+        Ok(Self { inner })
+    }
+
+    /// nonce ‖ ciphertext, with a random nonce.
+    fn encrypt<'py>(
+        &self,
+        py: Python<'py>,
+        message: &Bound<'py, PyAny>,
+        associated_data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let message = args::bytes_like(message, "message")?;
+        let aad = args::bytes_like(associated_data, "associated_data")?;
+        let (m, a) = (message.as_ref(), aad.as_ref());
+        let inner = &self.inner;
+        let out = pipeline::one(py, m.len() >= DETACH_THRESHOLD, || inner.encrypt(m, a))?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    fn decrypt<'py>(
+        &self,
+        py: Python<'py>,
+        ciphertext: &Bound<'py, PyAny>,
+        associated_data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let ct = args::bytes_like(ciphertext, "ciphertext")?;
+        let aad = args::bytes_like(associated_data, "associated_data")?;
+        let (c, a) = (ct.as_ref(), aad.as_ref());
+        let inner = &self.inner;
+        let out = pipeline::one(py, c.len() >= DETACH_THRESHOLD, || inner.decrypt(c, a))?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    #[getter]
+    fn takes_associated_data(&self) -> bool {
+        self.inner.takes_aad()
+    }
+
+    #[getter]
+    fn can_encrypt(&self) -> bool {
+        self.inner.can_encrypt()
+    }
+
+    #[getter]
+    fn can_decrypt(&self) -> bool {
+        self.inner.can_decrypt()
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(refuse_pickle("LockboxBox"))
+    }
+}
+
+/// `Lockbox.attribute_key` as 32 raw bytes.
+#[pyfunction]
+pub fn lockbox_attribute_key<'py>(
+    py: Python<'py>,
+    master_key: &Bound<'py, PyAny>,
+    table: &str,
+    attribute: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let master = args::bytes_like(master_key, "master_key")?;
+    let master: &[u8; 32] = master
+        .as_ref()
+        .try_into()
+        .map_err(|_| PyValueError::new_err("master key must be 32 bytes (64 hex digits)"))?;
+    let key = lockbox::attribute_key(master, table.as_bytes(), attribute.as_bytes())?;
+    Ok(PyBytes::new(py, key.as_ref()))
+}
+
+/// Lockbox's padding (ISO/IEC 7816-4) to a multiple of `size`.
+#[pyfunction]
+pub fn lockbox_pad<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    size: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let data = args::bytes_like(data, "data")?;
+    Ok(PyBytes::new(py, &lockbox::pad(&data, size)?))
+}
+
+/// Undo `lockbox_pad`; a bad padding raises DecryptionError.
+#[pyfunction]
+pub fn lockbox_unpad<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    size: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut data = Zeroizing::new(args::bytes_like(data, "data")?.into_owned());
+    lockbox::unpad(&mut data, size)?;
+    Ok(PyBytes::new(py, &data))
 }

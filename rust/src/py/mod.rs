@@ -40,7 +40,9 @@ mod _native {
     use super::blind::{gem_index_key, BlindIndex};
 
     #[pymodule_export]
-    use super::compat::RailsEncryptor;
+    use super::compat::{
+        lockbox_attribute_key, lockbox_pad, lockbox_unpad, LockboxBox, RailsEncryptor,
+    };
 
     #[pymodule_export]
     use super::privacy::{IpHasher, Scrubber};

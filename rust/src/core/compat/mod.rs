@@ -3,6 +3,7 @@
 
 pub mod blind_index;
 pub mod json;
+pub mod lockbox;
 pub mod msgpack;
 pub mod rails;
 

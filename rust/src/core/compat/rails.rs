@@ -429,7 +429,10 @@ const B64_TABLE: [u8; 256] = {
 };
 
 fn b64_sextet(c: u8) -> Option<u32> {
-    let v = B64_TABLE.get(usize::from(c)).copied().unwrap_or(B64_INVALID);
+    let v = B64_TABLE
+        .get(usize::from(c))
+        .copied()
+        .unwrap_or(B64_INVALID);
     (v != B64_INVALID).then_some(u32::from(v))
 }
 
