@@ -28,6 +28,7 @@ from typing import IO, Any, Literal
 
 from sealbox import _native
 from sealbox._errors import DecryptionError
+from sealbox.compat._ruby import unpack_m as _ruby_unpack_m
 
 __all__ = [
     "Lockbox",
@@ -57,8 +58,6 @@ _VERSION_OPTIONS = frozenset(
         "key_attribute",
     }
 )
-_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_B64_INDEX = {c: i for i, c in enumerate(_B64)}
 
 
 def _decode_key(key: str | bytes, size: int = 32, name: str = "Key") -> bytes:
@@ -73,30 +72,6 @@ def _decode_key(key: str | bytes, size: int = 32, name: str = "Key") -> bytes:
             raise ValueError(f"{name} must be {size} bytes ({size * 2} hex digits)")
         return raw
     raise TypeError(f"{name} must be a hex str or bytes, not {type(key).__name__}")
-
-
-def _ruby_unpack_m(text: bytes) -> bytes:
-    """Ruby's ``unpack1("m")`` (RFC 2045 base64, lenient): characters outside the
-    alphabet are skipped, ``=`` ends the data, a partial last group is kept."""
-    out = bytearray()
-    group: list[int] = []
-    for c in text:
-        if c == 0x3D and len(group) >= 2:  # "=" after two characters ends it
-            break
-        v = _B64_INDEX.get(c)
-        if v is None:
-            continue
-        group.append(v)
-        if len(group) == 4:
-            a, b, cc, d = group
-            out += bytes([(a << 2 | b >> 4) & 0xFF, (b << 4 | cc >> 2) & 0xFF, (cc << 6 | d) & 0xFF])
-            group = []
-    if len(group) >= 2:
-        a, b = group[0], group[1]
-        out.append((a << 2 | b >> 4) & 0xFF)
-        if len(group) == 3:
-            out.append((b << 4 | group[2] >> 2) & 0xFF)
-    return bytes(out)
 
 
 def pad(data: bytes, size: int = 16) -> bytes:

@@ -12,8 +12,8 @@ use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::core::batch::pool;
-use crate::core::compat::lockbox;
 use crate::core::compat::rails::{self, Digest, Encryptor, Key, Plain, Provider, Serializer};
+use crate::core::compat::{attr_encrypted, lockbox};
 use crate::core::error::{Error, Result as CoreResult};
 
 use super::args;
@@ -713,4 +713,46 @@ pub fn lockbox_unpad<'py>(
     let mut data = Zeroizing::new(args::bytes_like(data, "data")?.into_owned());
     lockbox::unpad(&mut data, size)?;
     Ok(PyBytes::new(py, &data))
+}
+
+// ---------------------------------------------------------------------------
+// attr_encrypted
+
+/// AES-256-CBC with PKCS#7 padding, as OpenSSL's `aes-256-cbc` (attr_encrypted's
+/// other algorithm).
+#[pyfunction]
+pub fn aes256_cbc_encrypt<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    iv: &Bound<'py, PyAny>,
+    data: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let (key, iv, data) = (
+        args::bytes_like(key, "key")?,
+        args::bytes_like(iv, "iv")?,
+        args::bytes_like(data, "data")?,
+    );
+    Ok(PyBytes::new(
+        py,
+        &attr_encrypted::cbc_encrypt(&key, &iv, &data)?,
+    ))
+}
+
+/// Undo `aes256_cbc_encrypt`; any failure raises DecryptionError.
+#[pyfunction]
+pub fn aes256_cbc_decrypt<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    iv: &Bound<'py, PyAny>,
+    data: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let (key, iv, data) = (
+        args::bytes_like(key, "key")?,
+        args::bytes_like(iv, "iv")?,
+        args::bytes_like(data, "data")?,
+    );
+    Ok(PyBytes::new(
+        py,
+        &attr_encrypted::cbc_decrypt(&key, &iv, &data)?,
+    ))
 }

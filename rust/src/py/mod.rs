@@ -41,7 +41,8 @@ mod _native {
 
     #[pymodule_export]
     use super::compat::{
-        lockbox_attribute_key, lockbox_pad, lockbox_unpad, LockboxBox, RailsEncryptor,
+        aes256_cbc_decrypt, aes256_cbc_encrypt, lockbox_attribute_key, lockbox_pad, lockbox_unpad,
+        LockboxBox, RailsEncryptor,
     };
 
     #[pymodule_export]

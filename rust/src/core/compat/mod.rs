@@ -1,6 +1,7 @@
 //! Formats and keys shared with other libraries: Rails Active Record
 //! Encryption, Lockbox, attr_encrypted and the blind_index gem.
 
+pub mod attr_encrypted;
 pub mod blind_index;
 pub mod json;
 pub mod lockbox;
