@@ -642,3 +642,48 @@ def test_package_names() -> None:
 
     assert sealbox.compat.rails is mod and mod.Encryptor is Encryptor
     assert "Encryptor" in repr(Encryptor(PRIMARY, None, SALT))
+
+
+# --- sealbox rotate --from rails ------------------------------------------------------------------
+
+
+def test_rotate_from_rails_reports_rows_that_do_not_decrypt(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from sealbox import cli, codecs, column_context, tables
+
+    rails = Encryptor(PRIMARY, DET, SALT)
+    path = str(tmp_path / "app.sqlite3")
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, avatar BLOB)")
+    rows = [
+        (1, rails.encrypt("a@example.org"), None),
+        (2, rails.encrypt("b@example.org", deterministic=True), None),
+    ]
+    rows.append((3, Encryptor("other key", None, SALT).encrypt("c@example.org"), None))
+    rows.append((4, None, None))
+    db.executemany("INSERT INTO users VALUES (?, ?, ?)", rows)
+    db.commit()
+    key = bytes(range(32))
+    monkeypatch.setenv("SEALBOX_KEYS", f"1:{key.hex()}")
+    monkeypatch.setenv("ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY", PRIMARY)
+    monkeypatch.setenv("ACTIVE_RECORD_ENCRYPTION_DETERMINISTIC_KEY", DET)
+    monkeypatch.setenv("ACTIVE_RECORD_ENCRYPTION_KEY_DERIVATION_SALT", SALT)
+    argv = ["rotate", "--from", "rails", "--db", path, "--table", "users", "--column", "email", "--json"]
+    assert cli.main([*argv, "--dry-run"]) == 1  # row 3 would fail
+    assert db.execute("SELECT email FROM users WHERE id = 1").fetchone()[0].startswith("{")
+    assert cli.main(argv) == 1
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [f["key"] for f in report["failed"]] == [3] and report["remaining"] == 1
+    box = sealbox.Box(sealbox.Keyring({1: key}))
+    got = dict(db.execute("SELECT id, email FROM users").fetchall())
+    ctx = column_context("users", "email")
+    assert codecs.decode(box.decrypt(got[1], context=ctx)) == "a@example.org"
+    assert codecs.decode(box.decrypt(got[2], context=ctx)) == "b@example.org"
+    assert got[3] == rows[2][1] and got[4] is None  # left as it was
+    assert tables.status(path, "users", "email").not_encrypted == 1
+    monkeypatch.delenv("ACTIVE_RECORD_ENCRYPTION_KEY_DERIVATION_SALT")
+    assert cli.main(argv) == 2  # stopped: no salt
+    assert "KEY_DERIVATION_SALT" in capsys.readouterr().err
