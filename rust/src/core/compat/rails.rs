@@ -555,9 +555,9 @@ fn canonical(s: &[u8]) -> Option<Parsed<'static>> {
     })
 }
 
-fn with_parsed<R>(message: &[u8], f: impl FnOnce(&Parsed<'_>) -> Result<R>) -> Result<R> {
+fn with_parsed<R>(message: &[u8], f: impl FnOnce(Parsed<'_>) -> Result<R>) -> Result<R> {
     if let Some(parsed) = canonical(message) {
-        return f(&parsed);
+        return f(parsed);
     }
     if is_msgpack(message) {
         let (sig, rest) = msgpack::read_one(message)?;
@@ -566,11 +566,11 @@ fn with_parsed<R>(message: &[u8], f: impl FnOnce(&Parsed<'_>) -> Result<R>) -> R
         }
         let value = msgpack::read_all(rest)?;
         let parsed = parse_msgpack_message(&value, 1)?;
-        f(&parsed)
+        f(parsed)
     } else {
         let doc = json::parse(message)?;
         let parsed = parse_json_message(&doc, 1)?;
-        f(&parsed)
+        f(parsed)
     }
 }
 
@@ -836,17 +836,19 @@ impl Encryptor {
 
     /// Decrypt a message in either serialization.
     pub fn decrypt(&self, message: &[u8]) -> Result<Plain> {
-        with_parsed(message, |m| {
-            let data = match self.sole_key(m) {
-                // One key to try: decrypt the decoded payload in place.
+        with_parsed(message, |mut m| {
+            let data = match self.sole_key(&m) {
+                // One key to try: decrypt the decoded payload in place (a
+                // canonical message's payload is already a buffer of its own).
                 Some(key) => {
-                    let mut data = Zeroizing::new(m.payload.to_vec());
+                    let payload = std::mem::replace(&mut m.payload, Cow::Borrowed(&[]));
+                    let mut data = Zeroizing::new(payload.into_owned());
                     let nonce = aws_lc_rs::aead::Nonce::assume_unique_for_key(m.iv);
                     key.aead
                         .open_in_place_detached(nonce, b"", &m.at, &mut data)?;
                     data
                 }
-                None => self.open(m)?,
+                None => self.open(&m)?,
             };
             let data = if m.compressed {
                 inflate(&data, self.max_inflated)?
