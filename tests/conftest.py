@@ -35,6 +35,25 @@ def _start(cm: Any) -> Any:
     pytest.fail(missing, pytrace=False)
 
 
+# -- key services (session-scoped): moto's AWS KMS and OpenBao's transit engine
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[services.Moto]:
+    cm = services.moto_server()
+    yield _start(cm)
+    cm.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.OpenBao]:
+    cm = services.openbao_server(tmp_path_factory.mktemp("openbao"))
+    bao = _start(cm)
+    bao.client().sys.enable_secrets_engine("transit")
+    yield bao
+    cm.__exit__(None, None, None)
+
+
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Postgres]:
     cm = services.postgres_server(tmp_path_factory.mktemp("postgres"))

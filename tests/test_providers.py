@@ -62,22 +62,6 @@ def _start(cm: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def moto() -> Iterator[services.Moto]:
-    cm = services.moto_server()
-    yield _start(cm)
-    cm.__exit__(None, None, None)
-
-
-@pytest.fixture(scope="session")
-def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.OpenBao]:
-    cm = services.openbao_server(tmp_path_factory.mktemp("openbao"))
-    bao = _start(cm)
-    bao.client().sys.enable_secrets_engine("transit")
-    yield bao
-    cm.__exit__(None, None, None)
-
-
-@pytest.fixture(scope="session")
 def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.SoftHsm]:
     cm = services.softhsm(tmp_path_factory.mktemp("softhsm"))
     hsm = _start(cm)

@@ -11,11 +11,15 @@ __all__ = [
     "ChaCha20Poly1305",
     "IpHasher",
     "Keyring",
+    "LockboxBox",
     "Message",
+    "RailsEncryptor",
     "Scrubber",
     "StreamCipher",
     "X25519PrivateKey",
     "XChaCha20Poly1305",
+    "aes256_cbc_decrypt",
+    "aes256_cbc_encrypt",
     "argon2",
     "envelope_local_unwrap",
     "envelope_local_wrap",
@@ -29,6 +33,9 @@ __all__ = [
     "hkdf_sha256",
     "hmac_sha256",
     "hpke_seal",
+    "lockbox_attribute_key",
+    "lockbox_pad",
+    "lockbox_unpad",
     "pbkdf2_hmac_sha256",
     "reseed_after_fork",
     "scrypt",
@@ -264,6 +271,56 @@ class IpHasher:
         threads: int | None = None,
     ) -> tuple[bytes, bytes, bytes | None, int]: ...
 
+@final
+class RailsEncryptor:
+    def __new__(
+        cls,
+        providers: list[tuple[bool, list[Any]]],
+        primary: int | None,
+        deterministic: int | None,
+        *,
+        store_key_references: bool,
+        compress: bool,
+        serializer: str,
+        max_inflated: int,
+    ) -> Self: ...
+    def encrypt(
+        self, value: str | bytes, *, deterministic: bool = False, encoding: str | None = None
+    ) -> Any: ...
+    def decrypt(self, message: Any) -> Any: ...
+    def decrypt_raw(self, message: Any) -> tuple[bytes, str | None]: ...
+    def is_message(self, message: Any) -> bool: ...
+    def key_references(self) -> list[list[str]]: ...
+    def encrypt_batch(
+        self, values: Any, *, deterministic: bool = False, threads: int | None = None
+    ) -> list[Any]: ...
+    def decrypt_batch(
+        self, messages: Any, *, errors: str = "raise", threads: int | None = None
+    ) -> list[Any]: ...
+
+@final
+class LockboxBox:
+    def __new__(
+        cls,
+        algorithm: str,
+        key: _Buffer | None = None,
+        encryption_key: _Buffer | None = None,
+        decryption_key: _Buffer | None = None,
+    ) -> Self: ...
+    def encrypt(self, message: _Buffer, associated_data: _Buffer) -> bytes: ...
+    def decrypt(self, ciphertext: _Buffer, associated_data: _Buffer) -> bytes: ...
+    @property
+    def takes_associated_data(self) -> bool: ...
+    @property
+    def can_encrypt(self) -> bool: ...
+    @property
+    def can_decrypt(self) -> bool: ...
+
+def aes256_cbc_encrypt(key: _Buffer, iv: _Buffer, data: _Buffer) -> bytes: ...
+def aes256_cbc_decrypt(key: _Buffer, iv: _Buffer, data: _Buffer) -> bytes: ...
+def lockbox_attribute_key(master_key: _Buffer, table: str, attribute: str) -> bytes: ...
+def lockbox_pad(data: _Buffer, size: int) -> bytes: ...
+def lockbox_unpad(data: _Buffer, size: int) -> bytes: ...
 def gem_index_key(master_key: _Buffer | str, table: str, bidx_attribute: str) -> bytes: ...
 
 @final

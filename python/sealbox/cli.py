@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from sealbox._keyring import Keyring, generate_key
@@ -26,6 +27,40 @@ def main(argv: list[str] | None = None) -> int:
     keygen.add_argument("--id", type=int, default=1, help="key id (default 1)")
     rotate = sub.add_parser("rotate", help="re-encrypt a table's columns under the active key, resumably")
     _table_options(rotate, job=True)
+    rotate.add_argument(
+        "--from",
+        dest="source",
+        choices=["rails"],
+        default=None,
+        help="move a column off another library's format into sealbox messages: rails (Active Record "
+        "Encryption; its keys from the --rails-*-env variables)",
+    )
+    rotate.add_argument(
+        "--raw",
+        action="store_true",
+        help="with --from: encrypt text as UTF-8 and bytes as they are, not sealbox.codecs values",
+    )
+    rotate.add_argument(
+        "--rails-primary-key-env",
+        default="ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY",
+        help="variable holding active_record_encryption.primary_key (several: comma-separated)",
+    )
+    rotate.add_argument(
+        "--rails-deterministic-key-env",
+        default="ACTIVE_RECORD_ENCRYPTION_DETERMINISTIC_KEY",
+        help="variable holding active_record_encryption.deterministic_key",
+    )
+    rotate.add_argument(
+        "--rails-salt-env",
+        default="ACTIVE_RECORD_ENCRYPTION_KEY_DERIVATION_SALT",
+        help="variable holding active_record_encryption.key_derivation_salt",
+    )
+    rotate.add_argument(
+        "--rails-digest",
+        choices=["SHA256", "SHA1"],
+        default="SHA256",
+        help="hash_digest_class (SHA1 before load_defaults 7.1); the other one is tried too",
+    )
     encrypt = sub.add_parser("encrypt-column", help="encrypt a plaintext column in place, resumably")
     _table_options(encrypt, job=True)
     encrypt.add_argument("--deterministic", action="store_true", help="AES-SIV: equal values, equal messages")
@@ -155,7 +190,17 @@ def _table_command(args: argparse.Namespace) -> int:
             "progress": progress,
         }
         try:
-            if args.command == "rotate":
+            if args.command == "rotate" and args.source is not None:
+                result = tables.encrypt(
+                    args.db,
+                    args.table,
+                    args.column,
+                    keys,
+                    codec=not args.raw,
+                    convert=dict.fromkeys(args.column, _source_reader(args)),
+                    **options,
+                )
+            elif args.command == "rotate":
                 result = tables.rotate(args.db, args.table, args.column, keys, **options)
             else:
                 result = tables.encrypt(
@@ -176,6 +221,46 @@ def _table_command(args: argparse.Namespace) -> int:
         return fail(str(exc))
     _print_report(result.to_json(), args.json)
     return FAILED_ROWS if result.failed or result.remaining else 0
+
+
+def _source_reader(args: argparse.Namespace) -> Callable[[Any], Any]:
+    """The function that reads one stored value of the --from format (DecryptionError
+    becomes a row failure the report counts, never the value itself)."""
+    from sealbox._errors import DecryptionError
+    from sealbox.compat.rails import Encryptor
+
+    def env(name: str, required: bool) -> list[str] | None:
+        value = os.environ.get(name)
+        if not value:
+            if required:
+                raise ValueError(f"--from rails needs the variable {name}")
+            return None
+        return [v for v in value.split(",") if v]
+
+    primary = env(args.rails_primary_key_env, False)
+    deterministic = env(args.rails_deterministic_key_env, False)
+    salt = env(args.rails_salt_env, True)
+    if not primary and not deterministic:
+        raise ValueError(
+            f"--from rails needs {args.rails_primary_key_env} or {args.rails_deterministic_key_env}"
+        )
+    other = "SHA1" if args.rails_digest == "SHA256" else "SHA256"
+    previous = [{"hash_digest_class": other, "primary_key": primary, "deterministic_key": deterministic}]
+    rails = Encryptor(
+        primary,
+        deterministic,
+        salt[0] if salt else None,
+        hash_digest_class=args.rails_digest,
+        previous=[{k: v for k, v in p.items() if v} for p in previous],
+    )
+
+    def read(value: Any) -> Any:
+        try:
+            return rails.decrypt(value)
+        except DecryptionError:
+            raise ValueError("does not decrypt as a Rails message") from None
+
+    return read
 
 
 def _print_status(report: dict[str, Any], as_json: bool) -> None:

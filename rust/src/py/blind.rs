@@ -117,7 +117,7 @@ fn version_keys(
         }
     };
     let keying = match &names {
-        Some((scheme, _)) if scheme == "gem" => Keying::AsDerived,
+        Some((scheme, _)) if scheme == "gem" || scheme == "gem-key" => Keying::AsDerived,
         _ => Keying::Separated,
     };
     let mut out = Vec::with_capacity(dict.len());
@@ -137,6 +137,8 @@ fn version_keys(
                 ("gem", [table, attribute]) => {
                     compat::gem_index_key(&key, table.as_bytes(), attribute.as_bytes())?
                 }
+                // The gem's `key:` option: the index key itself.
+                ("gem-key", []) => key,
                 _ => return Err(PyValueError::new_err("unknown key derivation")),
             },
         };

@@ -4,6 +4,7 @@ mod args;
 mod arrow;
 mod batch;
 mod blind;
+mod compat;
 mod envelope;
 mod errors;
 mod hazmat;
@@ -48,6 +49,12 @@ mod _native {
 
     #[pymodule_export]
     use super::blind::{gem_index_key, BlindIndex};
+
+    #[pymodule_export]
+    use super::compat::{
+        aes256_cbc_decrypt, aes256_cbc_encrypt, lockbox_attribute_key, lockbox_pad, lockbox_unpad,
+        LockboxBox, RailsEncryptor,
+    };
 
     #[pymodule_export]
     use super::privacy::{IpHasher, Scrubber};

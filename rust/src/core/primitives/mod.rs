@@ -139,6 +139,26 @@ impl LcAead {
         self.open_detached(nonce, aad, ct, tag, out)
     }
 
+    /// Open `in_out` (the ciphertext) in place under a separate tag; on
+    /// failure `in_out` is wiped.
+    pub(crate) fn open_in_place_detached(
+        &self,
+        nonce: Nonce,
+        aad: &[u8],
+        tag: &[u8],
+        in_out: &mut [u8],
+    ) -> Result<()> {
+        let opened = self
+            .key
+            .open_in_place_separate_tag(nonce, Aad::from(aad), tag, &mut *in_out)
+            .map(|_| ())
+            .map_err(|_| Error::Decrypt);
+        if opened.is_err() {
+            in_out.zeroize();
+        }
+        opened
+    }
+
     pub(crate) fn open_detached(
         &self,
         nonce: Nonce,

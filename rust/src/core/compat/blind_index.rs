@@ -1,5 +1,4 @@
-//! Keys and formats shared with other libraries: the Ruby blind_index gem's
-//! index-key derivation.
+//! The Ruby blind_index gem's index-key derivation.
 
 use hmac::Mac;
 use sha2::Sha384;
