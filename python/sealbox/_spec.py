@@ -91,7 +91,7 @@ class BoxSpec:
 
     ``cache`` is the data-key reuse policy of an envelope Box: a
     :class:`DataKeyCache` (its bounds are copied; each process builds its own
-    cache), ``True`` for the defaults, or None. ``encryption_context`` is the
+    cache), a dict of its arguments, ``True`` for the defaults, or None. ``encryption_context`` is the
     envelope provider's. ``algorithm``, ``deterministic``, ``encoding`` and
     ``strict_encoding`` are :class:`Box`'s.
 
@@ -135,7 +135,7 @@ class BoxSpec:
         kek: Mapping[str, Any] | None = None,
         previous: Sequence[Mapping[str, Any]] = (),
         envelope: bool = False,
-        cache: DataKeyCache | bool | None = None,
+        cache: DataKeyCache | Mapping[str, Any] | bool | None = None,
         encryption_context: Mapping[str, str] | None = None,
         algorithm: Algorithm | None = None,
         deterministic: bool = False,
@@ -172,15 +172,18 @@ class BoxSpec:
             raise ValueError(f"encoding must be 'binary' or 'text', not {encoding!r}")
         if algorithm not in (None, "aes-256-gcm", "xchacha20-poly1305", "aes-256-siv"):
             raise ValueError(f"unknown algorithm {algorithm!r}")
+        if isinstance(cache, Mapping):  # DataKeyCache's arguments, checked by it
+            cache = DataKeyCache(**cache)
+        elif cache is True:
+            cache = DataKeyCache()
         if isinstance(cache, DataKeyCache):
             policy: tuple[int, float, int] | None = (cache.max_messages, cache.max_age, cache.max_entries)
-        elif cache is True:
-            default = DataKeyCache()
-            policy = (default.max_messages, default.max_age, default.max_entries)
         elif cache is None or cache is False:
             policy = None
         else:
-            raise TypeError(f"cache must be a DataKeyCache, True or None, not {type(cache).__name__}")
+            raise TypeError(
+                f"cache must be a DataKeyCache, its arguments (a dict), True or None, not {type(cache).__name__}"
+            )
         context = dict(encryption_context or {})
         if any(not isinstance(k, str) or not isinstance(v, str) for k, v in context.items()):
             raise TypeError("encryption_context must map str to str")
