@@ -53,11 +53,13 @@ def contexts() -> list[bytes]:
 
 
 def frame(column: list[Any], npartitions: int = PARTS) -> Any:
-    pdf = pd.DataFrame({
-        "id": range(ROWS),
-        "email": pd.array(column, dtype=pd.ArrowDtype(pa.binary())),
-        "other": [i * 2 for i in range(ROWS)],
-    })
+    pdf = pd.DataFrame(
+        {
+            "id": range(ROWS),
+            "email": pd.array(column, dtype=pd.ArrowDtype(pa.binary())),
+            "other": [i * 2 for i in range(ROWS)],
+        }
+    )
     return dd.from_pandas(pdf, npartitions=npartitions)
 
 
@@ -125,7 +127,9 @@ def test_missing_keys_on_the_workers_name_the_variable(client: Client) -> None:
     with pytest.raises(ValueError, match="environment variable DASK_TEST_NOT_SET is not set on this worker"):
         sealbox.dask.decrypt(frame(values()), "email", spec).compute()
     with pytest.raises(ValueError, match="the file /nonexistent/sealbox-keys does not exist on this worker"):
-        sealbox.dask.decrypt(frame(values()), "email", BoxSpec(keys_file="/nonexistent/sealbox-keys")).compute()
+        sealbox.dask.decrypt(
+            frame(values()), "email", BoxSpec(keys_file="/nonexistent/sealbox-keys")
+        ).compute()
 
 
 def test_text_messages_and_string_columns(client: Client) -> None:
@@ -153,7 +157,9 @@ def test_a_provider_spec_unwraps_each_data_key_once_per_worker(client: Client, t
             pa.table({"id": range(ROWS), "email": pa.array(values())}), "email", spec, contexts=CTX
         )
     assert len({Message.parse(m).wrapped_key for m in written.column("email").to_pylist()}) == 1
-    out = sealbox.dask.decrypt(frame(written.column("email").to_pylist()), "email", spec, contexts=CTX).compute()
+    out = sealbox.dask.decrypt(
+        frame(written.column("email").to_pylist()), "email", spec, contexts=CTX
+    ).compute()
     assert list(out["email"]) == values()
     assert 1 <= unwraps(log) <= 2  # one data key, two worker processes: not one call per row
 

@@ -15,7 +15,7 @@ import pytest
 import sealbox
 import sealbox.spark
 from pyspark.sql import SparkSession
-from sealbox import BoxSpec, DataKeyCache, DecryptionError, Keyring, Message, column_context
+from sealbox import BoxSpec, DataKeyCache, Keyring, Message, column_context
 from sealbox.arrow import ColumnContexts
 
 from .scaling_helpers import flaky_arrow, unwraps
@@ -69,7 +69,9 @@ def collect(df: Any) -> pa.Table:
     return df.toArrow().sort_by("id")
 
 
-def test_rotation_through_spark_opens_with_the_plain_box_and_back(spark: SparkSession, tmp_path: Path) -> None:
+def test_rotation_through_spark_opens_with_the_plain_box_and_back(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     old = sealbox.Box(Keyring({1: OLD}))
     both = sealbox.Box(Keyring({1: OLD, 2: NEW}, active=2))
     half = ROWS // 2
@@ -107,7 +109,9 @@ def test_damaged_rows_and_missing_keys(spark: SparkSession) -> None:
     got = out.column("email").to_pylist()
     assert got[1234] is None and got[:1234] == values()[:1234] and got[1235:] == values()[1235:]
     with pytest.raises(Exception, match="environment variable SPARK_TEST_NOT_SET is not set on this worker"):
-        sealbox.spark.decrypt(frame(spark, messages), "email", BoxSpec(keys_env="SPARK_TEST_NOT_SET")).collect()
+        sealbox.spark.decrypt(
+            frame(spark, messages), "email", BoxSpec(keys_env="SPARK_TEST_NOT_SET")
+        ).collect()
 
 
 def test_a_provider_spec_unwraps_a_data_key_once_per_partition_not_per_row(

@@ -43,8 +43,13 @@ def test_pickled_spec_holds_no_key_material(ring_env: str, tmp_path: Path) -> No
         BoxSpec(keys_file=keys_file, encoding="text"),
         BoxSpec(keys_env=ring_env, envelope=True, cache=DataKeyCache(max_messages=50)),
         BoxSpec(
-            kek={"provider": "pkcs11", "module": "/lib/p11.so", "token_label": "t", "key_label": "k",
-                 "pin_env": "PIN"},
+            kek={
+                "provider": "pkcs11",
+                "module": "/lib/p11.so",
+                "token_label": "t",
+                "key_label": "k",
+                "pin_env": "PIN",
+            },
         ),
     ]
     for spec in specs:
@@ -102,15 +107,26 @@ def test_missing_keys_name_the_variable_or_file(monkeypatch: pytest.MonkeyPatch,
         BoxSpec(keys_file=bad).build()
     assert "not a keyring" not in str(info.value)
     monkeypatch.setenv("PIN_MISSING_FILE_TEST", "1")
-    spec = BoxSpec(kek={"provider": "pkcs11", "module": "m", "token_label": "t", "key_label": "k",
-                        "pin_file": str(missing)})
+    spec = BoxSpec(
+        kek={
+            "provider": "pkcs11",
+            "module": "m",
+            "token_label": "t",
+            "key_label": "k",
+            "pin_file": str(missing),
+        }
+    )
     with pytest.raises(ValueError, match=f"the file {missing} does not exist .* the token's PIN"):
         spec.build()
 
 
 def test_envelope_spec_with_a_cache_policy(ring_env: str) -> None:
-    spec = BoxSpec(keys_env=ring_env, envelope=True, cache=DataKeyCache(max_messages=3, max_age=60),
-                   encryption_context={"app": "test"})
+    spec = BoxSpec(
+        keys_env=ring_env,
+        envelope=True,
+        cache=DataKeyCache(max_messages=3, max_age=60),
+        encryption_context={"app": "test"},
+    )
     box = spec.build()
     assert isinstance(box, sealbox.EnvelopeBox)
     cache = box.provider.cache
@@ -121,8 +137,9 @@ def test_envelope_spec_with_a_cache_policy(ring_env: str) -> None:
     assert BoxSpec(keys_env=ring_env, envelope=True, cache=True).build().provider.cache is not None
 
 
-def test_custom_provider_with_the_local_ring_as_previous(ring_env: str, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_custom_provider_with_the_local_ring_as_previous(
+    ring_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SPEC_KEK", base64.b64encode(bytes(32)).decode())
     log = tmp_path / "unwraps"
     spec = BoxSpec(
@@ -153,16 +170,20 @@ def test_custom_provider_with_the_local_ring_as_previous(ring_env: str, tmp_path
         ({"kek": {"provider": "gcp"}}, ValueError, "unknown provider 'gcp'"),
         ({"kek": {"provider": "aws-kms"}}, TypeError, "needs 'key_id'"),
         ({"kek": {"provider": "aws-kms", "key_id": "k", "regoin": "x"}}, TypeError, "not 'regoin'"),
-        ({"kek": {"provider": "vault-transit", "key_name": "k", "url": "u", "token": "s3cr3t"}},
-         TypeError, "carries no secrets"),
+        (
+            {"kek": {"provider": "vault-transit", "key_name": "k", "url": "u", "token": "s3cr3t"}},
+            TypeError,
+            "carries no secrets",
+        ),
         ({"kek": {"provider": "vault-transit", "key_name": "k", "url": "u"}}, TypeError, "token_env"),
         ({"kek": {"provider": "my.mod:make", "key": "00" * 32}}, TypeError, "carries no secrets"),
         ({"kek": {"provider": "my.mod:make", "items": [1]}}, TypeError, "plain values"),
         ({"keys_env": "A", "envelope": True, "cache": DataKeyCache}, TypeError, "cache must be"),
     ],
 )
-def test_bad_specs_fail_where_they_are_written(kwargs: dict[str, object], error: type[Exception],
-                                               match: str) -> None:
+def test_bad_specs_fail_where_they_are_written(
+    kwargs: dict[str, object], error: type[Exception], match: str
+) -> None:
     with pytest.raises(error, match=match):
         BoxSpec(**kwargs)  # type: ignore[arg-type]
 

@@ -88,8 +88,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     # The redundant aliases mark cli and demo (commands, not in __all__) as exported.
-    from sealbox import cli as cli
     from sealbox import arrow, compat, dask, django, privacy, providers, spark, sqlalchemy, tables
+    from sealbox import cli as cli
     from sealbox import demo as demo
 
     __version__: str
@@ -97,7 +97,19 @@ if TYPE_CHECKING:
 # Submodules imported on first use (PEP 562), so `import sealbox` stays light and
 # `sealbox.providers` does not import a KMS SDK (nor `sealbox.dask` Dask).
 _LAZY = frozenset(
-    {"arrow", "cli", "compat", "dask", "demo", "django", "privacy", "providers", "spark", "sqlalchemy", "tables"}
+    {
+        "arrow",
+        "cli",
+        "compat",
+        "dask",
+        "demo",
+        "django",
+        "privacy",
+        "providers",
+        "spark",
+        "sqlalchemy",
+        "tables",
+    }
 )
 
 if not TYPE_CHECKING:  # hidden from type checkers, which then still reject `sealbox.Boxx`

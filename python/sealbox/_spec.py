@@ -114,11 +114,11 @@ class BoxSpec:
     )
 
     _active: int | None
-    _algorithm: str | None
+    _algorithm: Algorithm | None
     _cache: tuple[int, float, int] | None
     _context: tuple[tuple[str, str], ...]
     _deterministic: bool
-    _encoding: str
+    _encoding: Encoding
     _envelope: bool
     _kek: tuple[tuple[str, Any], ...] | None
     _keys_env: str | None
@@ -166,7 +166,7 @@ class BoxSpec:
                 "envelope messages use aes-256-gcm under each data key; algorithm and deterministic "
                 "do not apply"
             )
-        if not envelope and (cache is not None and cache is not False or encryption_context):
+        if not envelope and ((cache is not None and cache is not False) or encryption_context):
             raise TypeError("cache and encryption_context are an envelope Box's: give kek= or envelope=True")
         if encoding not in ("binary", "text"):
             raise ValueError(f"encoding must be 'binary' or 'text', not {encoding!r}")
@@ -182,7 +182,8 @@ class BoxSpec:
             policy = None
         else:
             raise TypeError(
-                f"cache must be a DataKeyCache, its arguments (a dict), True or None, not {type(cache).__name__}"
+                "cache must be a DataKeyCache, its arguments (a dict), True or None, "
+                f"not {type(cache).__name__}"
             )
         context = dict(encryption_context or {})
         if any(not isinstance(k, str) or not isinstance(v, str) for k, v in context.items()):
@@ -317,9 +318,7 @@ def _secret(env: str | None, path: str | None, what: str) -> str:
     if env is not None:
         value = os.environ.get(env)
         if value is None:
-            raise ValueError(
-                f"BoxSpec: environment variable {env} is not set {_here()}; it must hold {what}"
-            )
+            raise ValueError(f"BoxSpec: environment variable {env} is not set {_here()}; it must hold {what}")
         return value
     assert path is not None
     try:
@@ -342,8 +341,7 @@ def _provider_config(config: Mapping[str, Any], what: str) -> tuple[tuple[str, A
     name = config.get("provider")
     if not isinstance(name, str):
         raise TypeError(
-            f"{what} needs 'provider': 'aws-kms', 'vault-transit', 'pkcs11' or "
-            "'package.module:function'"
+            f"{what} needs 'provider': 'aws-kms', 'vault-transit', 'pkcs11' or 'package.module:function'"
         )
     entries = set(config) - {"provider"}
     for entry in sorted(entries):

@@ -102,7 +102,9 @@ def _map(
     for field in df.schema.fields:
         if field.name in names:
             if not isinstance(field.dataType, BinaryType | StringType):
-                raise TypeError(f"column {field.name!r} is {field.dataType.simpleString()}, not binary or string")
+                raise TypeError(
+                    f"column {field.name!r} is {field.dataType.simpleString()}, not binary or string"
+                )
             field = StructField(field.name, StringType() if text else BinaryType(), True, field.metadata)
         fields.append(field)
     job = functools.partial(_batches, op, names, spec, contexts, mode, errors, threads)
@@ -127,5 +129,7 @@ def _batches(
     box = spec.build()
     first = 0
     for batch in batches:
-        yield arrow.apply(op, batch, names, box, contexts, mode, errors, threads, where=where, first_row=first)
+        yield arrow.apply(
+            op, batch, names, box, contexts, mode, errors, threads, where=where, first_row=first
+        )
         first += batch.num_rows
