@@ -148,8 +148,7 @@ def apply(
         if errors == "raise" and out.null_count > values.null_count:
             failed = pc.and_(pc.is_null(out), pc.is_valid(values))
             row = pc.index(failed, True).as_py()
-            what = "failed to decrypt"
-            raise DecryptionError(f"{where}row {first_row + row}, column {name!r}: {what}")
+            raise DecryptionError(f"{where}row {first_row + row}, column {name!r}: failed to decrypt")
         fields[index] = pa.field(name, out.type, nullable=True, metadata=fields[index].metadata)
         arrays[index] = out
     schema = pa.schema(fields, metadata=data.schema.metadata)
