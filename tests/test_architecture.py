@@ -46,9 +46,13 @@ PYTHON_LAYERS = {
     "providers": 2,
     "_box": 3,
     "_blind": 4,
+    "_spec": 4,  # BoxSpec: builds a Box from keys it finds where it runs
     "compat": 5,
     "privacy": 5,  # IP masking, log scrubbing: tokens from BlindIndex
+    "arrow": 5,  # the Arrow table kernel: Box batches over whole tables
     "tables": 6,  # the table jobs: above Box, codecs and contexts; below the commands
+    "dask": 6,  # the engine adapters, over the Arrow kernel
+    "spark": 6,
     "sqlalchemy": 7,  # ORM columns, above the table jobs
     "django": 7,
     "demo": 7,

@@ -15,6 +15,7 @@ import sealbox
 
 ROOT = Path(__file__).resolve().parent.parent
 SDKS = ("boto3", "botocore", "hvac", "pkcs11")
+ENGINES = ("dask", "distributed", "pyspark", "pandas", "pyarrow", "polars", "duckdb")
 
 
 def run_python(code: str) -> str:
@@ -31,15 +32,18 @@ def public_modules() -> list[str]:
 def test_public_modules_are_known() -> None:
     # A new public module must be reachable as an attribute too: add it to _LAZY (or import it).
     assert {
+        "arrow",
         "audit",
         "cli",
         "codecs",
         "compat",
+        "dask",
         "demo",
         "django",
         "hazmat",
         "normalizers",
         "providers",
+        "spark",
         "sqlalchemy",
         "tables",
     } <= set(public_modules())
@@ -56,7 +60,8 @@ def test_every_public_module_is_an_attribute(name: str) -> None:
 def test_subpackages_load_on_first_use_without_the_sdks() -> None:
     out = run_python(
         "import sys, sealbox\n"
-        "lazy = ('sealbox.cli', 'sealbox.compat', 'sealbox.demo', 'sealbox.providers', 'sealbox.tables')\n"
+        "lazy = ('sealbox.cli', 'sealbox.compat', 'sealbox.demo', 'sealbox.providers', 'sealbox.tables',\n"
+        "        'sealbox.arrow', 'sealbox.dask', 'sealbox.spark')\n"
         "assert not set(lazy) & set(sys.modules), set(lazy) & set(sys.modules)\n"
         "assert 'compat' in dir(sealbox) and 'providers' in dir(sealbox)\n"
         "providers = sealbox.providers\n"
@@ -70,6 +75,16 @@ def test_subpackages_load_on_first_use_without_the_sdks() -> None:
         "assert not loaded, loaded\n"
     )
     assert out.split() == ["sealbox.compat", "blind_index_gem", "AwsKms", "VaultTransit", "Pkcs11"]
+
+
+def test_engine_adapters_import_their_engine_on_first_call() -> None:
+    out = run_python(
+        "import sys, sealbox, sealbox.arrow, sealbox.dask, sealbox.spark\n"
+        f"loaded = set({ENGINES!r}) & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+        "print(sealbox.BoxSpec(keys_env='X'))\n"
+    )
+    assert out == "BoxSpec(keys_env='X')\n"
 
 
 def test_star_import_includes_the_library_subpackages() -> None:

@@ -40,6 +40,7 @@ from sealbox._native import Message
 from sealbox._native import reseed_after_fork as _reseed_after_fork
 from sealbox._provider import AsyncKeyProvider, KeyProvider
 from sealbox._public import PrivateKey, PublicKey
+from sealbox._spec import BoxSpec
 
 __all__ = [
     "AccessDeniedError",
@@ -47,6 +48,7 @@ __all__ = [
     "BitsPlan",
     "BlindIndex",
     "Box",
+    "BoxSpec",
     "DataKeyCache",
     "DecryptionError",
     "EnvelopeBox",
@@ -63,10 +65,12 @@ __all__ = [
     "PublicKey",
     "SealboxError",
     "__version__",
+    "arrow",
     "audit",
     "codecs",
     "column_context",
     "compat",
+    "dask",
     "derive_key",
     "django",
     "generate_key",
@@ -77,21 +81,36 @@ __all__ = [
     "plan_bits",
     "privacy",
     "providers",
+    "spark",
     "sqlalchemy",
     "tables",
 ]
 
 if TYPE_CHECKING:
     # The redundant aliases mark cli and demo (commands, not in __all__) as exported.
+    from sealbox import arrow, compat, dask, django, privacy, providers, spark, sqlalchemy, tables
     from sealbox import cli as cli
-    from sealbox import compat, django, privacy, providers, sqlalchemy, tables
     from sealbox import demo as demo
 
     __version__: str
 
 # Submodules imported on first use (PEP 562), so `import sealbox` stays light and
-# `sealbox.providers` does not import a KMS SDK.
-_LAZY = frozenset({"cli", "compat", "demo", "django", "privacy", "providers", "sqlalchemy", "tables"})
+# `sealbox.providers` does not import a KMS SDK (nor `sealbox.dask` Dask).
+_LAZY = frozenset(
+    {
+        "arrow",
+        "cli",
+        "compat",
+        "dask",
+        "demo",
+        "django",
+        "privacy",
+        "providers",
+        "spark",
+        "sqlalchemy",
+        "tables",
+    }
+)
 
 if not TYPE_CHECKING:  # hidden from type checkers, which then still reject `sealbox.Boxx`
 
