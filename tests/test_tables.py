@@ -21,6 +21,7 @@ import pytest
 import sealbox
 import sqlalchemy as sa
 from sealbox import codecs, column_context, tables
+from sealbox._native import Message
 from sealbox.cli import main as cli
 from sealbox.tables import _alchemy, _job, _postgres, _sqlite
 
@@ -544,3 +545,126 @@ def test_review_cases_nullable_keys_collations_remaining_and_quiet_errors(tmp_pa
         tables.encrypt(f"sqlite+pysqlite:///{path}", "secrets", "ssn", sealbox.Box(RING2, encoding="text"))
     assert "123-45" not in str(info.value) and "no_such_function" in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+# --- decrypt, and moves off (and back to) another library's format -----------------------------
+
+
+def test_decrypt_puts_back_the_plaintext_and_a_second_run_finds_nothing(db: Db) -> None:
+    plain = make_items(db, 120)
+    columns = ["bin", "txt", "det", "env"]
+    with pytest.raises(ValueError, match=r"none of the first .* decrypts"):
+        tables.decrypt(db.url, "items", columns, RING2, context="column", codec=False)
+    assert all(v is None or _job.looks_encrypted(v) for row in db.rows("items", "bin").values() for v in row)
+    report = tables.decrypt(db.url, "items", columns, RING2, context="row", codec=False, batch_size=50)
+    rows = db.rows("items", "bin, txt, det, env")
+    for i, row in rows.items():
+        for column, value in zip(columns, row, strict=True):
+            want = plain[i][column]
+            assert value == (want.decode() if column == "txt" and want is not None else want)
+    nonempty = sum(1 for p in plain.values() if any(v is not None for v in p.values()))
+    assert (report.decrypted, report.remaining, report.failed) == (nonempty, 0, [])
+    assert report.to_json()["decrypted"] == nonempty
+    assert tables.decrypt(db.url, "items", columns, RING2, context="row", codec=False).decrypted == 0
+
+
+def test_decrypt_converts_to_another_format_and_reports_what_does_not(db: Db) -> None:
+    from sealbox.compat.lockbox import Lockbox
+
+    db.run(f"CREATE TABLE plain (id BIGINT PRIMARY KEY, v {db.text})")
+    box = sealbox.Box(RING1, encoding="text")
+    c = column_context("plain", "v")
+    db.insert(
+        "plain", ["id", "v"], [(i, box.encrypt(codecs.encode(f"value {i}"), context=c)) for i in range(1, 41)]
+    )
+    damaged = box.encrypt(codecs.encode("x"), context=c)
+    damaged = damaged[:-3] + ("A" if damaged[-3] != "A" else "B") + damaged[-2:]
+    db.insert("plain", ["id", "v"], [(41, damaged), (42, box.encrypt(codecs.encode(7), context=c))])
+    lockbox = Lockbox(bytes(range(32)))
+    report = tables.decrypt(db.url, "plain", "v", RING1, convert={"v": lockbox.encrypt}, batch_size=16)
+    assert report.decrypted == 40
+    # 7 is an int: Lockbox takes text or bytes (a TypeError, reported, the row left alone).
+    assert sorted(f.key for f in report.failed) == [41, 42] and report.remaining == 2
+    rows = db.rows("plain", "v")
+    assert all(lockbox.decrypt(rows[i][0]) == f"value {i}".encode() for i in range(1, 41))
+    assert rows[41][0] == damaged
+
+
+def _lookalike(lockbox: Any, value: str) -> str:
+    """A Lockbox value whose base64 starts like a sealbox text message (one in 16,384)."""
+    from sealbox.tables._headers import looks_encrypted
+
+    while True:
+        out = lockbox.encrypt(value)
+        if looks_encrypted(out):
+            return out
+
+
+def test_a_move_off_lockbox_reads_lookalikes_rotates_messages_and_keeps_failures(db: Db) -> None:
+    from sealbox.compat.lockbox import Lockbox
+
+    lockbox = Lockbox(bytes(range(32)))
+    db.run(f"CREATE TABLE plain (id BIGINT PRIMARY KEY, v {db.text})")
+    c = column_context("plain", "v")
+    value = "someone@example.org, a value long enough"
+    rows: list[tuple[int, Any]] = [(i, lockbox.encrypt(f"{value} {i}")) for i in range(1, 61)]
+    rows.append((61, _lookalike(lockbox, value)))
+    old = sealbox.Box(RING1, encoding="text").encrypt(codecs.encode("under key 1"), context=c)
+    rows.append((62, old))
+    done = sealbox.Box(RING2, encoding="text").encrypt(codecs.encode("under key 2"), context=c)
+    rows.append((63, done))
+    rows.append((64, Lockbox(bytes(32)).encrypt("another key")))
+    rows.append((65, None))
+    db.insert("plain", ["id", "v"], rows)
+
+    def read(v: Any) -> str:
+        try:
+            return lockbox.decrypt_str(v)
+        except sealbox.DecryptionError:
+            raise ValueError("not a Lockbox value") from None
+
+    with pytest.raises(ValueError, match=r"none of the first .* reads in the source format"):
+        tables.encrypt(
+            db.url, "plain", "v", RING2, convert={"v": Lockbox(b"\x07" * 32).decrypt}, batch_size=40
+        )
+    report = tables.encrypt(db.url, "plain", "v", RING2, convert={"v": read}, batch_size=20)
+    assert report.encrypted == 62 and [f.key for f in report.failed] == [64] and report.remaining == 1
+    got = db.rows("plain", "v")
+    text = sealbox.Box(RING2, encoding="text")
+    assert all(text.decrypt(got[i][0], context=c) == codecs.encode(f"{value} {i}") for i in range(1, 61))
+    assert text.decrypt(got[61][0], context=c) == codecs.encode(value)
+    assert (
+        Message.parse(got[62][0]).key_id == 2
+        and codecs.decode(text.decrypt(got[62][0], context=c)) == "under key 1"
+    )
+    assert got[63][0] == done and got[64][0] == rows[63][1] and got[65][0] is None
+    again = tables.encrypt(db.url, "plain", "v", RING2, convert={"v": read})
+    assert (again.encrypted, [f.key for f in again.failed]) == (0, [64])
+
+
+def test_a_move_reads_row_columns_alongside(db: Db) -> None:
+    from sealbox.compat.attr_encrypted import AttrEncrypted
+
+    attr = AttrEncrypted(b"k" * 32)
+    db.run(f"CREATE TABLE pairs (id BIGINT PRIMARY KEY, enc {db.text}, enc_iv {db.text})")
+    stored = [attr.encrypt(f"secret {i}") for i in range(1, 31)]
+    db.insert(
+        "pairs", ["id", "enc", "enc_iv"], [(i, s["encrypted"], s["iv"]) for i, s in enumerate(stored, 1)]
+    )
+    seen: list[int] = []
+
+    def read(value: Any, iv: Any) -> Any:
+        seen.append(1)
+        return attr.decrypt(value, iv=iv)
+
+    with pytest.raises(ValueError, match="cannot be a row column too"):
+        tables.encrypt(db.url, "pairs", "enc", RING1, convert={"enc": read}, row_columns=["enc"])
+    with pytest.raises(ValueError, match="nope"):
+        tables.encrypt(db.url, "pairs", "enc", RING1, convert={"enc": read}, row_columns=["nope"])
+    report = tables.encrypt(db.url, "pairs", "enc", RING1, convert={"enc": read}, row_columns=["enc_iv"])
+    assert report.encrypted == 30 and len(seen) == 30
+    box = sealbox.Box(RING1, encoding="text")
+    got = db.rows("pairs", "enc, enc_iv")
+    for i, (enc, iv) in got.items():
+        assert codecs.decode(box.decrypt(enc, context=column_context("pairs", "enc"))) == f"secret {i}"
+        assert iv == stored[i - 1]["iv"]  # read, never written

@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from sealbox._keyring import Keyring, generate_key
@@ -27,40 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     keygen.add_argument("--id", type=int, default=1, help="key id (default 1)")
     rotate = sub.add_parser("rotate", help="re-encrypt a table's columns under the active key, resumably")
     _table_options(rotate, job=True)
-    rotate.add_argument(
-        "--from",
-        dest="source",
-        choices=["rails"],
-        default=None,
-        help="move a column off another library's format into sealbox messages: rails (Active Record "
-        "Encryption; its keys from the --rails-*-env variables)",
-    )
-    rotate.add_argument(
-        "--raw",
-        action="store_true",
-        help="with --from: encrypt text as UTF-8 and bytes as they are, not sealbox.codecs values",
-    )
-    rotate.add_argument(
-        "--rails-primary-key-env",
-        default="ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY",
-        help="variable holding active_record_encryption.primary_key (several: comma-separated)",
-    )
-    rotate.add_argument(
-        "--rails-deterministic-key-env",
-        default="ACTIVE_RECORD_ENCRYPTION_DETERMINISTIC_KEY",
-        help="variable holding active_record_encryption.deterministic_key",
-    )
-    rotate.add_argument(
-        "--rails-salt-env",
-        default="ACTIVE_RECORD_ENCRYPTION_KEY_DERIVATION_SALT",
-        help="variable holding active_record_encryption.key_derivation_salt",
-    )
-    rotate.add_argument(
-        "--rails-digest",
-        choices=["SHA256", "SHA1"],
-        default="SHA256",
-        help="hash_digest_class (SHA1 before load_defaults 7.1); the other one is tried too",
-    )
+    from sealbox.compat import _cli as moves
+
+    moves.add_options(rotate)
     encrypt = sub.add_parser("encrypt-column", help="encrypt a plaintext column in place, resumably")
     _table_options(encrypt, job=True)
     encrypt.add_argument("--deterministic", action="store_true", help="AES-SIV: equal values, equal messages")
@@ -178,6 +146,15 @@ def _table_command(args: argparse.Namespace) -> int:
         keys = Keyring.from_env(args.keys_env)
         if args.batch_size < 1:
             return fail("--batch-size must be at least 1")
+        if args.command == "rotate":
+            if args.source is not None and args.target is not None:
+                return fail("--from and --to go one way each: give one")
+            if args.target is not None and args.verify:
+                return fail("--verify reads sealbox messages back; --to writes another format")
+            if args.deterministic and args.target is None:
+                return fail("--deterministic goes with --to rails (a rotation keeps each message's suite)")
+            if args.raw and args.source is None and args.target is None:
+                return fail("--raw goes with --from or --to")
         label = "rotate" if args.command == "rotate" else "encrypt"
         progress, end = reporter(f"{label} {args.table}")
         options: dict[str, Any] = {
@@ -191,13 +168,30 @@ def _table_command(args: argparse.Namespace) -> int:
         }
         try:
             if args.command == "rotate" and args.source is not None:
+                from sealbox.compat import _cli as moves
+
+                convert, row_columns = moves.source(args, args.table, args.column)
                 result = tables.encrypt(
                     args.db,
                     args.table,
                     args.column,
                     keys,
                     codec=not args.raw,
-                    convert=dict.fromkeys(args.column, _source_reader(args)),
+                    convert=convert,
+                    row_columns=row_columns,
+                    **options,
+                )
+            elif args.command == "rotate" and args.target is not None:
+                from sealbox.compat import _cli as moves
+
+                del options["verify"]
+                result = tables.decrypt(
+                    args.db,
+                    args.table,
+                    args.column,
+                    keys,
+                    codec=not args.raw,
+                    convert=dict.fromkeys(args.column, moves.target(args)),
                     **options,
                 )
             elif args.command == "rotate":
@@ -221,46 +215,6 @@ def _table_command(args: argparse.Namespace) -> int:
         return fail(str(exc))
     _print_report(result.to_json(), args.json)
     return FAILED_ROWS if result.failed or result.remaining else 0
-
-
-def _source_reader(args: argparse.Namespace) -> Callable[[Any], Any]:
-    """The function that reads one stored value of the --from format (DecryptionError
-    becomes a row failure the report counts, never the value itself)."""
-    from sealbox._errors import DecryptionError
-    from sealbox.compat.rails import Encryptor
-
-    def env(name: str, required: bool) -> list[str] | None:
-        value = os.environ.get(name)
-        if not value:
-            if required:
-                raise ValueError(f"--from rails needs the variable {name}")
-            return None
-        return [v for v in value.split(",") if v]
-
-    primary = env(args.rails_primary_key_env, False)
-    deterministic = env(args.rails_deterministic_key_env, False)
-    salt = env(args.rails_salt_env, True)
-    if not primary and not deterministic:
-        raise ValueError(
-            f"--from rails needs {args.rails_primary_key_env} or {args.rails_deterministic_key_env}"
-        )
-    other = "SHA1" if args.rails_digest == "SHA256" else "SHA256"
-    previous = [{"hash_digest_class": other, "primary_key": primary, "deterministic_key": deterministic}]
-    rails = Encryptor(
-        primary,
-        deterministic,
-        salt[0] if salt else None,
-        hash_digest_class=args.rails_digest,
-        previous=[{k: v for k, v in p.items() if v} for p in previous],
-    )
-
-    def read(value: Any) -> Any:
-        try:
-            return rails.decrypt(value)
-        except DecryptionError:
-            raise ValueError("does not decrypt as a Rails message") from None
-
-    return read
 
 
 def _print_status(report: dict[str, Any], as_json: bool) -> None:
@@ -300,10 +254,6 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
         sys.stdout.write(f"  row {failure['key']!r}, {failure['column']}: {failure['reason']}\n")
     if len(report["failed"]) > 20:
         sys.stdout.write(f"  ... and {len(report['failed']) - 20:,} more (--json lists them all)\n")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 def _file_command(args: argparse.Namespace) -> int:
@@ -397,3 +347,7 @@ def _inspect_command(args: argparse.Namespace) -> int:
         for k, v in report.items():
             sys.stdout.write(f"{k}: {v}\n")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

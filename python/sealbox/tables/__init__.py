@@ -1,5 +1,6 @@
 """Jobs over tables in real databases: rotate a column's messages to the active key,
-encrypt a plaintext column, and count where a column stands.
+encrypt a plaintext column (or move one off another library's format), decrypt one, and
+count where a column stands.
 
     import sealbox
     from sealbox import tables
@@ -23,11 +24,11 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sealbox._errors import SealboxError
-from sealbox.tables._backend import Backend
+from sealbox.tables._backend import Backend, Layout
 from sealbox.tables._headers import parse_prefix
 from sealbox.tables._job import Boxes as _Boxes
 from sealbox.tables._job import (
@@ -48,6 +49,7 @@ __all__ = [
     "Failure",
     "Report",
     "TableJobError",
+    "decrypt",
     "encrypt",
     "rotate",
     "status",
@@ -114,7 +116,8 @@ def encrypt(
     deterministic: bool = False,
     algorithm: str | None = None,
     codec: bool = True,
-    convert: Mapping[str, Callable[[Any], Any]] | None = None,
+    convert: Mapping[str, Callable[..., Any]] | None = None,
+    row_columns: Sequence[str] = (),
     row_key: Callable[[Any], Any] | None = None,
     batch_size: int = DEFAULT_BATCH,
     dry_run: bool = False,
@@ -129,12 +132,18 @@ def encrypt(
     message in the column's form (text for text columns, binary for BLOB/bytea).
     Values that already look like messages are left alone, so a job killed and run
     again never encrypts a value twice. ``convert`` maps a column to a function that turns
-    a stored plaintext into the value to encode (legacy text kept as bytes, say). The other
-    options are ``rotate``'s.
+    a stored value into the value to encode (legacy text kept as bytes, say), called with
+    the stored value and then the values of ``row_columns`` in the same row (another
+    library's IV column, say). A column with ``convert`` is moved off another format:
+    each value not under the active key is read with ``convert``, except messages, which
+    are rotated to the active key (a value of the other format that happens to start like
+    a message is told apart by not opening). ``convert`` raises ``ValueError``, ``TypeError``
+    or ``DecryptionError`` for a value it cannot read: the row is reported and left as it is. The
+    other options are ``rotate``'s.
     """
     with _backend(db) as backend:
         names = _columns(columns)
-        layout = backend.layout(_table(table), names, key_column, writing=True)
+        layout = _layout(backend, table, names, key_column, row_columns, writing=True)
         job = Job(
             "encrypt",
             _Boxes(keys),
@@ -202,6 +211,70 @@ def status(db: Any, table: str, column: str) -> ColumnStatus:
             by_key[found[1]] = by_key.get(found[1], 0) + n
             by_suite[SUITES[found[0]]] = by_suite.get(SUITES[found[0]], 0) + n
         return ColumnStatus(table, column, rows, null, by_key, by_suite, other)
+
+
+def decrypt(
+    db: Any,
+    table: str,
+    columns: str | Sequence[str],
+    keys: Keys,
+    *,
+    key_column: str | None = None,
+    context: ContextMode | Mapping[str, ContextMode] = "column",
+    codec: bool = True,
+    convert: Mapping[str, Callable[[Any], Any]] | None = None,
+    row_key: Callable[[Any], Any] | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    dry_run: bool = False,
+    strict: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """Replace every message of ``columns`` by what it holds: ``encrypt`` backwards.
+
+    Each message is decrypted (and decoded with ``sealbox.codecs``; ``codec=False`` keeps
+    the plaintext bytes) and written as the column stores plaintext: text in text
+    columns, bytes in binary ones. ``convert`` maps a column to a function that turns the
+    decrypted value into the value to store instead, for a column that must go back to
+    another library's format (``sealbox.compat.rails.Encryptor.encrypt``, say). Values that
+    are not messages are left alone, so a job killed and run again finishes the column.
+    The other options are ``rotate``'s.
+    """
+    with _backend(db) as backend:
+        names = _columns(columns)
+        layout = _layout(backend, table, names, key_column, (), writing=True)
+        job = Job(
+            "decrypt",
+            _Boxes(keys),
+            layout,
+            context,
+            codec=codec,
+            convert=dict(convert or {}),
+            row_key=row_key,
+        )
+        return run(
+            backend,
+            job,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            verify=False,
+            strict=strict,
+            progress=progress,
+        )
+
+
+def _layout(
+    backend: Backend, table: str, names: list[str], key: str | None, extra: Sequence[str], *, writing: bool
+) -> Layout:
+    """The table's layout for the job's columns, with ``extra`` columns read along."""
+    extra = [extra] if isinstance(extra, str) else list(extra)
+    if not all(isinstance(c, str) and c for c in extra):
+        raise ValueError("row_columns must name columns")
+    both = set(names) & set(extra)
+    if both:
+        raise ValueError(f"{', '.join(sorted(both))}: a column the job writes cannot be a row column too")
+    found = backend.layout(_table(table), names + extra, key, writing=writing)
+    n = len(names)
+    return replace(found, columns=found.columns[:n], kinds=found.kinds[:n], extra=found.columns[n:])
 
 
 def _table(table: str) -> str:

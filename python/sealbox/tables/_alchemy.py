@@ -157,7 +157,7 @@ class AlchemyBackend:
     def _pending(self, p: Pending) -> Any:
         sa = self.sa
         c = self.table.c[p.column]
-        if p.done is None:
+        if p.done is None or p.messages:
             if p.kind == "binary":
                 looks = sa.and_(
                     sa.func.length(c) >= MIN_BYTES, self._head(c, p.kind, 2).in_(list(BINARY_STARTS))
@@ -167,7 +167,7 @@ class AlchemyBackend:
                     sa.func.length(c) >= MIN_CHARS,
                     self._head(c, p.kind, 3).in_(self._text_values(p.kind, TEXT_STARTS)),
                 )
-            return sa.and_(c.is_not(None), sa.not_(looks))
+            return sa.and_(c.is_not(None), looks if p.messages else sa.not_(looks))
         if p.kind == "binary":
             return sa.and_(c.is_not(None), self._head(c, p.kind, 6).not_in(list(p.done.binary)))
         return sa.and_(
@@ -209,7 +209,7 @@ class AlchemyBackend:
         where = sa.or_(*(self._pending(p) for p in pending))
         if not first:
             where = sa.and_(k > after, where)
-        query = sa.select(k, *(self.table.c[c] for c in layout.columns)).where(where).order_by(k).limit(limit)
+        query = sa.select(k, *(self.table.c[c] for c in layout.read)).where(where).order_by(k).limit(limit)
         with self._reading() as conn:
             return [tuple(r) for r in conn.execute(query)], None
 

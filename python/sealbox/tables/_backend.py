@@ -26,17 +26,26 @@ class Layout:
     columns: tuple[str, ...]
     # What each column stores: "binary" (BLOB, bytea, VARBINARY) or "text".
     kinds: tuple[Kind, ...]
+    # Columns read with each row and never written (another library's IV column, say).
+    extra: tuple[str, ...] = ()
+
+    @property
+    def read(self) -> tuple[str, ...]:
+        """The columns a page reads after the key: the job's, then the extra ones."""
+        return self.columns + self.extra
 
 
 @dataclass(frozen=True)
 class Pending:
     """Which values of one column still need the job: rotation (a value not under one
-    of ``done``'s headers) or encryption (``done`` is None: a value that does not look
-    like a message). NULL never needs anything."""
+    of ``done``'s headers), encryption (``done`` is None: a value that does not look
+    like a message) or decryption (``messages``: a value that looks like one). NULL
+    never needs anything."""
 
     column: str
     kind: Kind
     done: Headers | None
+    messages: bool = False
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""The table job: read pending rows a batch at a time, re-encrypt (or encrypt) them with
-one batch call per column, and write them back as a compare-and-swap.
+"""The table job: read pending rows a batch at a time, re-encrypt (or encrypt, or decrypt)
+them with one batch call per column, and write them back as a compare-and-swap.
 
 Everything here goes through a ``Backend`` (the database) and the public ``Box`` API.
 """
@@ -17,7 +17,7 @@ from sealbox import codecs
 from sealbox._box import Box
 from sealbox._context import column_context, row_parts
 from sealbox._envelope import EnvelopeKeyProvider
-from sealbox._errors import SealboxError
+from sealbox._errors import DecryptionError, SealboxError
 from sealbox._keyring import Keyring
 from sealbox._native import Message
 from sealbox.tables._backend import Backend, Kind, Layout, Pending, RowRefused, Writes
@@ -33,6 +33,8 @@ from sealbox.tables._headers import (
 
 Keys = Keyring | EnvelopeKeyProvider | Box[Any]
 ContextMode = Literal["none", "column", "row"]
+JobKind = Literal["rotate", "encrypt", "decrypt"]
+_DONE = {"rotate": "rotated", "encrypt": "encrypted", "decrypt": "decrypted"}
 Progress = Callable[[int, int], None]
 
 _ALGORITHMS = {1: "aes-256-gcm", 2: "xchacha20-poly1305"}
@@ -62,12 +64,12 @@ class Failure:
 
 @dataclass
 class Report:
-    """What a ``rotate`` or ``encrypt`` did (or, with ``dry_run``, would do)."""
+    """What a ``rotate``, ``encrypt`` or ``decrypt`` did (or, with ``dry_run``, would do)."""
 
-    job: Literal["rotate", "encrypt"]
+    job: JobKind
     table: str
     columns: tuple[str, ...]
-    changed: int = 0  # rows written (rotated or encrypted)
+    changed: int = 0  # rows written (rotated, encrypted or decrypted)
     unchanged: int = 0  # rows that needed nothing when the job started
     failed: list[Failure] = field(default_factory=list)
     conflicts: int = 0  # rows the application changed between the read and the write
@@ -85,12 +87,16 @@ class Report:
     def encrypted(self) -> int:
         return self.changed if self.job == "encrypt" else 0
 
+    @property
+    def decrypted(self) -> int:
+        return self.changed if self.job == "decrypt" else 0
+
     def to_json(self) -> dict[str, Any]:
         return {
             "job": self.job,
             "table": self.table,
             "columns": list(self.columns),
-            "rotated" if self.job == "rotate" else "encrypted": self.changed,
+            _DONE[self.job]: self.changed,
             "unchanged": self.unchanged,
             "failed": [f.to_json() for f in self.failed],
             "conflicts": self.conflicts,
@@ -168,13 +174,14 @@ class Boxes:
 class Job:
     """One run's settings, and the work on one page of rows."""
 
-    kind: Literal["rotate", "encrypt"]
+    kind: JobKind
     boxes: Boxes
     layout: Layout
     context: ContextMode | Mapping[str, ContextMode]
     codec: bool = True
-    # encrypt: per column, how a stored plaintext becomes the value to encode.
-    convert: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    # encrypt: per column, how a stored value (and the row's ``layout.extra`` values) becomes
+    # the value to encode; decrypt: how a decrypted value becomes the value to store.
+    convert: dict[str, Callable[..., Any]] = field(default_factory=dict)
     # Row contexts: how a key read from the database becomes the key the application binds
     # (a UUID read back as text, say); None takes it as it is.
     row_key: Callable[[Any], Any] | None = None
@@ -195,10 +202,15 @@ class Job:
             raise ValueError(
                 f"context must be 'none', 'column' or 'row' (or a mapping to them), not {self.context!r}"
             )
-        done = Headers.under([self.boxes.active_key_id]) if self.kind == "rotate" else None
+        # A move off another format (encrypt with convert) reads every value not under the
+        # active key: the other format's values can start like a message (see _encrypt).
+        moving = self.kind == "encrypt" and bool(self.convert)
+        done = Headers.under([self.boxes.active_key_id]) if self.kind == "rotate" or moving else None
         self.pending = [
-            Pending(c, k, done) for c, k in zip(self.layout.columns, self.layout.kinds, strict=True)
+            Pending(c, k, done, messages=self.kind == "decrypt")
+            for c, k in zip(self.layout.columns, self.layout.kinds, strict=True)
         ]
+        self._extras: list[list[Any]] = []
         self._encrypt_boxes = (
             {
                 kind: self.boxes.for_encrypt(kind, deterministic=self.deterministic, algorithm=self.algorithm)
@@ -231,15 +243,16 @@ class Job:
 
     def process(self, rows: Sequence[tuple[Any, ...]]) -> tuple[list[Writes], list[Failure], int]:
         """The writes for a page of rows, the values that failed, and how many values were tried."""
-        columns = [list(c) for c in zip(*rows, strict=True)]  # keys, then each column's values
+        columns = [list(c) for c in zip(*rows, strict=True)]  # keys, each column's values, extras
         keys = columns[0]
         self._parts = self._row_parts(keys) if self._row_context else None
+        self._extras = columns[1 + len(self.layout.columns) :]
+        work = {"rotate": self._rotate, "encrypt": self._encrypt, "decrypt": self._decrypt}[self.kind]
         changed: list[tuple[str, list[Any], list[int], list[Any]]] = []
         failures: list[Failure] = []
         tried = 0
         for j, column in enumerate(self.layout.columns):
             values = columns[j + 1]
-            work = self._rotate if self.kind == "rotate" else self._encrypt
             idx, new, failed, n = work(j, column, keys, values)
             tried += n
             failures += failed
@@ -285,20 +298,26 @@ class Job:
             return self.contexts(column, keys if idx is None else [keys[i] for i in idx])
         return self.contexts(column, (), parts if idx is None else [parts[i] for i in idx])
 
+    def _by_box(
+        self, column: str, keys: list[Any], values: list[Any], failures: list[Failure]
+    ) -> Iterator[tuple[Box[Any], list[int]]]:
+        """The indexes of a page's values by the Box that opens them; the values no Box
+        opens (not messages, or of a kind the keys cannot open) go to ``failures``."""
+        for (suite, text), idx in _groups(values).items():
+            box = None if suite is None else self.boxes.for_message(suite, text)
+            if isinstance(box, Box):
+                yield box, idx
+            else:
+                failures += [Failure(keys[i], column, box or "not a sealbox message") for i in idx]
+
     def _rotate(
         self, j: int, column: str, keys: list[Any], values: list[Any]
     ) -> tuple[list[int], list[Any], list[Failure], int]:
         idx_out: list[int] = []
         new_out: list[Any] = []
         failures: list[Failure] = []
-        tried = 0
-        for (suite, text), idx in _groups(values).items():
-            tried += len(idx)
-            box = None if suite is None else self.boxes.for_message(suite, text)
-            if not isinstance(box, Box):
-                reason = box or "not a sealbox message"
-                failures += [Failure(keys[i], column, reason) for i in idx]
-                continue
+        tried = len(values) - values.count(None)
+        for box, idx in self._by_box(column, keys, values, failures):
             whole = len(idx) == len(values)
             messages = values if whole else [values[i] for i in idx]
             out = box.rotate_batch(
@@ -335,31 +354,89 @@ class Job:
         self, j: int, column: str, keys: list[Any], values: list[Any]
     ) -> tuple[list[int], list[Any], list[Failure], int]:
         box = self._encrypt_boxes[self.layout.kinds[j]]
+        convert = self.convert.get(column)
+        todo: list[int] = []
+        maybe: list[int] = []
+        for i, v in enumerate(values):
+            if v is None:
+                continue
+            if looks_encrypted(v):
+                if convert is not None:
+                    maybe.append(i)
+                continue
+            todo.append(i)
         idx: list[int] = []
+        out: list[Any] = []
+        tried = 0
+        if maybe:
+            # Another format's value can start like a message (a random Lockbox nonce does one
+            # time in 16,384): what opens is a message (rotated to the active key if it is not
+            # under it); the rest is read in the other format.
+            masked: list[Any] = [None] * len(values)
+            for i in maybe:
+                masked[i] = values[i]
+            idx, out, failed, tried = self._rotate(j, column, keys, masked)
+            failed_keys = {f.key for f in failed}
+            todo = sorted(todo + [i for i in maybe if keys[i] in failed_keys])
+            tried -= len(failed)
+        plain_idx: list[int] = []
         plain: list[bytes] = []
         failures: list[Failure] = []
-        convert = self.convert.get(column)
-        for i, v in enumerate(values):
-            if v is None or looks_encrypted(v):
-                continue
+        for i in todo:
+            v = values[i]
             if convert is not None:
                 try:
-                    v = convert(v)
-                except (ValueError, TypeError) as exc:  # its message may quote the value: not kept
-                    failures.append(
-                        Failure(keys[i], column, f"the plaintext does not convert ({type(exc).__name__})")
-                    )
+                    v = convert(v, *(extra[i] for extra in self._extras))
+                except _UNREADABLE as exc:
+                    failures.append(_unconverted(keys[i], column, exc))
                     continue
             try:
                 plain.append(_plaintext(v, self.codec))
             except ValueError as exc:
                 failures.append(Failure(keys[i], column, str(exc)))
                 continue
-            idx.append(i)
-        if not idx:
-            return [], [], failures, len(failures)
-        out = box.encrypt_batch(plain, self._page_contexts(column, keys, idx), threads=self.threads)
-        return idx, out, failures, len(idx) + len(failures)
+            plain_idx.append(i)
+        tried += len(plain_idx) + len(failures)
+        if plain_idx:
+            sealed = box.encrypt_batch(
+                plain, self._page_contexts(column, keys, plain_idx), threads=self.threads
+            )
+            if idx:
+                pairs = sorted(zip(idx + plain_idx, out + sealed, strict=True), key=itemgetter(0))
+                idx, out = [p[0] for p in pairs], [p[1] for p in pairs]
+            else:
+                idx, out = plain_idx, sealed
+        return idx, out, failures, tried
+
+    def _decrypt(
+        self, j: int, column: str, keys: list[Any], values: list[Any]
+    ) -> tuple[list[int], list[Any], list[Failure], int]:
+        convert = self.convert.get(column)
+        kind = self.layout.kinds[j]
+        idx_out: list[int] = []
+        new_out: list[Any] = []
+        failures: list[Failure] = []
+        tried = len(values) - values.count(None)
+        for box, idx in self._by_box(column, keys, values, failures):
+            out = box.decrypt_batch(
+                [values[i] for i in idx],
+                self._page_contexts(column, keys, idx),
+                errors="return",
+                threads=self.threads,
+            )
+            for i, plain in zip(idx, out, strict=True):
+                if plain is None:
+                    failures.append(Failure(keys[i], column, self._why(values[i])))
+                    continue
+                try:
+                    value: Any = codecs.decode(plain) if self.codec else plain
+                    value = _stored(value, kind) if convert is None else convert(value)
+                except _UNREADABLE as exc:
+                    failures.append(_unconverted(keys[i], column, exc))
+                    continue
+                idx_out.append(i)
+                new_out.append(value)
+        return idx_out, new_out, failures, tried
 
     def check(self, writes: Sequence[Writes]) -> Callable[[list[tuple[Any, ...]]], None]:
         """A verification of a batch's write: every value written reads back and decrypts."""
@@ -452,6 +529,25 @@ def _plaintext(value: Any, codec: bool) -> bytes:
     raise ValueError(f"a {type(value).__name__} value: without the codec, encrypt takes text or bytes")
 
 
+# What a ``convert`` raises for a value it cannot read (a row failure, not the job's).
+_UNREADABLE = (ValueError, TypeError, DecryptionError)
+
+
+def _unconverted(key: Any, column: str, exc: BaseException) -> Failure:
+    # The exception's message may quote the value: only its class is kept.
+    return Failure(key, column, f"the plaintext does not convert ({type(exc).__name__})")
+
+
+def _stored(value: Any, kind: Kind) -> str | bytes:
+    """A decrypted value as its column stores plaintext: text in text columns, bytes in
+    binary ones."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8") if kind == "text" else value  # UnicodeDecodeError: a ValueError
+    if isinstance(value, str):
+        return value if kind == "text" else value.encode("utf-8")
+    raise TypeError(f"a {type(value).__name__} value: give convert to store it")
+
+
 def run(
     backend: Backend,
     job: Job,
@@ -484,13 +580,19 @@ def run(
                     and number == 0
                     and tried >= _SAMPLE
                     and len(failures) == tried
-                    and job.kind == "rotate"
+                    and (job.kind != "encrypt" or job.convert)
                 ):
+                    if job.kind == "encrypt":
+                        what, check = "reads in the source format", "the source format's keys and options"
+                    else:
+                        what = "decrypts under the keys"
+                        check = (
+                            "the keys (the same ids as when the values were written) and the context "
+                            f"(context={job.context!r})"
+                        )
                     raise ValueError(
-                        f"none of the first {tried} values of {layout.table} decrypts under the keys "
-                        f"(first reason: {failures[0].reason}); nothing was written. Check the keys "
-                        "(the same ids as when the values were written) and the context "
-                        f"(context={job.context!r})"
+                        f"none of the first {tried} values of {layout.table} {what} "
+                        f"(first reason: {failures[0].reason}); nothing was written. Check {check}"
                     )
                 first = False
                 for f in failures:

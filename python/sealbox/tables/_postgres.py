@@ -150,7 +150,7 @@ class PostgresBackend:
         if not first:
             where = f"{k} > %s AND ({where})"
             params.insert(0, after)
-        cols = ", ".join(_quote(c) for c in layout.columns)
+        cols = ", ".join(_quote(c) for c in layout.read)
         sql = f"SELECT {k}, {cols} FROM {_qualified(layout.table)} WHERE {where} ORDER BY {k} LIMIT %s"
         with self._binary(self.reader or self.conn) as cur:
             cur.execute(sql, [*params, limit])
@@ -266,12 +266,13 @@ def _key_bytes(key_type: str, key: Any) -> bytes:
 def _pending(p: Pending) -> tuple[str, Any]:
     """A column's pending values in SQL, and its one parameter."""
     c = _quote(p.column)
-    if p.done is None:
+    if p.done is None or p.messages:
         starts, least, width = (
             (list(BINARY_STARTS), MIN_BYTES, 2) if p.kind == "binary" else (list(TEXT_STARTS), MIN_CHARS, 3)
         )
+        negate = "" if p.messages else "NOT "
         return (
-            f"({c} IS NOT NULL AND NOT (length({c}) >= {least} AND substr({c}, 1, {width}) = ANY(%s)))",
+            f"({c} IS NOT NULL AND {negate}(length({c}) >= {least} AND substr({c}, 1, {width}) = ANY(%s)))",
             starts,
         )
     if p.kind == "binary":

@@ -143,7 +143,7 @@ class SqliteBackend:
     ) -> tuple[list[tuple[Any, ...]], Any]:
         where, params = _where(pending)
         k = quote(layout.key)
-        cols = ", ".join(quote(c) for c in layout.columns)
+        cols = ", ".join(quote(c) for c in layout.read)
         # The key in byte order whatever its collation, so paging and the write's WHERE see the
         # rows its unique index sees.
         kb = f"{k} COLLATE BINARY"
@@ -225,7 +225,9 @@ def _where(pending: Sequence[Pending]) -> tuple[str, list[Any]]:
     parts, params = [], []
     for p in pending:
         c = quote(p.column)
-        if p.done is None:
+        if p.messages:
+            parts.append(f"({c} IS NOT NULL AND {_looks(c)})")
+        elif p.done is None:
             parts.append(f"({c} IS NOT NULL AND NOT {_looks(c)})")
         else:
             done, more = _ranges(c, p.done)
