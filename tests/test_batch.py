@@ -476,3 +476,44 @@ def test_an_iterator_that_fails_fails_the_batch_wherever_it_fails(fail_at: int) 
         index.compute_batch(values())
     short = [b"v%d" % i for i in range(fail_at)]
     assert index.compute_batch(iter(short)) == index.compute_batch(short)
+
+
+@pytest.mark.parametrize("algorithm", ["aes-256-gcm", "xchacha20-poly1305"])
+def test_a_repeatable_rotation_gives_the_same_bytes_for_the_same_message_and_context(algorithm: str) -> None:
+    import pyarrow as pa
+
+    old, new = Box(OLD, algorithm=algorithm), Box(RING, algorithm=algorithm)
+    contexts = [b"users/%d/email" % i for i in range(300)]
+    messages = old.encrypt_batch([b"value %d" % (i % 7) for i in range(300)], contexts)
+    first = new.rotate_batch(messages, contexts, repeatable=True)
+    assert first == new.rotate_batch(messages, contexts, repeatable=True, threads=1)
+    assert new.decrypt_batch(first, contexts) == [b"value %d" % (i % 7) for i in range(300)]
+    assert len(set(first)) == 300  # equal plaintexts, distinct messages: distinct outputs
+    assert first != new.rotate_batch(messages, contexts)  # drawn nonces otherwise
+    assert new.rotate_batch(pa.array(messages), contexts, repeatable=True).to_pylist() == first
+    text = Box(RING, algorithm=algorithm, encoding="text")
+    assert [
+        text.decrypt(m, context=c)
+        for m, c in zip(text.rotate_batch(messages, contexts, repeatable=True), contexts, strict=True)
+    ] == new.decrypt_batch(first, contexts)
+    assert text.rotate_batch(messages, contexts, repeatable=True) == text.rotate_batch(
+        messages, contexts, repeatable=True
+    )
+    # Under the active key already: unchanged; re-encrypted on request, to other bytes each time.
+    assert new.rotate_batch(first, contexts, repeatable=True) == first
+    again = new.rotate_batch(first, contexts, "reencrypt", repeatable=True)
+    assert again == new.rotate_batch(first, contexts, "reencrypt", repeatable=True) and again != first
+    # The context takes part: a wrong one fails, as in any rotation.
+    assert new.rotate_batch(messages, b"other", errors="return", repeatable=True) == [None] * 300
+
+
+def test_a_repeatable_rotation_is_refused_where_it_cannot_hold() -> None:
+    messages = Box(OLD).encrypt_batch([b"a", b"b"])
+    with pytest.raises(ValueError, match="direct suite"):
+        Box(sealbox.EnvelopeKeyProvider(RING)).rotate_batch(messages, repeatable=True)
+    with pytest.raises(ValueError, match="direct suite"):
+        Box(sealbox.EnvelopeKeyProvider(RING))._local.rotate_batch(messages, repeatable=True)  # type: ignore[union-attr]
+    with pytest.raises(TypeError, match="repeatable"):
+        Box(RING).rotate_batch(messages, repeatable=1)  # type: ignore[arg-type]
+    deterministic = Box(RING, deterministic=True)
+    assert deterministic.rotate_batch(messages, repeatable=True) == deterministic.rotate_batch(messages)

@@ -84,9 +84,10 @@ def test_rotation_through_dask_opens_with_the_plain_box_and_back(client: Client)
 
 
 def test_a_retried_rotation_gives_the_same_result(client: Client, tmp_path: Path) -> None:
-    """Rotation depends only on the row and the keys: the task the engine runs again (here the
-    rotation fused with a step that fails each partition's first attempt) gives messages that
-    open to the same values, and a message already current comes out byte for byte."""
+    """Rotation is a pure function of the row and the keys: the task the engine runs again (here
+    the rotation fused with a step that fails each partition's first attempt) gives the same
+    bytes, those of the plain Box's repeatable rotation, and a message already current comes out
+    byte for byte."""
     old = sealbox.Box(Keyring({1: OLD}))
     both = sealbox.Box(Keyring({1: OLD, 2: NEW}, active=2))
     half = ROWS // 2
@@ -99,8 +100,11 @@ def test_a_retried_rotation_gives_the_same_result(client: Client, tmp_path: Path
     first = client.compute(job, retries=2).result()
     assert len(list(tmp_path.iterdir())) == PARTS  # every partition failed once and was retried
     second = client.compute(rotated).result()  # the same tasks run again
+    by_box = both.rotate_batch(written, contexts(), repeatable=True)
+    assert by_box != both.rotate_batch(written, contexts())  # a fresh nonce otherwise
     for out in (first, second):
         messages = list(out["email"])
+        assert messages == by_box
         assert both.decrypt_batch(messages, contexts()) == values()
         assert messages[half:] == written[half:]
         assert {Message.parse(m).key_id for m in messages} == {2}

@@ -89,6 +89,9 @@ def test_rotation_through_spark_opens_with_the_plain_box_and_back(
     assert {Message.parse(m).key_id for m in messages} == {2}
     assert both.decrypt_batch(messages, contexts()) == values()
     assert messages[half:] == written[half:]  # already current: the same bytes
+    # Retried and run again, the rotation gives the same bytes: the plain Box's repeatable ones.
+    assert messages == both.rotate_batch(written, contexts(), repeatable=True)
+    assert collect(rotated).column("email").to_pylist() == messages
     # ... and the other way: what the plain Box rotates, Spark decrypts.
     by_box = both.rotate_batch(written, contexts())
     back = collect(sealbox.spark.decrypt(frame(spark, by_box), "email", spec, contexts=CTX))

@@ -307,6 +307,7 @@ class Box(Generic[_M]):
         *,
         errors: Literal["raise"] = "raise",
         threads: int | None = None,
+        repeatable: bool = False,
     ) -> list[_M]: ...
     @overload
     def rotate_batch(
@@ -317,6 +318,7 @@ class Box(Generic[_M]):
         *,
         errors: Errors,
         threads: int | None = None,
+        repeatable: bool = False,
     ) -> list[_M | None]: ...
     @overload
     def rotate_batch(
@@ -327,6 +329,7 @@ class Box(Generic[_M]):
         *,
         errors: Errors = "raise",
         threads: int | None = None,
+        repeatable: bool = False,
     ) -> ArrowArray: ...
     def rotate_batch(
         self,
@@ -336,8 +339,14 @@ class Box(Generic[_M]):
         *,
         errors: Errors = "raise",
         threads: int | None = None,
+        repeatable: bool = False,
     ) -> Any:
-        """Re-encrypt (or re-wrap) every message to the active key and this Box's algorithm."""
+        """Re-encrypt (or re-wrap) every message to the active key and this Box's algorithm.
+
+        ``repeatable=True`` derives each new message's nonce from the message rotated and
+        its context (docs/format.md, "Repeatable rotation"): rotating the same message
+        again gives the same bytes, as a pipeline's retried task must. Only a Box of a
+        direct suite can (an envelope Box draws every data key afresh)."""
         raise NotImplementedError
 
     @property
@@ -403,15 +412,29 @@ class LocalBox(_native.Box, Box[_M]):
         *,
         errors: Errors = "raise",
         threads: int | None = None,
+        repeatable: bool = False,
     ) -> Any:
         """``mode="auto"`` returns messages that are already current unchanged;
-        ``"reencrypt"`` encrypts every message again."""
+        ``"reencrypt"`` encrypts every message again. ``repeatable``: see `Box.rotate_batch`."""
+        if not isinstance(repeatable, bool):
+            raise TypeError("repeatable must be True or False")
         array = _arrow.as_arrow(messages)
         if array is not None:
-            return self._arrow("rotate", array, contexts, mode, errors, threads)
-        return super().rotate_batch(messages, contexts, mode, errors=errors, threads=threads)
+            return self._arrow("rotate", array, contexts, mode, errors, threads, repeatable)
+        return super().rotate_batch(
+            messages, contexts, mode, errors=errors, threads=threads, repeatable=repeatable
+        )
 
-    def _arrow(self, op: str, array: Any, contexts: Any, mode: str, errors: str, threads: int | None) -> Any:
+    def _arrow(
+        self,
+        op: str,
+        array: Any,
+        contexts: Any,
+        mode: str,
+        errors: str,
+        threads: int | None,
+        repeatable: bool = False,
+    ) -> Any:
         import pyarrow as pa
 
         context_array = _arrow.as_arrow(contexts)
@@ -429,12 +452,12 @@ class LocalBox(_native.Box, Box[_M]):
             for chunk in array.chunks:
                 end = start + len(chunk)
                 ctx = contexts if _one_context(contexts) else contexts[start:end]
-                parts.append(self._arrow(op, chunk, ctx, mode, errors, threads))
+                parts.append(self._arrow(op, chunk, ctx, mode, errors, threads, repeatable))
                 start = end
             return pa.chunked_array(parts, type=_arrow_type(op, array.type, self.encoding))
         offsets, data, validity = _arrow.buffers(array)
         out_offsets, out_data, out_validity, nulls = self._column(
-            op, offsets, data, validity, contexts, mode, errors, threads
+            op, offsets, data, validity, contexts, mode, errors, threads, repeatable
         )
         return _arrow.column(
             _arrow_type(op, array.type, self.encoding), len(array), out_offsets, out_data, out_validity, nulls
@@ -776,10 +799,15 @@ class EnvelopeBox(Box[_M]):
         *,
         errors: Errors = "raise",
         threads: int | None = None,
+        repeatable: bool = False,
     ) -> Any:
         """Re-wrap every data key under the active KEK, payloads untouched (``mode="auto"``:
         through the KMS's re-encrypt or rewrap call where it has one); ``"reencrypt"``
         decrypts and encrypts each message again under a new data key."""
+        if repeatable:
+            raise ValueError(
+                "a repeatable rotation needs a direct suite: an envelope Box draws every data key afresh"
+            )
         return self._batch("rotate", messages, contexts, mode, errors, threads, self._keys)
 
     def _batch(

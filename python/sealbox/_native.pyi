@@ -148,6 +148,7 @@ class Box:
         *,
         errors: Literal["raise", "return"] = "raise",
         threads: int | None = None,
+        repeatable: bool = False,
     ) -> Any: ...
     def _column(
         self,
@@ -159,6 +160,7 @@ class Box:
         mode: str,
         errors: str,
         threads: int | None,
+        repeatable: bool = False,
     ) -> tuple[Any, Any, bytes | None, int]: ...
     @property
     def algorithm(self) -> str: ...

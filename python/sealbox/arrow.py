@@ -101,7 +101,10 @@ def rotate_table(
     threads: int | None = None,
 ) -> Any:
     """``table`` with each of ``columns`` re-encrypted (or re-wrapped) to the active key,
-    as ``Box.rotate_batch`` does it: ``mode="auto"`` leaves current messages as they are."""
+    as ``Box.rotate_batch`` does it: ``mode="auto"`` leaves current messages as they are.
+    A Box of a direct suite rotates repeatably (``rotate_batch(repeatable=True)``): the
+    same table gives the same bytes, so an engine's retried task writes what the first
+    attempt wrote. An envelope Box draws fresh data keys."""
     return apply("rotate", table, columns, box, contexts, mode, errors, threads)
 
 
@@ -140,7 +143,9 @@ def apply(
         values = arrays[index]
         ctx = _contexts(data, name, contexts)
         method = getattr(box, f"{op}_batch")
-        extra = {"mode": mode} if op == "rotate" else {}
+        extra: dict[str, Any] = {}
+        if op == "rotate":
+            extra = {"mode": mode, "repeatable": box.algorithm != "envelope"}
         try:
             out = method(values, ctx, errors="return", threads=threads, **extra)
         except TypeError as exc:

@@ -95,6 +95,8 @@ pub(crate) mod label {
     pub const DATA_KEY_SUBKEY: &[u8] = b"sealbox/v1/envelope/aes-256-gcm\0";
     pub const STREAM_COMMIT: &[u8] = b"sealbox/v1/stream/commit\0";
     pub const STREAM_KEY: &[u8] = b"sealbox/v1/stream/aes-256-gcm\0";
+    /// The nonce (or salt) of a repeatable rotation, from the message rotated.
+    pub const ROTATE_NONCE: &[u8] = b"sealbox/v1/rotate/nonce\0";
     /// A blind index's hash key (docs/search.md), so that no index value is a
     /// function a Box computes under the same key bytes.
     pub const BLIND_INDEX_KEY: &[u8] = b"sealbox/v1/blind-index/key\0";
@@ -317,6 +319,9 @@ mod tests {
             label::WRAP_KEY,
             label::DATA_KEY_COMMIT,
             label::DATA_KEY_SUBKEY,
+            label::STREAM_COMMIT,
+            label::STREAM_KEY,
+            label::ROTATE_NONCE,
             label::BLIND_INDEX_KEY,
         ];
         for (i, a) in all.iter().enumerate() {

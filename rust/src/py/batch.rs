@@ -229,6 +229,7 @@ pub fn list_batch<'py>(
     contexts: Option<&Bound<'py, PyAny>>,
     raise: bool,
     threads: Option<usize>,
+    repeatable: bool,
 ) -> PyResult<Bound<'py, PyList>> {
     let what = if op == Op::Seal { "values" } else { "messages" };
     let allow_str = op != Op::Seal;
@@ -248,6 +249,7 @@ pub fn list_batch<'py>(
         threads,
         nulls: None,
         accept: strict.then_some(encoding),
+        repeatable,
     };
     let mut results: Vec<Bound<'py, PyAny>> = Vec::with_capacity(n);
     // A finished chunk's buffers are reused by the chunk queued after it.
@@ -327,6 +329,7 @@ pub fn column_batch<'py>(
     contexts: Option<&Bound<'py, PyAny>>,
     raise: bool,
     threads: Option<usize>,
+    repeatable: bool,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let n = column.len();
     let ctx = BatchContexts::extract(contexts, n)?;
@@ -342,6 +345,7 @@ pub fn column_batch<'py>(
         threads,
         nulls: input_nulls,
         accept: strict.then_some(encoding),
+        repeatable,
     };
     let max_total = if large { usize::MAX } else { i32::MAX as usize };
     let job = py.detach(|| ColumnJob::new(&batch, op, column, &ctx, raise, max_total))?;

@@ -139,6 +139,7 @@ impl SealBox {
         &self.sealer
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn list_batch<'py>(
         &self,
         py: Python<'py>,
@@ -147,8 +148,10 @@ impl SealBox {
         contexts: Option<&Bound<'py, PyAny>>,
         errors: &str,
         threads: Option<usize>,
+        repeatable: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
+        let repeatable = self.repeatable(op, repeatable)?;
         batch::list_batch(
             py,
             &self.sealer,
@@ -159,7 +162,22 @@ impl SealBox {
             contexts,
             raise,
             threads,
+            repeatable,
         )
+    }
+
+    /// Whether a batch derives its nonces (a rotation with `repeatable=True`): only a
+    /// direct suite can, an envelope Box draws each data key afresh.
+    fn repeatable(&self, op: Op, repeatable: bool) -> PyResult<bool> {
+        if repeatable && !matches!(op, Op::Rotate(_)) {
+            return Err(PyValueError::new_err("repeatable applies to rotate_batch"));
+        }
+        if repeatable && self.sealer.is_envelope() {
+            return Err(PyValueError::new_err(
+                "a repeatable rotation needs a direct suite: an envelope Box draws every data key afresh",
+            ));
+        }
+        Ok(repeatable)
     }
 
     fn output<'py>(&self, py: Python<'py>, binary: Vec<u8>) -> Bound<'py, PyAny> {
@@ -307,7 +325,7 @@ impl SealBox {
         errors: &str,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        self.list_batch(py, Op::Seal, values, contexts, errors, threads)
+        self.list_batch(py, Op::Seal, values, contexts, errors, threads, false)
     }
 
     /// Decrypt many messages in one call, in parallel with the GIL released.
@@ -320,11 +338,12 @@ impl SealBox {
         errors: &str,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        self.list_batch(py, Op::Open, messages, contexts, errors, threads)
+        self.list_batch(py, Op::Open, messages, contexts, errors, threads, false)
     }
 
     /// Re-encrypt messages under the active key (and this Box's algorithm).
-    #[pyo3(signature = (messages, contexts = None, mode = "auto", *, errors = "raise", threads = None))]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (messages, contexts = None, mode = "auto", *, errors = "raise", threads = None, repeatable = false))]
     fn rotate_batch<'py>(
         &self,
         py: Python<'py>,
@@ -333,14 +352,15 @@ impl SealBox {
         mode: &str,
         errors: &str,
         threads: Option<usize>,
+        repeatable: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let op = Op::Rotate(batch::parse_mode(mode)?);
-        self.list_batch(py, op, messages, contexts, errors, threads)
+        self.list_batch(py, op, messages, contexts, errors, threads, repeatable)
     }
 
     /// The Arrow path of the batch methods (see `sealbox._box`).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (op, offsets, data, validity, contexts, mode, errors, threads))]
+    #[pyo3(signature = (op, offsets, data, validity, contexts, mode, errors, threads, repeatable = false))]
     fn _column<'py>(
         &self,
         py: Python<'py>,
@@ -352,6 +372,7 @@ impl SealBox {
         mode: &str,
         errors: &str,
         threads: Option<usize>,
+        repeatable: bool,
     ) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
         let op = match op {
             "encrypt" => Op::Seal,
@@ -364,6 +385,7 @@ impl SealBox {
             }
         };
         let (raise, threads) = (batch::parse_errors(errors)?, batch::parse_threads(threads)?);
+        let repeatable = self.repeatable(op, repeatable)?;
         let column = arrow::Column::extract(offsets, data, validity)?;
         let sealer = &self.sealer;
         column.with_items(|items| {
@@ -379,6 +401,7 @@ impl SealBox {
                 contexts,
                 raise,
                 threads,
+                repeatable,
             )
         })
     }

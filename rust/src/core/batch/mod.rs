@@ -21,7 +21,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::core::error::{Error, Result};
 use crate::core::format::{self, Encoding, Parsed};
 use crate::core::seal::envelope::RunMemo;
-use crate::core::seal::Sealer;
+use crate::core::seal::{Nonce, Sealer};
 
 pub mod stream;
 pub mod wraps;
@@ -538,9 +538,12 @@ fn seal_encoded(
     encoding: Encoding,
     plaintext: &[u8],
     ctx: &[u8],
+    nonce: Nonce<'_>,
     out: &mut [u8],
 ) -> Result<()> {
-    write_encoded(encoding, out, |buf| sealer.seal_into(plaintext, ctx, buf))
+    write_encoded(encoding, out, |buf| {
+        sealer.seal_into_with(plaintext, ctx, nonce, buf)
+    })
 }
 
 /// One batch operation over a sealer, in a given output encoding.
@@ -553,6 +556,9 @@ pub struct Batch<'s> {
     /// Accept messages only in this encoding (a strict Box): a message in the
     /// other fails like any message that does not parse. `None` accepts both.
     pub accept: Option<Encoding>,
+    /// A rotation that re-encrypts derives each new nonce from the message and its
+    /// context (`Nonce::From`), so that running it again gives the same bytes.
+    pub repeatable: bool,
 }
 
 impl Batch<'_> {
@@ -797,19 +803,21 @@ impl Batch<'_> {
                 Err(_) => Status::Failed,
             };
         }
-        match self.process(&op, work, &input, ctx, out, memo) {
+        match self.process(&op, work, &input, &binary, ctx, out, memo) {
             Ok(()) => Status::Done,
             Err(_) => Status::Failed,
         }
     }
 
-    /// Do the work of one item, whose input is decoded and parsed.
+    /// Do the work of one item, whose input is decoded (`binary`) and parsed.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn process(
         &self,
         op: &Op,
         work: Work,
         input: &Input<'_>,
+        binary: &[u8],
         ctx: &[u8],
         out: &mut [u8],
         memo: &mut RunMemo,
@@ -817,7 +825,7 @@ impl Batch<'_> {
         let (sealer, encoding) = (self.sealer, self.encoding);
         match (op, work, input) {
             (_, Work::Seal, Input::Plain(plaintext)) => {
-                seal_encoded(sealer, encoding, plaintext, ctx, out)
+                seal_encoded(sealer, encoding, plaintext, ctx, Nonce::Random, out)
             }
             (Op::Open, Work::Open, Input::Message(msg)) => sealer.open_parsed(msg, ctx, out, memo),
             (_, Work::Rewrap, Input::Message(Parsed::Envelope(msg))) => {
@@ -825,7 +833,12 @@ impl Batch<'_> {
             }
             (_, Work::Open, Input::Message(msg)) => with_scratch(msg.plaintext_len(), |buf| {
                 sealer.open_parsed(msg, ctx, buf, memo)?;
-                seal_encoded(sealer, encoding, buf, ctx, out)
+                let nonce = if self.repeatable {
+                    Nonce::From(binary)
+                } else {
+                    Nonce::Random
+                };
+                seal_encoded(sealer, encoding, buf, ctx, nonce, out)
             }),
             _ => Err(Error::Internal("an item's work does not match its input")),
         }
@@ -1094,6 +1107,7 @@ mod tests {
                 threads: Some(1),
                 nulls: None,
                 accept: None,
+                repeatable: false,
             };
             let messages: Vec<Vec<u8>> =
                 plain.iter().map(|p| from.seal(p, b"c").unwrap()).collect();
@@ -1179,6 +1193,7 @@ mod tests {
             threads: Some(2),
             nulls: None,
             accept: None,
+            repeatable: false,
         }
     }
 
