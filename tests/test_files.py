@@ -398,6 +398,43 @@ def test_a_signal_stops_a_long_encrypt_file_and_its_output_is_removed(tmp_path: 
     assert not out.exists()
 
 
+def test_fsspec_file_objects(tmp_path: Path) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    box = sealbox.Box(EnvelopeKeyProvider(Keyring({7: K1})))
+    rng = random.Random(3)
+    pt = rng.randbytes(37 * SEG + 1234)
+    memory_dir = f"/sealbox-files-{os.getpid()}"
+    for fs, base in ((fsspec.filesystem("memory"), memory_dir), (fsspec.filesystem("file"), str(tmp_path))):
+        # encrypt_file / decrypt_file from and to fsspec files.
+        with fs.open(f"{base}/plain", "wb") as f:
+            f.write(pt)
+        with fs.open(f"{base}/plain", "rb") as fin, fs.open(f"{base}/a.sbx", "wb") as fout:
+            box.encrypt_file(fin, fout, context=b"ctx", segment_size=SEG)
+        with fs.open(f"{base}/a.sbx", "rb") as fin, fs.open(f"{base}/back", "wb") as fout:
+            box.decrypt_file(fin, fout, context=b"ctx")
+        assert fs.cat_file(f"{base}/back") == pt
+        # box.open: a reader's random ranges, and a writer.
+        with fs.open(f"{base}/a.sbx", "rb") as f, box.open(f, context=b"ctx") as r:
+            assert r.length == len(pt)
+            check_random_reads(r, pt, rng)
+        with fs.open(f"{base}/w.sbx", "wb") as f, box.open(f, "wb", context=b"ctx", segment_size=SEG) as w:
+            for i in range(0, len(pt), 5000):
+                w.write(pt[i : i + 5000])
+        with fs.open(f"{base}/w.sbx", "rb") as f, box.open(f, context=b"ctx") as r:
+            assert r.read() == pt
+        # A tampered fsspec file fails like any other.
+        ct = bytearray(fs.cat_file(f"{base}/w.sbx"))
+        ct[segment(bytes(ct), 20).start] ^= 1
+        fs.pipe_file(f"{base}/bad.sbx", bytes(ct))
+        with fs.open(f"{base}/bad.sbx", "rb") as f, box.open(f, context=b"ctx") as r:
+            assert r.read(20 * SEG) == pt[: 20 * SEG]
+            with pytest.raises(DecryptionError):
+                r.read(1)
+        with fs.open(f"{base}/bad.sbx", "rb") as f, pytest.raises(DecryptionError):
+            box.decrypt_file(f, io.BytesIO(), context=b"ctx")
+    fsspec.filesystem("memory").rm(memory_dir, recursive=True)
+
+
 def test_an_exception_in_a_with_block_leaves_the_file_truncated() -> None:
     box = sealbox.Box(K1)
     out = io.BytesIO()
