@@ -354,6 +354,14 @@ def test_io_errors_are_os_errors_that_name_the_path(tmp_path: Path) -> None:
     box.encrypt_file(tmp_path / "plain", tmp_path / "sealed", context=b"ctx")
     with pytest.raises(IsADirectoryError):
         box.decrypt_file(tmp_path / "sealed", tmp_path, context=b"ctx")
+    # The output is the input (or a hard link to it): refused before it is truncated.
+    os.link(tmp_path / "plain", tmp_path / "link")
+    cases = ((box.encrypt_file, "plain", "plain"), (box.encrypt_file, "plain", "link"))
+    for call, src, dst in (*cases, (box.decrypt_file, "sealed", "sealed")):
+        before = (tmp_path / src).read_bytes()
+        with pytest.raises(ValueError, match="same file"):
+            call(tmp_path / src, str(tmp_path / dst), context=b"ctx")
+        assert (tmp_path / src).read_bytes() == before
 
 
 class Stop(Exception):

@@ -55,6 +55,22 @@ fn read_full(src: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
+/// Whether `dst` names the file `src` is open on (a hard link too): creating
+/// it would truncate the input.
+#[cfg(unix)]
+fn same_file(src: &File, dst: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (src.metadata(), std::fs::metadata(dst)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &File, _: &Path) -> bool {
+    false
+}
+
 /// Sealing plaintext, or opening sealed segments.
 #[derive(Clone, Copy)]
 pub enum Direction {
@@ -168,6 +184,11 @@ impl<'k> FileJob<'k> {
             .ok_or_else(|| Error::Invalid("runs must hold 1 segment or more".into()))?;
         let mut pending = vec![0u8; run_len];
         let pending_len = read_full(&mut src, &mut pending).map_err(|e| io_error(src_path, &e))?;
+        if same_file(&src, dst_path) {
+            return Err(Error::Invalid(
+                "the input and the output are the same file".into(),
+            ));
+        }
         let mut dst = File::create(dst_path).map_err(|e| io_error(dst_path, &e))?;
         let remove = dst.metadata().is_ok_and(|m| m.is_file());
         let mut job = FileJob {
@@ -387,6 +408,18 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(std::fs::read(&back).unwrap(), b"keep");
+        // The output is the input: refused, the input left as it was.
+        let before = std::fs::read(&plain).unwrap();
+        let same = run(FileJob::new(
+            &k,
+            Direction::Seal,
+            &header,
+            &plain,
+            &plain,
+            2,
+        ));
+        assert!(matches!(same, Err(Error::Invalid(_))));
+        assert_eq!(std::fs::read(&plain).unwrap(), before);
         assert!(run(FileJob::new(&k, Direction::Seal, &header, &plain, &enc, 0)).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
