@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
+use zeroize::Zeroizing;
+
 use crate::core::error::{Error, Result};
 use crate::core::format::TAG_LEN;
 use crate::core::seal::stream::SegmentKey;
@@ -22,6 +24,10 @@ use super::stream::{open_run, opened_len, seal_run, sealed_len};
 
 /// Output buffers: one being filled, the others queued or being written.
 const BUFFERS: usize = 3;
+
+/// A buffer of plaintext (an input run when sealing, an output run when
+/// opening): every buffer is wiped when dropped.
+type Buffer = Zeroizing<Vec<u8>>;
 
 /// Runs per step (between two checks for an interruption).
 const RUNS_PER_STEP: usize = 8;
@@ -80,15 +86,15 @@ pub enum Direction {
 
 /// The thread that writes the output, and the channels to it.
 struct Writer {
-    full: SyncSender<Vec<u8>>,
-    empty: Receiver<Vec<u8>>,
+    full: SyncSender<Buffer>,
+    empty: Receiver<Buffer>,
     thread: JoinHandle<io::Result<()>>,
 }
 
 impl Writer {
     fn start(mut dst: File) -> Self {
-        let (full, queued) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
-        let (give_back, empty) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+        let (full, queued) = mpsc::sync_channel::<Buffer>(BUFFERS);
+        let (give_back, empty) = mpsc::sync_channel::<Buffer>(BUFFERS);
         let thread = std::thread::spawn(move || -> io::Result<()> {
             for buf in queued {
                 dst.write_all(&buf)?;
@@ -131,9 +137,9 @@ pub struct FileJob<'k> {
     index: u64,
     /// The run read and not yet processed, and the one after it (read to know
     /// whether this one is the file's last).
-    pending: Vec<u8>,
+    pending: Buffer,
     pending_len: usize,
-    next: Vec<u8>,
+    next: Buffer,
     done: bool,
 }
 
@@ -182,7 +188,7 @@ impl<'k> FileJob<'k> {
             })
             .filter(|&n| n > 0)
             .ok_or_else(|| Error::Invalid("runs must hold 1 segment or more".into()))?;
-        let mut pending = vec![0u8; run_len];
+        let mut pending = Buffer::new(vec![0u8; run_len]);
         let pending_len = read_full(&mut src, &mut pending).map_err(|e| io_error(src_path, &e))?;
         if same_file(&src, dst_path) {
             return Err(Error::Invalid(
@@ -205,7 +211,7 @@ impl<'k> FileJob<'k> {
             index: 0,
             pending,
             pending_len,
-            next: vec![0u8; run_len],
+            next: Buffer::new(vec![0u8; run_len]),
             done: false,
         };
         // From here on a failure removes `dst` (the job is dropped).
@@ -262,14 +268,14 @@ impl<'k> FileJob<'k> {
 
     /// An output buffer: a new one while fewer than `BUFFERS` exist, else one
     /// the writer is done with.
-    fn buffer(&mut self) -> Result<Vec<u8>> {
+    fn buffer(&mut self) -> Result<Buffer> {
         let writer = self.writer.as_ref().ok_or(Error::Internal("no writer"))?;
         if let Ok(buf) = writer.empty.try_recv() {
             return Ok(buf);
         }
         if self.made < BUFFERS {
             self.made += 1;
-            return Ok(Vec::new());
+            return Ok(Buffer::default());
         }
         match writer.empty.recv() {
             Ok(buf) => Ok(buf),
@@ -277,7 +283,7 @@ impl<'k> FileJob<'k> {
         }
     }
 
-    fn send(&mut self, buf: Vec<u8>) -> Result<()> {
+    fn send(&mut self, buf: Buffer) -> Result<()> {
         let writer = self.writer.as_ref().ok_or(Error::Internal("no writer"))?;
         if writer.full.send(buf).is_err() {
             return Err(self.writer_failed());
