@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol, Union
 
@@ -321,8 +322,19 @@ def _input(src: Source) -> Iterator[IO[bytes]]:
         yield f
 
 
+def _native_paths(src: Source, dst: Target) -> bool:
+    """Whether the core reads and writes the files itself (both are paths)."""
+    return _is_path(src) and _is_path(dst)
+
+
 def encrypt_file(keys: FileKeys, src: Source, dst: Target, context: Any, segment_size: int) -> None:
     per_run = _run(_check_segment_size(segment_size))
+    if _native_paths(src, dst):
+        # Path to path: read, sealed and written by the core, the GIL released
+        # (removes ``dst`` on failure).
+        header, cipher = keys.create(segment_size, context)
+        cipher.process_file(src, dst, header, per_run, True)  # type: ignore[arg-type]
+        return
     run = per_run * segment_size
     with _input(src) as fin, _output(dst) as fout:
         header, cipher = keys.create(segment_size, context)
@@ -346,6 +358,10 @@ def decrypt_file(keys: FileKeys, src: Source, dst: Target, context: Any) -> None
         header = read_header(fin)
         cipher = keys.open(header, context)
         per_run = _run(cipher.segment_size)
+        if _native_paths(src, dst) and stat.S_ISREG(os.fstat(fin.fileno()).st_mode):
+            # A regular file (read again from the start, so not a pipe): as in encrypt_file.
+            cipher.process_file(src, dst, header, per_run, False)  # type: ignore[arg-type]
+            return
         run = per_run * (cipher.segment_size + _TAG)
         with _output(dst) as fout:
             index = 0

@@ -1,3 +1,4 @@
+import os
 from collections.abc import Callable
 from typing import Any, Literal, Self, final
 
@@ -434,6 +435,14 @@ class StreamCipher:
     def segment_size(self) -> int: ...
     def seal(self, index: int, data: _Buffer, last: bool) -> bytes: ...
     def open(self, index: int, data: _Buffer, last: bool) -> bytes: ...
+    def process_file(
+        self,
+        src: str | os.PathLike[str],
+        dst: str | os.PathLike[str],
+        header: bytes,
+        per_run: int,
+        seal: bool,
+    ) -> None: ...
 
 def stream_header_len(prefix: bytes) -> int: ...
 def stream_header(header: bytes) -> tuple[int, str, int, bytes]: ...

@@ -19,6 +19,13 @@ pub enum Error {
     Invalid(String),
     /// The operating system's random number generator failed.
     Random,
+    /// Reading or writing a file failed: the operating system's error code and
+    /// text, and the file's path.
+    Io {
+        code: Option<i32>,
+        message: String,
+        path: String,
+    },
     /// A state the code rules out was reached: a bug in sealbox, never a
     /// property of the input. Never returned for a failed decryption.
     Internal(&'static str),
@@ -42,6 +49,14 @@ impl fmt::Display for Error {
             }
             Error::Invalid(msg) => f.write_str(msg),
             Error::Random => f.write_str("the operating system's random number generator failed"),
+            Error::Io {
+                code,
+                message,
+                path,
+            } => match code {
+                Some(code) => write!(f, "[Errno {code}] {message}: {path:?}"),
+                None => write!(f, "{message}: {path:?}"),
+            },
             Error::Internal(what) => {
                 write!(f, "internal error in sealbox ({what}); please report it")
             }

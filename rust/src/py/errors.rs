@@ -13,6 +13,13 @@ impl From<Error> for PyErr {
         match err {
             Error::Decrypt => DecryptionError::new_err("decryption failed"),
             Error::Random => PyOSError::new_err(err.to_string()),
+            // OSError(errno, strerror, filename): FileNotFoundError, PermissionError...
+            Error::Io {
+                code: Some(code),
+                message,
+                path,
+            } => PyOSError::new_err((code, message, path)),
+            Error::Io { code: None, .. } => PyOSError::new_err(err.to_string()),
             Error::Internal(_) => PyRuntimeError::new_err(err.to_string()),
             Error::KeyLength { .. } | Error::NonceLength { .. } | Error::Invalid(_) => {
                 PyValueError::new_err(err.to_string())

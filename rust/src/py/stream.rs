@@ -1,10 +1,13 @@
 //! The segmented file format: a file's segment cipher and its header, for
 //! `sealbox._files` (which reads and writes the file objects).
 
+use std::path::PathBuf;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
 use crate::core::batch::stream as runs;
+use crate::core::batch::stream_file::{Direction, FileJob};
 use crate::core::format::stream::{self as wire, StreamHeader};
 use crate::core::seal::stream::SegmentKey;
 use crate::core::Keyring as CoreKeyring;
@@ -107,12 +110,59 @@ impl StreamCipher {
         })
     }
 
+    /// Seal (`seal`) or open the file at `src` into `dst`, `per_run` segments at
+    /// a time, with the GIL released. `header` is the one this cipher was made
+    /// (or opened) with. A `dst` written by a call that fails is removed.
+    fn process_file(
+        &self,
+        py: Python<'_>,
+        src: PathBuf,
+        dst: PathBuf,
+        header: &[u8],
+        per_run: usize,
+        seal: bool,
+    ) -> PyResult<()> {
+        let direction = if seal {
+            Direction::Seal
+        } else {
+            Direction::Open
+        };
+        let key = &self.key;
+        let job = py.detach(|| FileJob::new(key, direction, header, &src, &dst, per_run))?;
+        run_file(py, job)
+    }
+
     fn __repr__(&self) -> String {
         format!("StreamCipher(segment_size={})", self.key.segment_size())
     }
 
     fn __reduce__(&self) -> PyResult<()> {
         Err(refuse_pickle("StreamCipher"))
+    }
+}
+
+/// A file job stepped with the GIL released, Ctrl-C checked between steps. A
+/// job that stops is dropped with the GIL released too (`pipeline::steps` would
+/// drop it holding the GIL): dropping it waits for its writer, whose output may
+/// be a pipe that a Python thread reads.
+fn run_file(py: Python<'_>, mut job: FileJob<'_>) -> PyResult<()> {
+    let stepped = loop {
+        match py.detach(|| job.step()) {
+            Ok(true) => {
+                if let Err(e) = py.check_signals() {
+                    break Err(e);
+                }
+            }
+            Ok(false) => break Ok(()),
+            Err(e) => break Err(PyErr::from(e)),
+        }
+    };
+    match stepped {
+        Ok(()) => Ok(py.detach(|| job.finish())?),
+        Err(e) => {
+            py.detach(move || drop(job));
+            Err(e)
+        }
     }
 }
 

@@ -24,6 +24,7 @@ use crate::core::seal::envelope::RunMemo;
 use crate::core::seal::{Nonce, Sealer};
 
 pub mod stream;
+pub mod stream_file;
 pub mod wraps;
 
 /// Items of a batch: any indexable collection of byte strings.
