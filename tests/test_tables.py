@@ -668,3 +668,29 @@ def test_a_move_reads_row_columns_alongside(db: Db) -> None:
     for i, (enc, iv) in got.items():
         assert codecs.decode(box.decrypt(enc, context=column_context("pairs", "enc"))) == f"secret {i}"
         assert iv == stored[i - 1]["iv"]  # read, never written
+
+
+def test_a_move_of_one_column_leaves_the_others_to_encrypt_as_plaintext(tmp_path: Path) -> None:
+    """Only the columns with ``convert`` are moves: in the others, a message under an older key
+    is not the job's (``rotate`` moves it), and does not count as remaining."""
+    import sqlite3
+
+    from sealbox.compat.lockbox import Lockbox
+
+    path = str(tmp_path / "app.sqlite3")
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT)")
+    lockbox = Lockbox(bytes(range(32)))
+    old = sealbox.Box(RING1, encoding="text").encrypt(codecs.encode("old"), context=column_context("t", "b"))
+    db.executemany(
+        "INSERT INTO t VALUES (?, ?, ?)",
+        [(1, lockbox.encrypt("x"), "plain b"), (2, lockbox.encrypt("y"), old)],
+    )
+    db.commit()
+    report = tables.encrypt(path, "t", ["a", "b"], RING2, convert={"a": lockbox.decrypt_str})
+    assert (report.encrypted, report.remaining, report.failed) == (2, 0, [])
+    rows = dict((i, (a, b)) for i, a, b in db.execute("SELECT id, a, b FROM t"))
+    text = sealbox.Box(RING2, encoding="text")
+    assert codecs.decode(text.decrypt(rows[1][0], context=column_context("t", "a"))) == "x"
+    assert codecs.decode(text.decrypt(rows[1][1], context=column_context("t", "b"))) == "plain b"
+    assert rows[2][1] == old

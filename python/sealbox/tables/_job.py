@@ -202,12 +202,16 @@ class Job:
             raise ValueError(
                 f"context must be 'none', 'column' or 'row' (or a mapping to them), not {self.context!r}"
             )
-        # A move off another format (encrypt with convert) reads every value not under the
-        # active key: the other format's values can start like a message (see _encrypt).
-        moving = self.kind == "encrypt" and bool(self.convert)
-        done = Headers.under([self.boxes.active_key_id]) if self.kind == "rotate" or moving else None
+        # A column moved off another format (encrypt with convert) reads every value not under
+        # the active key: the other format's values can start like a message (see _encrypt).
+        active = Headers.under([self.boxes.active_key_id])
+
+        def done(column: str) -> Headers | None:
+            moving = self.kind == "encrypt" and column in self.convert
+            return active if self.kind == "rotate" or moving else None
+
         self.pending = [
-            Pending(c, k, done, messages=self.kind == "decrypt")
+            Pending(c, k, done(c), messages=self.kind == "decrypt")
             for c, k in zip(self.layout.columns, self.layout.kinds, strict=True)
         ]
         self._extras: list[list[Any]] = []
