@@ -186,15 +186,45 @@ def test_lookups_an_encrypted_field_cannot_answer_raise_when_the_queryset_is_bui
 
 
 def test_a_value_moved_to_another_column_fails_closed(db: str) -> None:
-    from django.db import connections
+    from django.db import connections, transaction
 
     from tests.djangoapp.models import Patient
 
     pk = Patient.objects.using(db).create(name="Bob", age=41).pk
     with connections[db].cursor() as cursor:
         cursor.execute("UPDATE djangoapp_patient SET notes = name WHERE id = %s", [pk])
-    with pytest.raises(sealbox.DecryptionError, match=r"Patient\.notes did not decrypt"):
+    with pytest.raises(sealbox.DecryptionError) as one:
         Patient.objects.using(db).get(pk=pk)
+    assert str(one.value) == f"Patient.notes of the row with key {pk} did not decrypt"  # never "Bob"
+    # One message copied into many rows: up to three keys, found by the stored bytes; inside a
+    # transaction, which goes on working afterwards.
+    pks = [Patient.objects.using(db).create(name=f"P{i}", age=i).pk for i in range(5)]
+    with transaction.atomic(using=db):
+        with connections[db].cursor() as cursor:
+            cursor.execute(
+                "UPDATE djangoapp_patient SET age = (SELECT name FROM djangoapp_patient WHERE id = %s) "
+                "WHERE id <> %s",
+                [pks[0], pk],
+            )
+        with pytest.raises(sealbox.DecryptionError) as many:
+            list(Patient.objects.using(db).filter(pk__in=pks).values_list("age", flat=True))
+        shown = ", ".join(str(k) for k in sorted(pks)[:3])
+        assert str(many.value) == f"Patient.age of the rows with keys {shown} and more did not decrypt"
+        assert Patient.objects.using(db).filter(pk=pk).count() == 1
+    # A value no row holds (computed in the query): the field only.
+    from django.db.models.expressions import RawSQL
+    from sealbox import column_context
+
+    foreign = sealbox.Box(sealbox.Keyring.from_string(KEYS1)).encrypt(
+        b"x", context=column_context("djangoapp_patient", "notes")
+    )
+    with pytest.raises(sealbox.DecryptionError) as nowhere:
+        list(
+            Patient.objects.using(db)
+            .annotate(v=RawSQL("%s", [foreign], output_field=Patient._meta.get_field("age")))
+            .values_list("v", flat=True)
+        )
+    assert str(nowhere.value) == "a value of Patient.age did not decrypt"
 
 
 def test_the_commands_encrypt_legacy_plaintext_and_refuse_misuse(db: str) -> None:
@@ -436,3 +466,43 @@ def test_a_subclass_that_normalizes_in_to_python_writes_and_looks_up_alike(db: s
     assert plain.get_db_prep_value("A@Example.org", connections[db]) in plain.lookup_messages(
         ["a@example.org"]
     )
+
+
+def test_bulk_create_and_bulk_update_write_messages_and_postgresql_sends_one_array_per_column(
+    db: str,
+) -> None:
+    """Encrypted fields have no ``get_placeholder`` unless a database is MySQL (``_binary %s``),
+    so PostgreSQL's ``bulk_create`` takes its ``UNNEST`` form."""
+    import sealbox.django as sd
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+    from sealbox.tables._headers import looks_encrypted
+
+    from tests.djangoapp.models import Patient
+
+    field = Patient._meta.get_field("name")
+    assert not hasattr(field, "get_placeholder")
+    with CaptureQueriesContext(connections[db]) as queries:
+        Patient.objects.using(db).bulk_create(
+            [Patient(name=f"n{i}", age=i, notes="" if i % 2 else None) for i in range(50)]
+        )
+    insert = next(q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT"))
+    assert ("UNNEST" in insert) == (db == "pg")
+    people = list(Patient.objects.using(db).order_by("pk"))
+    assert [(p.name, p.age, p.notes) for p in people] == [
+        (f"n{i}", i, "" if i % 2 else None) for i in range(50)
+    ]
+    for p in people:
+        p.age = -p.age
+    Patient.objects.using(db).bulk_update(people, ["age"])
+    assert sorted(Patient.objects.using(db).values_list("age", flat=True)) == sorted(-i for i in range(50))
+    with connections[db].cursor() as cursor:
+        cursor.execute("SELECT name, age FROM djangoapp_patient")
+        stored = [bytes(v) for row in cursor.fetchall() for v in row]
+    assert len(stored) == 100 and all(looks_encrypted(v) for v in stored)
+    original = sd._mysql[0]
+    try:
+        sd._mysql[0] = True  # a configured MySQL database: the placeholder is back
+        assert field.get_placeholder(b"x", None, connections[db]) == "%s"
+    finally:
+        sd._mysql[0] = original

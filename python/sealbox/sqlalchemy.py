@@ -24,6 +24,8 @@ is built. ``rotate(session, Model)`` re-encrypts a model's columns with
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime
 import decimal
 import uuid
@@ -34,6 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm
 from sqlalchemy import event
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
@@ -106,13 +109,15 @@ class Encrypted(TypeDecorator[Any]):
         self.allow_plaintext = allow_plaintext
         self._accepted = accepted
         self._where: tuple[str, str] | None = None
+        self._table: weakref.ref[sa.Table] | None = None
         self._context: bytes | None = None
         super().__init__()
 
     # -- the column it is attached to
 
-    def _bind_to(self, table: str, column: str) -> None:
+    def _bind_to(self, table: str, column: str, owner: sa.Table | None = None) -> None:
         self._where = (table, column)
+        self._table = weakref.ref(owner) if owner is not None else None
         self._context = column_context(table, column) if self.context == "column" else None
 
     def _name(self) -> str:
@@ -156,13 +161,24 @@ class Encrypted(TypeDecorator[Any]):
 
     def bind_processor(self, dialect: Any) -> Any:
         generic = super().bind_processor(dialect)
-        if self.context != "column" or self._accepted != (str,) or generic is None or self._where is None:
-            return generic
+        if generic is None:
+            return None
         impl: Callable[[Any], Any] = self.impl_instance.bind_processor(dialect) or _same
+        if self.context != "column" or self._accepted != (str,) or self._where is None:
+
+            def sealed(value: Any) -> Any:
+                if type(value) is _Bound:  # encrypted in the flush
+                    return impl(value.message)
+                return generic(value)
+
+            return sealed
         encrypt, ctx, encode_str = self.box.encrypt, self._ctx(), codecs._encode_str
 
         def process(value: Any) -> Any:
-            if type(value) is str:
+            kind = type(value)
+            if kind is _Bound:
+                return impl(value.message)
+            if kind is str:
                 return impl(encrypt(encode_str(value), context=ctx))
             return generic(value)
 
@@ -174,7 +190,7 @@ class Encrypted(TypeDecorator[Any]):
             return generic
         if self.impl_instance.result_processor(dialect, coltype) is not None:
             return generic
-        decrypt, ctx, decode, name = self.box.decrypt, self._ctx(), codecs.decode, self._name()
+        decrypt, ctx, decode, failed = self.box.decrypt, self._ctx(), codecs.decode, self._failed
 
         def process(value: Any) -> Any:
             if type(value) is not bytes:
@@ -182,7 +198,7 @@ class Encrypted(TypeDecorator[Any]):
             try:
                 return decode(decrypt(value, context=ctx))
             except DecryptionError:
-                raise DecryptionError(f"a value of {name} did not decrypt") from None
+                raise failed(value) from None
 
         return process
 
@@ -212,7 +228,22 @@ class Encrypted(TypeDecorator[Any]):
         try:
             return codecs.decode(self.box.decrypt(value, context=self._ctx()))
         except DecryptionError:
-            raise DecryptionError(f"a value of {self._name()} did not decrypt") from None
+            raise self._failed(value) from None
+
+    def _failed(self, message: bytes | str) -> DecryptionError:
+        """The error for a stored value that did not decrypt, naming the rows that hold it.
+
+        A column type sees a value, not its row: the rows are found by the stored bytes, on
+        the connection that ran the last statement in this thread or task (a scan where the
+        column has no index; only on this error path). Where that fails, the error names the
+        column only."""
+        keys = _rows_holding(self, message)
+        if not keys:
+            return DecryptionError(f"a value of {self._name()} did not decrypt")
+        shown = ", ".join(repr(k[0] if len(k) == 1 else k) for k in keys[:_SHOWN])
+        more = " and more" if len(keys) > _SHOWN else ""
+        which = f"row with key {shown}" if len(keys) == 1 else f"rows with keys {shown}{more}"
+        return DecryptionError(f"{self._name()} of the {which} did not decrypt")
 
     def _open_row(self, message: Any, row: Any) -> Any:
         if self.allow_plaintext and not looks_encrypted(message):
@@ -234,7 +265,7 @@ class Encrypted(TypeDecorator[Any]):
     def copy(self, **kw: Any) -> Encrypted:
         """A copy bound to the same column (SQLAlchemy copies a type for each dialect)."""
         new = Encrypted(self.type_, self.box, context=self.context, allow_plaintext=self.allow_plaintext)
-        new._where, new._context = self._where, self._context
+        new._where, new._context, new._table = self._where, self._context, self._table
         return new
 
     # -- queries
@@ -280,6 +311,47 @@ def _same(value: Any) -> Any:
     return value
 
 
+# The connection of the last statement run in this thread or task, for the error path above.
+_LAST: contextvars.ContextVar[weakref.ref[Any] | None] = contextvars.ContextVar(
+    "sealbox_sa_last", default=None
+)
+_SHOWN = 3  # keys named in an error
+
+
+@event.listens_for(sa.engine.Engine, "before_cursor_execute")
+def _remember(
+    conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, executemany: Any
+) -> None:
+    _LAST.set(weakref.ref(conn))
+
+
+def _rows_holding(kind: Encrypted, message: bytes | str) -> list[tuple[Any, ...]]:
+    """The primary keys of the rows (at most a few) whose column holds ``message``."""
+    table = kind._table() if kind._table is not None else None
+    last = _LAST.get()
+    conn = last() if last is not None else None
+    if table is None or conn is None or conn.closed or not conn.in_transaction() or kind._where is None:
+        return []
+    keys = list(table.primary_key.columns)
+    if not keys:
+        return []
+    storage = kind.load_dialect_impl(_Generic())
+    column = table.c[kind._where[1]]
+    query = (
+        sa.select(*keys)
+        .where(sa.type_coerce(column, storage) == sa.bindparam("message", message, type_=storage))
+        .order_by(*keys)
+        .limit(_SHOWN + 1)
+    )
+    # A savepoint where a failed statement would end the caller's transaction (PostgreSQL).
+    guard = conn.begin_nested() if conn.dialect.name == "postgresql" else contextlib.nullcontext()
+    try:
+        with guard:
+            return [tuple(row) for row in conn.execute(query)]
+    except Exception:  # the lookup is best effort; the error stays a DecryptionError
+        return []
+
+
 class _Generic:
     """Stands for a dialect where only the storage type is wanted."""
 
@@ -297,7 +369,7 @@ def _attached(column: sa.Column[Any], table: Any) -> None:
         if kind._where is not None and kind._where != where:
             kind = kind.copy()  # one type object given to two columns
             column.type = kind
-        kind._bind_to(*where)
+        kind._bind_to(*where, table)
 
 
 class BlindIndexed(TypeDecorator[Any]):
@@ -423,13 +495,17 @@ def _configured_indexes(mapper: Any, class_: Any) -> None:
             )
     if found:
         _INDEXES[mapper] = found
+        event.listen(mapper, "before_insert", _fill_indexes)
+        event.listen(mapper, "before_update", _fill_indexes)
+        event.listen(mapper, "after_insert", _unfill_indexes)
+        event.listen(mapper, "after_update", _unfill_indexes)
 
 
 def _fill_indexes(mapper: Any, connection: Any, target: Any) -> None:
     found = _INDEXES.get(mapper)
     if not found:
         return
-    state = sa.inspect(target)
+    state = instance_state(target)
     for attr, source, kind in found:
         if state.has_identity and not state.attrs[source].history.has_changes():
             continue
@@ -440,7 +516,7 @@ def _fill_indexes(mapper: Any, connection: Any, target: Any) -> None:
 
 
 def _unfill_indexes(mapper: Any, connection: Any, target: Any) -> None:
-    state = sa.inspect(target)
+    state = instance_state(target)
     for attr, _, _ in _INDEXES.get(mapper, ()):
         value = state.dict.get(attr)
         if isinstance(value, _Indexed):
@@ -481,13 +557,17 @@ def _configured(mapper: Any, class_: Any) -> None:
             "(default=uuid.uuid4), a Sequence (PostgreSQL), or autoincrement=False and assign it"
         )
     _ROWS[mapper] = (rows, key)
+    event.listen(mapper, "before_insert", _seal_row)
+    event.listen(mapper, "before_update", _seal_row)
+    event.listen(mapper, "load", _open_loaded)
+    event.listen(mapper, "refresh", _open_loaded)
 
 
 @event.listens_for(sa.orm.Session, "before_flush")
 def _assign_keys(session: Any, flush_context: Any, instances: Any) -> None:
     """Give new rows with row-bound columns their primary key before the flush encrypts them."""
     for target in session.new:
-        mapper = sa.inspect(target).mapper
+        mapper = instance_state(target).mapper
         if not _row_columns(mapper):
             continue
         key = _row_key(mapper)
@@ -508,68 +588,34 @@ def _assign_keys(session: Any, flush_context: Any, instances: Any) -> None:
         setattr(target, attr, value)
 
 
-# For each mapper: its column-bound Encrypted attributes (encrypted in one batch per flush).
-_COLUMNS: weakref.WeakKeyDictionary[Any, list[tuple[str, Encrypted]]] = weakref.WeakKeyDictionary()
-# What a flush replaced by messages, per session, to put back if the flush fails.
-_SEALED: weakref.WeakKeyDictionary[Any, list[tuple[Any, str, Any]]] = weakref.WeakKeyDictionary()
+# What a flush replaced by messages (row-bound values), per session: (attribute, [(instance
+# dict, value)]), put back when the flush is over or has failed.
+_SEALED: weakref.WeakKeyDictionary[Any, list[tuple[str, list[tuple[dict[str, Any], Any]]]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _column_attrs(mapper: Any) -> list[tuple[str, Encrypted]]:
-    found = _COLUMNS.get(mapper)
-    if found is None:
-        found = _COLUMNS[mapper] = [
-            (prop.key, col.type)
-            for prop in mapper.column_attrs
-            for col in prop.columns
-            if isinstance(col.type, Encrypted) and col.type.context != "row"
-        ]
-    return found
-
-
-@event.listens_for(sa.orm.Session, "before_flush")
-def _seal_batches(session: Any, flush_context: Any, instances: Any) -> None:
-    """Encrypt the flush's column-bound values with one batch call per column (the bind
-    processor then passes the messages through), instead of one call per value."""
-    groups: dict[tuple[int, str], tuple[Encrypted, list[tuple[Any, Any]]]] = {}
-    for target in [*session.new, *session.dirty]:
-        state = sa.inspect(target)
-        for attr, kind in _column_attrs(state.mapper):
-            value = state.dict.get(attr)
-            if value is None or isinstance(value, _Bound | Sealed):
-                continue
-            if state.has_identity and not state.attrs[attr].history.has_changes():
-                continue
-            groups.setdefault((id(kind), attr), (kind, []))[1].append((state, value))
-    # Every value is encrypted before any is replaced: an error leaves the objects as they were.
-    batches = [
-        (attr, items, kind.box.encrypt_batch([kind._encode(v) for _, v in items], kind._ctx()))
-        for (_, attr), (kind, items) in groups.items()
-    ]
-    sealed = _SEALED.setdefault(session, [])
-    for attr, items, messages in batches:
-        for (state, value), message in zip(items, messages, strict=True):
-            state.dict[attr] = _Bound(message, value)
-            sealed.append((state, attr, value))
-
-
-@event.listens_for(sa.orm.Session, "after_flush_postexec")
+@event.listens_for(sa.orm.Session, "after_flush")
 def _flushed(session: Any, flush_context: Any) -> None:
-    _SEALED.pop(session, None)
+    """The written rows get their values back in place of the messages (the flush then
+    commits them as loaded; a row the flush left out keeps its change pending)."""
+    for attr, items in _SEALED.pop(session, ()):
+        for values, value in items:
+            if type(values.get(attr)) is _Bound:
+                values[attr] = value
 
 
 @event.listens_for(sa.orm.Session, "after_soft_rollback")
 def _rolled_back(session: Any, previous_transaction: Any) -> None:
     """A flush that failed leaves no message where the application had its value."""
-    for state, attr, value in _SEALED.pop(session, []):
-        if isinstance(state.dict.get(attr), _Bound):
-            state.dict[attr] = value
+    _flushed(session, None)
 
 
 def _seal_row(mapper: Any, connection: Any, target: Any) -> None:
     columns = _row_columns(mapper)
     if not columns:
         return
-    state = sa.inspect(target)
+    state = instance_state(target)
     key = _row_key(mapper)
     key_attr = mapper.get_property_by_column(key).key
     if state.has_identity and state.attrs[key_attr].history.has_changes():
@@ -588,7 +634,7 @@ def _seal_row(mapper: Any, connection: Any, target: Any) -> None:
         state.dict[attr] = _Bound(message, value)
         session = sa.orm.object_session(target)
         if session is not None:
-            _SEALED.setdefault(session, []).append((state, attr, value))
+            _SEALED.setdefault(session, []).append((attr, [(state.dict, value)]))
 
 
 def _as_key(column: Any, value: Any) -> Any:
@@ -605,16 +651,8 @@ def _as_key(column: Any, value: Any) -> Any:
     return kind(value)
 
 
-def _unseal_written(mapper: Any, connection: Any, target: Any) -> None:
-    state = sa.inspect(target)
-    for attr, _ in [*_row_columns(mapper), *_column_attrs(mapper)]:
-        value = state.dict.get(attr)
-        if isinstance(value, _Bound):
-            sa.orm.attributes.set_committed_value(target, attr, value.plaintext)
-
-
 def _open_loaded(target: Any, *args: Any) -> None:
-    state = sa.inspect(target)
+    state = instance_state(target)
     columns = _row_columns(state.mapper)
     if not columns:
         return
@@ -623,18 +661,6 @@ def _open_loaded(target: Any, *args: Any) -> None:
         value = state.dict.get(attr)
         if isinstance(value, Sealed):
             sa.orm.attributes.set_committed_value(target, attr, value.open(row))
-
-
-event.listen(sa.orm.Mapper, "before_insert", _fill_indexes)
-event.listen(sa.orm.Mapper, "before_update", _fill_indexes)
-event.listen(sa.orm.Mapper, "after_insert", _unfill_indexes)
-event.listen(sa.orm.Mapper, "after_update", _unfill_indexes)
-event.listen(sa.orm.Mapper, "before_insert", _seal_row)
-event.listen(sa.orm.Mapper, "before_update", _seal_row)
-event.listen(sa.orm.Mapper, "after_insert", _unseal_written)
-event.listen(sa.orm.Mapper, "after_update", _unseal_written)
-event.listen(sa.orm.Mapper, "load", _open_loaded)
-event.listen(sa.orm.Mapper, "refresh", _open_loaded)
 
 
 def rotate(

@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import functools
 import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from contextlib import nullcontext
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.core.signals import setting_changed
-from django.db import models
+from django.db import connections, models, transaction
 from django.db.models import Lookup, signals
 from django.utils.datastructures import MultiValueDict
 from django.views import debug
@@ -76,6 +78,33 @@ def keys_changed(**kwargs: Any) -> None:
     by hand, so fields pick up the new keyring."""
     if kwargs.get("setting", "SEALBOX_KEYS") == "SEALBOX_KEYS":
         _generation[0] += 1
+    if kwargs.get("setting") == "DATABASES":
+        _mysql[0] = None
+
+
+# Whether a configured database is MySQL or MariaDB (None: not yet looked up).
+_mysql: list[bool | None] = [None]
+
+
+def _binary_placeholders() -> bool:
+    found = _mysql[0]
+    if found is None:
+        found = _mysql[0] = any(connections[alias].vendor == "mysql" for alias in connections)
+    return found
+
+
+class _BinaryPlaceholder:
+    """``BinaryField.get_placeholder``, there only when a database is MySQL or MariaDB (whose
+    binary parameters are written ``_binary %s``). Django tests for the attribute: a field
+    that has it keeps PostgreSQL's ``bulk_create`` off its ``UNNEST`` form (one array per
+    column) and costs a call per value everywhere else."""
+
+    def __get__(self, field: Any, owner: Any = None) -> Any:
+        if field is None:
+            return self
+        if not _binary_placeholders():
+            raise AttributeError("get_placeholder")
+        return functools.partial(models.BinaryField.get_placeholder, field)
 
 
 setting_changed.connect(keys_changed, dispatch_uid="sealbox-keys-changed")
@@ -128,6 +157,8 @@ def _plain_text(cls: type) -> bool:
 class EncryptedField(models.BinaryField):
     """The base of the encrypted fields: a binary column holding sealbox messages."""
 
+    get_placeholder = _BinaryPlaceholder()
+
     python_types: tuple[type[Any], ...] = ()
     description = "an encrypted value"
     # Whether legacy plaintext stored as text is parsed (JSON) even though str is a value.
@@ -154,6 +185,7 @@ class EncryptedField(models.BinaryField):
         self.allow_plaintext = allow_plaintext
         self._settings_box: tuple[Any, Box[Any]] | None = None
         self._column_ctx: bytes | None = None
+        self._fast_cache: tuple[int, _Fast | None] | None = None
         kwargs.setdefault("editable", True)
         super().__init__(*args, **kwargs)
 
@@ -266,11 +298,26 @@ class EncryptedField(models.BinaryField):
     def _canonical(self, value: Any) -> Any:
         return value
 
+    def _fast(self) -> _Fast | None:
+        """The common case, resolved once per keyring: a column-bound field whose Box is
+        fixed (given, or the settings' keys), or None."""
+        cached = self._fast_cache
+        if cached is not None and cached[0] == _generation[0]:
+            return cached[1]
+        found = None
+        if self.context == "column" and (self._box is None or isinstance(self._box, Box)):
+            box = self.box
+            text = _plain_text(type(self)) and not self.downcase
+            found = _Fast(box.encrypt, box.decrypt, self._ctx(), text)
+        self._fast_cache = (_generation[0], found)
+        return found
+
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
-        if type(value) is str and self.context == "column" and _plain_text(type(self)):
-            # The common case first, without the dispatch below (what _encode does for a str).
-            text = value.lower() if self.downcase else value
-            return self.box.encrypt(codecs._encode_str(text), context=self._ctx())
+        if type(value) is str:
+            fast = self._fast()
+            if fast is not None and fast.text:
+                # The common case first, without the dispatch below (what _encode does for a str).
+                return fast.encrypt(codecs._encode_str(value), context=fast.context)
         if value is None:
             return None
         if isinstance(value, _Bound):
@@ -283,12 +330,23 @@ class EncryptedField(models.BinaryField):
         # bytes: what sqlite3 and psycopg take for a BLOB/bytea parameter.
         return self.box.encrypt(self._encode(self.to_python(value)), context=self._ctx())
 
+    def get_db_converters(self, connection: Any) -> list[Any]:
+        fast = self._fast()
+        if fast is None or self.allow_plaintext:
+            return [self.from_db_value]
+        decrypt, context, decode, slow = fast.decrypt, fast.context, codecs.decode, self.from_db_value
+
+        def from_db(value: Any, expression: Any, connection: Any) -> Any:
+            if type(value) is bytes:  # the common case first, as from_db_value does it
+                try:
+                    return decode(decrypt(value, context=context))
+                except DecryptionError:
+                    raise self._failed(value, connection) from None
+            return slow(value, expression, connection)
+
+        return [from_db]
+
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
-        if type(value) is bytes and self.context == "column" and not self.allow_plaintext:
-            try:  # the common case first, as below
-                return codecs.decode(self.box.decrypt(value, context=self._ctx()))
-            except DecryptionError:
-                raise DecryptionError(f"a value of {self._name()} did not decrypt") from None
         if value is None:
             return None
         if self.allow_plaintext and not looks_encrypted(value):
@@ -305,7 +363,22 @@ class EncryptedField(models.BinaryField):
         try:
             return codecs.decode(self.box.decrypt(value, context=self._ctx()))
         except DecryptionError:
-            raise DecryptionError(f"a value of {self._name()} did not decrypt") from None
+            raise self._failed(value, connection) from None
+
+    def _failed(self, message: bytes, connection: Any) -> DecryptionError:
+        """The error for a stored value that did not decrypt, naming the rows that hold it.
+
+        A converter sees a value, not its row: on this error path (only there) the rows are
+        found by the stored bytes on the same connection (a scan where the column has no
+        index). Where none holds them, the error names the field only."""
+        keys = _rows_holding(self, message, connection)
+        if not keys:
+            return DecryptionError(f"a value of {self._name()} did not decrypt")
+        shown = ", ".join(repr(k) for k in keys[:_SHOWN])
+        if len(keys) == 1:
+            return DecryptionError(f"{self._name()} of the row with key {shown} did not decrypt")
+        more = " and more" if len(keys) > _SHOWN else ""
+        return DecryptionError(f"{self._name()} of the rows with keys {shown}{more} did not decrypt")
 
     def to_python(self, value: Any) -> Any:
         return value
@@ -360,6 +433,35 @@ class EncryptedField(models.BinaryField):
         for value in values:
             out += self.box.lookup_values(self._encode(self.to_python(value)), context=self._ctx())
         return out
+
+
+class _Fast(NamedTuple):
+    encrypt: Callable[..., bytes]
+    decrypt: Callable[..., bytes]
+    context: bytes | None
+    text: bool  # str values encrypt as codecs._encode_str gives them
+
+
+_SHOWN = 3  # keys named in an error
+
+
+def _rows_holding(field: EncryptedField, message: bytes, connection: Any) -> list[Any]:
+    """The primary keys (at most a few) of the rows whose column holds ``message``."""
+    meta = field.model._meta
+    quote = connection.ops.quote_name
+    key = quote(meta.pk.column)
+    sql = (
+        f"SELECT {key} FROM {quote(meta.db_table)} WHERE {quote(field.column)} = %s "
+        f"ORDER BY {key} LIMIT {_SHOWN + 1}"
+    )
+    # A savepoint where a failed statement would end the caller's transaction (PostgreSQL).
+    guard = transaction.atomic(using=connection.alias) if connection.in_atomic_block else nullcontext()
+    try:
+        with guard, connection.cursor() as cursor:
+            cursor.execute(sql, [connection.Database.Binary(message)])
+            return [meta.pk.to_python(row[0]) for row in cursor.fetchall()]
+    except Exception:  # the lookup is best effort; the error stays a DecryptionError
+        return []
 
 
 class Sealed:
@@ -585,6 +687,8 @@ class BlindIndexField(models.BinaryField):
     lookups raise ``FieldError``. ``QuerySet.update`` and ``bulk_update`` do not call
     ``pre_save``: a write that did not compute the index raises.
     """
+
+    get_placeholder = _BinaryPlaceholder()
 
     def __init__(self, *args: Any, source: str, index: Any = None, **kwargs: Any) -> None:
         if not isinstance(source, str) or not source:
