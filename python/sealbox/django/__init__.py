@@ -314,7 +314,8 @@ class EncryptedField(models.BinaryField):
 
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
         if type(value) is str:
-            fast = self._fast()
+            cached = self._fast_cache  # what _fast() gives, without the call
+            fast = cached[1] if cached is not None and cached[0] == _generation[0] else self._fast()
             if fast is not None and fast.text:
                 # The common case first, without the dispatch below (what _encode does for a str).
                 return fast.encrypt(codecs._encode_str(value), context=fast.context)
