@@ -162,6 +162,32 @@ def apply(
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def job_columns(
+    spec: Any,
+    columns: str | Sequence[str],
+    contexts: Contexts,
+    errors: str,
+    have: Sequence[str],
+    *,
+    workers: str,
+) -> list[str]:
+    """What an engine adapter checks before it builds its (lazy) job: a spec, not a Box;
+    the ``errors`` mode; ``columns`` and the context columns among the frame's ``have``.
+    Returns the column names."""
+    if not isinstance(spec, BoxSpec):
+        raise TypeError(
+            f"spec must be a sealbox.BoxSpec, not {type(spec).__name__}: a Box holds keys and is never "
+            f"shipped to {workers}; a spec says where each one finds them"
+        )
+    if errors not in ("raise", "return"):
+        raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
+    names = column_names(columns)
+    for name in [*names, *context_columns(contexts)]:
+        if name not in have:
+            raise KeyError(f"no column {name!r} in the DataFrame (it has {list(have)})")
+    return names
+
+
 def column_names(columns: str | Sequence[str]) -> list[str]:
     names = [columns] if isinstance(columns, str) else list(columns)
     if not names or not all(isinstance(c, str) for c in names):

@@ -82,18 +82,8 @@ def _map(
     import pandas as pd
     import pyarrow as pa
 
-    if not isinstance(spec, BoxSpec):
-        raise TypeError(
-            f"spec must be a sealbox.BoxSpec, not {type(spec).__name__}: a Box holds keys and is never "
-            "shipped to workers; a spec says where each worker finds them"
-        )
-    if errors not in ("raise", "return"):
-        raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
-    names = arrow.column_names(columns)
     meta = ddf._meta.copy()
-    for name in [*names, *arrow.context_columns(contexts)]:
-        if name not in meta.columns:
-            raise KeyError(f"no column {name!r} in the DataFrame (it has {list(meta.columns)})")
+    names = arrow.job_columns(spec, columns, contexts, errors, list(meta.columns), workers="workers")
     for name in names:
         in_type = _arrow_of(meta[name]).type
         if pa.types.is_null(in_type):  # an empty object column: bytes, as pyarrow reads them

@@ -85,18 +85,7 @@ def _map(
 ) -> Any:
     from pyspark.sql.types import BinaryType, StringType, StructField, StructType
 
-    if not isinstance(spec, BoxSpec):
-        raise TypeError(
-            f"spec must be a sealbox.BoxSpec, not {type(spec).__name__}: a Box holds keys and is never "
-            "shipped to executors; a spec says where each one finds them"
-        )
-    if errors not in ("raise", "return"):
-        raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
-    names = arrow.column_names(columns)
-    have = list(df.schema.names)
-    for name in [*names, *arrow.context_columns(contexts)]:
-        if name not in have:
-            raise KeyError(f"no column {name!r} in the DataFrame (it has {have})")
+    names = arrow.job_columns(spec, columns, contexts, errors, list(df.schema.names), workers="executors")
     text = op != "decrypt" and spec.encoding == "text"
     fields = []
     for field in df.schema.fields:
