@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import sealbox
@@ -605,4 +605,57 @@ def test_an_unattached_column_type_passes_null_and_refuses_values(tmp_path: Path
         assert conn.execute(sa.select(sa.bindparam("x", None, type_=typed))).all() == [(None,)]
         with pytest.raises(sa.exc.StatementError, match="must belong to a Table"):
             conn.execute(sa.select(sa.bindparam("x", "v", type_=typed))).all()
+    engine.dispose()
+
+
+def test_row_bound_columns_of_a_parent_model_work_for_its_subclass(tmp_path: Path) -> None:
+    """sealbox's mapper events are listened on the mappers that have row-bound columns, each
+    subclass mapper included (joined inheritance), not on every mapper."""
+    box = sealbox.Box(RING1)
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Parent(Base):
+        __tablename__ = "parent"
+        id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+        kind: Mapped[str] = mapped_column(sa.String(10))
+        ssn: Mapped[str | None] = mapped_column(Encrypted(sa.String, box, context="row"))
+        __mapper_args__: ClassVar[dict[str, Any]] = {
+            "polymorphic_on": "kind",
+            "polymorphic_identity": "parent",
+        }
+
+    class Child(Parent):
+        __tablename__ = "child"
+        id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("parent.id"), primary_key=True)
+        note: Mapped[str | None] = mapped_column(Encrypted(sa.String, box))
+        __mapper_args__: ClassVar[dict[str, Any]] = {"polymorphic_identity": "child"}
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'inherit.sqlite3'}")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        child, parent = Child(ssn="123-45-6789", note="hi"), Parent(ssn="987-65-4321")
+        session.add_all([child, parent])
+        session.commit()
+        ids = (child.id, parent.id)
+    with Session(engine) as session:
+        found = {
+            p.id: (type(p).__name__, p.ssn, getattr(p, "note", None))
+            for p in session.scalars(sa.select(Parent))
+        }
+    assert found == {ids[0]: ("Child", "123-45-6789", "hi"), ids[1]: ("Parent", "987-65-4321", None)}
+    table = Parent.__table__
+    with engine.begin() as conn:  # the child's SSN copied into the parent row
+        raw = conn.execute(
+            sa.select(sa.type_coerce(table.c.ssn, sa.LargeBinary)).where(table.c.id == ids[0])
+        ).scalar()
+        conn.execute(
+            table.update().where(table.c.id == ids[1]).values(ssn=sa.type_coerce(raw, sa.LargeBinary))
+        )
+    with (
+        Session(engine) as session,
+        pytest.raises(sealbox.DecryptionError, match=r"^parent\.ssn of the row with key"),
+    ):
+        session.get(Parent, ids[1])
     engine.dispose()
