@@ -187,6 +187,7 @@ def test_lookups_an_encrypted_field_cannot_answer_raise_when_the_queryset_is_bui
 
 def test_a_value_moved_to_another_column_fails_closed(db: str) -> None:
     from django.db import connections, transaction
+    from django.test import override_settings
 
     from tests.djangoapp.models import Patient
 
@@ -209,8 +210,14 @@ def test_a_value_moved_to_another_column_fails_closed(db: str) -> None:
         with pytest.raises(sealbox.DecryptionError) as many:
             list(Patient.objects.using(db).filter(pk__in=pks).values_list("age", flat=True))
         shown = ", ".join(str(k) for k in sorted(pks)[:3])
-        assert str(many.value) == f"Patient.age of the rows with keys {shown} and more did not decrypt"
+        assert (
+            str(many.value)
+            == f"a value of Patient.age did not decrypt; the rows holding it have keys {shown} and more"
+        )
         assert Patient.objects.using(db).filter(pk=pk).count() == 1
+    with override_settings(SEALBOX_NAME_KEYS_IN_ERRORS=False), pytest.raises(sealbox.DecryptionError) as off:
+        Patient.objects.using(db).get(pk=pk)
+    assert str(off.value) == "a value of Patient.notes did not decrypt"
     # A value no row holds (computed in the query): the field only.
     from django.db.models.expressions import RawSQL
     from sealbox import column_context
@@ -500,6 +507,14 @@ def test_bulk_create_and_bulk_update_write_messages_and_postgresql_sends_one_arr
         cursor.execute("SELECT name, age FROM djangoapp_patient")
         stored = [bytes(v) for row in cursor.fetchall() for v in row]
     assert len(stored) == 100 and all(looks_encrypted(v) for v in stored)
+    # A field of an expression only (no model): NULL reads as None, a value is refused.
+    from django.db.models import Value
+
+    unattached = sd.EncryptedCharField(max_length=10)
+    got = (
+        Patient.objects.using(db).annotate(v=Value(None, output_field=unattached)).values_list("v", flat=True)
+    )
+    assert set(got) == {None}
     original = sd._mysql[0]
     try:
         sd._mysql[0] = True  # a configured MySQL database: the placeholder is back

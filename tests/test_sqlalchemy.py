@@ -159,13 +159,18 @@ def test_a_value_that_does_not_decrypt_names_the_rows_that_hold_it(engine: sa.En
         assert str(one.value) == "people.age of the row with key 5 did not decrypt"
         with pytest.raises(sealbox.DecryptionError) as many:
             session.scalars(sa.select(Person.active).where(Person.id < 4)).all()
-        assert str(many.value) == "people.active of the rows with keys 1, 2, 3 did not decrypt"
+        assert (
+            str(many.value)
+            == "a value of people.active did not decrypt; the rows holding it have keys 1, 2, 3"
+        )
         assert "4005" not in str(many.value) and "1999" not in str(one.value)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE people SET active = (SELECT age FROM people WHERE id = 6) WHERE id < 6"))
     with engine.connect() as conn, pytest.raises(sealbox.DecryptionError) as more:
         conn.execute(sa.select(Person.__table__.c.active)).all()
-    assert str(more.value) == "people.active of the rows with keys 1, 2, 3 and more did not decrypt"
+    assert str(more.value) == (
+        "a value of people.active did not decrypt; the rows holding it have keys 1, 2, 3 and more"
+    )
     # A value no row holds (a literal in the query): the column only.
     sealed = sealbox.Box(RING1).encrypt(b"x", context=column_context("people", "age"))
     query = (
@@ -176,6 +181,30 @@ def test_a_value_that_does_not_decrypt_names_the_rows_that_hold_it(engine: sa.En
     with engine.connect() as conn, pytest.raises(sealbox.DecryptionError) as nowhere:
         conn.execute(query).all()
     assert str(nowhere.value) == "a value of people.active did not decrypt"
+    # The last statement ran on another engine (a copy of the database would hold the same
+    # bytes): the rows are not looked up there.
+    other = sa.create_engine(engine.url)
+    with engine.connect() as conn:
+        result = conn.execute(sa.select(Person.__table__.c.age).where(Person.__table__.c.id == 5))
+        with other.connect() as elsewhere:
+            elsewhere.execute(sa.select(1)).all()
+            with pytest.raises(sealbox.DecryptionError) as crossed:
+                result.all()
+    other.dispose()
+    assert str(crossed.value) == "a value of people.age did not decrypt"
+    # Turned off (keys that are personal data), and a transaction that goes on afterwards.
+    with Session(engine) as session:
+        sealbox.sqlalchemy.name_keys_in_errors = False
+        try:
+            with pytest.raises(sealbox.DecryptionError) as off:
+                session.get(Person, 5)
+        finally:
+            sealbox.sqlalchemy.name_keys_in_errors = True
+        assert str(off.value) == "a value of people.age did not decrypt"
+        session.expunge_all()
+        with pytest.raises(sealbox.DecryptionError, match="key 5"):
+            session.get(Person, 5)
+        assert session.scalar(sa.select(sa.func.count()).select_from(Person)) == 6
 
 
 def test_equality_on_a_deterministic_column_finds_rows_under_every_key(engine: sa.Engine) -> None:
@@ -287,8 +316,9 @@ def test_async_session_round_trip(postgres: Any) -> None:
 
 def test_a_rotation_while_the_application_writes(engine: sa.Engine) -> None:
     add_people(engine, [{"email": f"u{i}@example.org", "age": i} for i in range(2000)])
-    stop = threading.Event()
+    stop, rotating = threading.Event(), threading.Event()
     written: dict[int, int] = {}
+    during: list[int] = []
 
     def application() -> None:
         n = 0
@@ -300,6 +330,8 @@ def test_a_rotation_while_the_application_writes(engine: sa.Engine) -> None:
                 person.age = 10_000 + n
                 session.commit()
                 written[person.id] = 10_000 + n
+                if rotating.is_set():
+                    during.append(n)
 
     thread = threading.Thread(target=application)
     thread.start()
@@ -307,8 +339,10 @@ def test_a_rotation_while_the_application_writes(engine: sa.Engine) -> None:
         deadline = time.monotonic() + 60
         while not written and thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)  # the application is writing before the rotation starts
+        rotating.set()
         for _ in range(2):
             rotate(engine, Person2, ["age"], batch_size=100)
+        rotating.clear()
     finally:
         stop.set()
         thread.join()
@@ -317,7 +351,7 @@ def test_a_rotation_while_the_application_writes(engine: sa.Engine) -> None:
     with Session(engine) as session:
         for key, age in written.items():
             assert session.get(Person2, key).age == age  # type: ignore[union-attr]
-    assert len(written) > 1
+    assert during  # the application wrote while the rotation ran
 
 
 def secret_model(ring: sealbox.Keyring, key: str = "uuid") -> Any:
@@ -659,3 +693,24 @@ def test_row_bound_columns_of_a_parent_model_work_for_its_subclass(tmp_path: Pat
     ):
         session.get(Parent, ids[1])
     engine.dispose()
+
+
+def test_listeners_after_a_write_see_the_applications_row_bound_values(engine: sa.Engine) -> None:
+    Secret = secret_model(RING1)
+    Secret.metadata.create_all(engine)
+    seen: list[Any] = []
+
+    def listener(mapper: Any, connection: Any, target: Any) -> None:
+        seen.append(target.ssn)
+
+    sa.event.listen(Secret, "after_insert", listener)
+    sa.event.listen(Secret, "after_update", listener)
+    with Session(engine) as session:
+        secret = Secret(ssn="123-45-6789")
+        session.add(secret)
+        session.flush()
+        secret.ssn = "987-65-4321"
+        session.flush()
+        assert not session.dirty and secret.ssn == "987-65-4321"
+        session.commit()
+    assert seen == ["123-45-6789", "987-65-4321"]

@@ -24,10 +24,10 @@ is built. ``rotate(session, Model)`` re-encrypts a model's columns with
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import datetime
 import decimal
+import threading
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -40,6 +40,7 @@ from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
+from sealbox import _undecryptable as undecryptable
 from sealbox import codecs, tables
 from sealbox._box import Box
 from sealbox._context import column_context
@@ -198,7 +199,7 @@ class Encrypted(TypeDecorator[Any]):
             try:
                 return decode(decrypt(value, context=ctx))
             except DecryptionError:
-                raise failed(value) from None
+                raise failed(value, dialect) from None
 
         return process
 
@@ -228,22 +229,12 @@ class Encrypted(TypeDecorator[Any]):
         try:
             return codecs.decode(self.box.decrypt(value, context=self._ctx()))
         except DecryptionError:
-            raise self._failed(value) from None
+            raise self._failed(value, dialect) from None
 
-    def _failed(self, message: bytes | str) -> DecryptionError:
-        """The error for a stored value that did not decrypt, naming the rows that hold it.
-
-        A column type sees a value, not its row: the rows are found by the stored bytes, on
-        the connection that ran the last statement in this thread or task (a scan where the
-        column has no index; only on this error path). Where that fails, the error names the
-        column only."""
-        keys = _rows_holding(self, message)
-        if not keys:
-            return DecryptionError(f"a value of {self._name()} did not decrypt")
-        shown = ", ".join(repr(k[0] if len(k) == 1 else k) for k in keys[:_SHOWN])
-        more = " and more" if len(keys) > _SHOWN else ""
-        which = f"row with key {shown}" if len(keys) == 1 else f"rows with keys {shown}{more}"
-        return DecryptionError(f"{self._name()} of the {which} did not decrypt")
+    def _failed(self, message: bytes | str, dialect: Any) -> DecryptionError:
+        """The error for a stored value that did not decrypt, naming the rows that hold it
+        (``_rows_holding``); where none is found, the column only."""
+        return undecryptable.error(self._name(), _rows_holding(self, message, dialect))
 
     def _open_row(self, message: Any, row: Any) -> Any:
         if self.allow_plaintext and not looks_encrypted(message):
@@ -311,43 +302,60 @@ def _same(value: Any) -> Any:
     return value
 
 
-# The connection of the last statement run in this thread or task, for the error path above.
-_LAST: contextvars.ContextVar[weakref.ref[Any] | None] = contextvars.ContextVar(
+# Whether a value that does not decrypt is looked up by its stored bytes, so that the error
+# names the primary keys of the rows holding it (set False where keys are themselves personal
+# data that must stay out of logs).
+name_keys_in_errors = True
+
+# The connection of the last statement run in this thread or task, and the thread: where a
+# value that does not decrypt is looked up (the error path above).
+_LAST: contextvars.ContextVar[tuple[weakref.ref[Any], int] | None] = contextvars.ContextVar(
     "sealbox_sa_last", default=None
 )
-_SHOWN = 3  # keys named in an error
 
 
 @event.listens_for(sa.engine.Engine, "before_cursor_execute")
 def _remember(
     conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, executemany: Any
 ) -> None:
-    _LAST.set(weakref.ref(conn))
+    _LAST.set((weakref.ref(conn), threading.get_ident()))
 
 
-def _rows_holding(kind: Encrypted, message: bytes | str) -> list[tuple[Any, ...]]:
-    """The primary keys of the rows (at most a few) whose column holds ``message``."""
+_SET_TIMEOUT = sa.text("SELECT set_config('statement_timeout', :t, true)")  # for this transaction
+
+
+def _rows_holding(kind: Encrypted, message: bytes | str, dialect: Any) -> list[Any]:
+    """The primary keys of the rows (at most a few, in key order) whose column holds
+    ``message``, looked up on the connection of the thread's (or task's) last statement:
+    only when it belongs to the engine that read the value (its dialect object), runs in
+    this thread and has an active transaction; in a savepoint, under a statement timeout,
+    on PostgreSQL. Anything else, or any failure, gives no keys."""
     table = kind._table() if kind._table is not None else None
     last = _LAST.get()
-    conn = last() if last is not None else None
-    if table is None or conn is None or conn.closed or not conn.in_transaction() or kind._where is None:
+    conn = last[0]() if last is not None and last[1] == threading.get_ident() else None
+    if not name_keys_in_errors or table is None or conn is None or kind._where is None:
         return []
     keys = list(table.primary_key.columns)
-    if not keys:
-        return []
     storage = kind.load_dialect_impl(_Generic())
-    column = table.c[kind._where[1]]
     query = (
         sa.select(*keys)
-        .where(sa.type_coerce(column, storage) == sa.bindparam("message", message, type_=storage))
+        .where(sa.type_coerce(table.c[kind._where[1]], storage) == sa.bindparam("m", message, type_=storage))
         .order_by(*keys)
-        .limit(_SHOWN + 1)
+        .limit(undecryptable.LIMIT + 1)
     )
-    # A savepoint where a failed statement would end the caller's transaction (PostgreSQL).
-    guard = conn.begin_nested() if conn.dialect.name == "postgresql" else contextlib.nullcontext()
     try:
-        with guard:
-            return [tuple(row) for row in conn.execute(query)]
+        if conn.dialect is not dialect or not keys or conn.closed or not conn.in_transaction():
+            return []
+        if not conn.get_transaction().is_active:
+            return []
+        if conn.dialect.name != "postgresql":
+            return [row[0] if len(row) == 1 else tuple(row) for row in conn.execute(query)]
+        with conn.begin_nested():  # a failed statement would end the caller's transaction
+            before = conn.execute(sa.text("SELECT current_setting('statement_timeout')")).scalar()
+            conn.execute(_SET_TIMEOUT, {"t": undecryptable.POSTGRES_TIMEOUT})
+            found = [row[0] if len(row) == 1 else tuple(row) for row in conn.execute(query)]
+            conn.execute(_SET_TIMEOUT, {"t": before})
+            return found
     except Exception:  # the lookup is best effort; the error stays a DecryptionError
         return []
 
@@ -559,6 +567,8 @@ def _configured(mapper: Any, class_: Any) -> None:
     _ROWS[mapper] = (rows, key)
     event.listen(mapper, "before_insert", _seal_row)
     event.listen(mapper, "before_update", _seal_row)
+    event.listen(mapper, "after_insert", _unseal_written, insert=True)
+    event.listen(mapper, "after_update", _unseal_written, insert=True)
     event.listen(mapper, "load", _open_loaded)
     event.listen(mapper, "refresh", _open_loaded)
 
@@ -635,6 +645,16 @@ def _seal_row(mapper: Any, connection: Any, target: Any) -> None:
         session = sa.orm.object_session(target)
         if session is not None:
             _SEALED.setdefault(session, []).append((attr, [(state.dict, value)]))
+
+
+def _unseal_written(mapper: Any, connection: Any, target: Any) -> None:
+    """The row is written: its row-bound values are the application's again, for the
+    listeners that follow (the flush then commits them as loaded)."""
+    values = instance_state(target).dict
+    for attr, _ in _row_columns(mapper):
+        value = values.get(attr)
+        if type(value) is _Bound:
+            values[attr] = value.plaintext
 
 
 def _as_key(column: Any, value: Any) -> Any:

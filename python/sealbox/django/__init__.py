@@ -22,6 +22,7 @@ reports hide what encrypted fields hold in POST data and local variables. See do
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import decimal
 import functools
@@ -29,7 +30,6 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -41,6 +41,7 @@ from django.db.models import Lookup, signals
 from django.utils.datastructures import MultiValueDict
 from django.views import debug
 
+from sealbox import _undecryptable as undecryptable
 from sealbox import codecs
 from sealbox._box import Box
 from sealbox._context import column_context
@@ -209,11 +210,12 @@ class EncryptedField(models.BinaryField):
     def box(self) -> Box[Any]:
         box = self._box
         if box is None:
+            generation = _generation[0]  # read first: a change while resolving is seen next time
             cached = self._settings_box
-            if cached is not None and cached[0] == _generation[0]:
+            if cached is not None and cached[0] == generation:
                 return cached[1]
             found = settings_box(deterministic=self.deterministic)
-            self._settings_box = (_generation[0], found)
+            self._settings_box = (generation, found)
             return found
         if not isinstance(box, Box):
             box = box()
@@ -301,15 +303,16 @@ class EncryptedField(models.BinaryField):
     def _fast(self) -> _Fast | None:
         """The common case, resolved once per keyring: a column-bound field whose Box is
         fixed (given, or the settings' keys), or None."""
+        generation = _generation[0]  # read first: a change while resolving is seen next time
         cached = self._fast_cache
-        if cached is not None and cached[0] == _generation[0]:
+        if cached is not None and cached[0] == generation:
             return cached[1]
         found = None
         if self.context == "column" and (self._box is None or isinstance(self._box, Box)):
             box = self.box
             text = _plain_text(type(self)) and not self.downcase
             found = _Fast(box.encrypt, box.decrypt, self._ctx(), text)
-        self._fast_cache = (_generation[0], found)
+        self._fast_cache = (generation, found)
         return found
 
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
@@ -332,8 +335,14 @@ class EncryptedField(models.BinaryField):
         return self.box.encrypt(self._encode(self.to_python(value)), context=self._ctx())
 
     def get_db_converters(self, connection: Any) -> list[Any]:
+        if (
+            getattr(self, "model", None) is None  # a field of an expression only
+            or self.allow_plaintext
+            or type(self).from_db_value is not EncryptedField.from_db_value  # a subclass's own
+        ):
+            return [self.from_db_value]
         fast = self._fast()
-        if fast is None or self.allow_plaintext:
+        if fast is None:
             return [self.from_db_value]
         decrypt, context, decode, slow = fast.decrypt, fast.context, codecs.decode, self.from_db_value
 
@@ -367,19 +376,9 @@ class EncryptedField(models.BinaryField):
             raise self._failed(value, connection) from None
 
     def _failed(self, message: bytes, connection: Any) -> DecryptionError:
-        """The error for a stored value that did not decrypt, naming the rows that hold it.
-
-        A converter sees a value, not its row: on this error path (only there) the rows are
-        found by the stored bytes on the same connection (a scan where the column has no
-        index). Where none holds them, the error names the field only."""
-        keys = _rows_holding(self, message, connection)
-        if not keys:
-            return DecryptionError(f"a value of {self._name()} did not decrypt")
-        shown = ", ".join(repr(k) for k in keys[:_SHOWN])
-        if len(keys) == 1:
-            return DecryptionError(f"{self._name()} of the row with key {shown} did not decrypt")
-        more = " and more" if len(keys) > _SHOWN else ""
-        return DecryptionError(f"{self._name()} of the rows with keys {shown}{more} did not decrypt")
+        """The error for a stored value that did not decrypt, naming the rows that hold it
+        (``_rows_holding``); where none is found, the field only."""
+        return undecryptable.error(self._name(), _rows_holding(self, message, connection))
 
     def to_python(self, value: Any) -> Any:
         return value
@@ -443,26 +442,50 @@ class _Fast(NamedTuple):
     text: bool  # str values encrypt as codecs._encode_str gives them
 
 
-_SHOWN = 3  # keys named in an error
-
-
 def _rows_holding(field: EncryptedField, message: bytes, connection: Any) -> list[Any]:
-    """The primary keys (at most a few) of the rows whose column holds ``message``."""
-    meta = field.model._meta
+    """The primary keys (at most a few, in key order) of the rows whose column holds
+    ``message``, looked up on the converter's connection; in a savepoint when a transaction
+    is open, under a statement timeout on PostgreSQL. ``settings.SEALBOX_NAME_KEYS_IN_ERRORS
+    = False`` turns it off (keys that are themselves personal data). Any failure gives no
+    keys."""
+    model = getattr(field, "model", None)
+    if model is None or not getattr(settings, "SEALBOX_NAME_KEYS_IN_ERRORS", True):
+        return []
+    meta = model._meta
     quote = connection.ops.quote_name
     key = quote(meta.pk.column)
     sql = (
         f"SELECT {key} FROM {quote(meta.db_table)} WHERE {quote(field.column)} = %s "
-        f"ORDER BY {key} LIMIT {_SHOWN + 1}"
+        f"ORDER BY {key} LIMIT {undecryptable.LIMIT + 1}"
     )
-    # A savepoint where a failed statement would end the caller's transaction (PostgreSQL).
-    guard = transaction.atomic(using=connection.alias) if connection.in_atomic_block else nullcontext()
+    savepoint = None
+    postgres = connection.vendor == "postgresql"
     try:
+        guard: Any = contextlib.nullcontext()
+        if connection.in_atomic_block or not connection.get_autocommit():
+            savepoint = connection.savepoint()  # a failed statement would end the transaction
+        elif postgres:
+            guard = transaction.atomic(using=connection.alias)  # where the timeout holds
         with guard, connection.cursor() as cursor:
+            if postgres:
+                cursor.execute("SELECT current_setting('statement_timeout')")
+                before = cursor.fetchone()[0]
+                cursor.execute(_SET_TIMEOUT, [undecryptable.POSTGRES_TIMEOUT])
             cursor.execute(sql, [connection.Database.Binary(message)])
-            return [meta.pk.to_python(row[0]) for row in cursor.fetchall()]
+            found = [meta.pk.to_python(row[0]) for row in cursor.fetchall()]
+            if postgres:
+                cursor.execute(_SET_TIMEOUT, [before])
+        if savepoint:
+            connection.savepoint_commit(savepoint)
+        return found
     except Exception:  # the lookup is best effort; the error stays a DecryptionError
+        if savepoint:
+            with contextlib.suppress(Exception):
+                connection.savepoint_rollback(savepoint)
         return []
+
+
+_SET_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"  # for this transaction (PostgreSQL)
 
 
 class Sealed:
