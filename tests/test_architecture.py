@@ -37,6 +37,7 @@ PYTHON_LAYERS = {
     "_keyring": 1,
     "codecs": 1,
     "_plaintext": 1,
+    "_undecryptable": 1,  # the error the ORM integrations raise for a value that does not decrypt
     "_public": 1,  # X25519 key pairs and the HPKE key-encryption key
     "_files": 2,  # the stream format's file objects, below Box
     "normalizers": 2,
