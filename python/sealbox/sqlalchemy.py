@@ -343,19 +343,23 @@ def _rows_holding(kind: Encrypted, message: bytes | str, dialect: Any) -> list[A
         .order_by(*keys)
         .limit(undecryptable.LIMIT + 1)
     )
+
+    def found() -> list[Any]:
+        return [row[0] if len(row) == 1 else tuple(row) for row in conn.execute(query)]
+
     try:
         if conn.dialect is not dialect or not keys or conn.closed or not conn.in_transaction():
             return []
         if not conn.get_transaction().is_active:
             return []
         if conn.dialect.name != "postgresql":
-            return [row[0] if len(row) == 1 else tuple(row) for row in conn.execute(query)]
+            return found()
         with conn.begin_nested():  # a failed statement would end the caller's transaction
             before = conn.execute(sa.text("SELECT current_setting('statement_timeout')")).scalar()
             conn.execute(_SET_TIMEOUT, {"t": undecryptable.POSTGRES_TIMEOUT})
-            found = [row[0] if len(row) == 1 else tuple(row) for row in conn.execute(query)]
+            rows = found()
             conn.execute(_SET_TIMEOUT, {"t": before})
-            return found
+            return rows
     except Exception:  # the lookup is best effort; the error stays a DecryptionError
         return []
 
@@ -607,18 +611,17 @@ _SEALED: weakref.WeakKeyDictionary[Any, list[tuple[str, list[tuple[dict[str, Any
 
 @event.listens_for(sa.orm.Session, "after_flush")
 def _flushed(session: Any, flush_context: Any) -> None:
-    """The written rows get their values back in place of the messages (the flush then
-    commits them as loaded; a row the flush left out keeps its change pending)."""
-    for attr, items in _SEALED.pop(session, ()):
-        for values, value in items:
-            if type(values.get(attr)) is _Bound:
-                values[attr] = value
+    """The flush is over: every written row has its values back (``_unseal_written``)."""
+    _SEALED.pop(session, None)
 
 
 @event.listens_for(sa.orm.Session, "after_soft_rollback")
 def _rolled_back(session: Any, previous_transaction: Any) -> None:
     """A flush that failed leaves no message where the application had its value."""
-    _flushed(session, None)
+    for attr, items in _SEALED.pop(session, ()):
+        for values, value in items:
+            if type(values.get(attr)) is _Bound:
+                values[attr] = value
 
 
 def _seal_row(mapper: Any, connection: Any, target: Any) -> None:
