@@ -2,7 +2,8 @@
 against plain fields and django-fernet-encrypted-fields (Fernet) on the same model, on SQLite and
 PostgreSQL, in one run.
 
-    python benches/django_orm.py                 # 100,000 rows, SQLite and PostgreSQL
+    python benches/django_orm.py                 # 100,000 rows, SQLite and PostgreSQL (twice:
+                                                 # client-side and server-side binding)
     python benches/django_orm.py --rows 20000 --db sqlite
 
 Each variant runs ``bulk_create(objs, batch_size=2000)`` then ``list(Model.objects.all())``; the
@@ -42,6 +43,12 @@ def configure(work: Path, pg: Any) -> list[str]:
             "USER": pg.user,
             "HOST": pg.host,
             "PORT": str(pg.port),
+        }
+        # The same server with psycopg's server-side binding (Django's OPTIONS), where arrays
+        # of messages go in binary.
+        databases["postgres_server_binding"] = {
+            **databases["postgres"],
+            "OPTIONS": {"server_side_binding": True},
         }
     settings.configure(
         INSTALLED_APPS=["django.contrib.contenttypes"],
@@ -147,12 +154,21 @@ def main() -> int:
             from django.db import connections
 
             found = models()
+            created: set[str] = set()
             for alias in aliases:
-                if args.db not in (alias, "all"):
+                if args.db not in (alias.split("_")[0], "all"):
                     continue
-                with connections[alias].schema_editor() as editor:
-                    for model in found.values():
-                        editor.create_model(model)
+                database = connections[alias].settings_dict["NAME"]
+                if database in created:  # another alias of the same database: empty tables
+                    quote = connections[alias].ops.quote_name
+                    with connections[alias].cursor() as cursor:
+                        for model in found.values():
+                            cursor.execute(f"TRUNCATE {quote(model._meta.db_table)}")
+                else:
+                    with connections[alias].schema_editor() as editor:
+                        for model in found.values():
+                            editor.create_model(model)
+                created.add(database)
                 print(f"{alias}: {args.rows:,} rows, three fields, bulk_create + read back")
                 times = {label: run(model, alias, args.rows) for label, model in found.items()}
                 plain = times["plain fields"]

@@ -74,6 +74,14 @@ def django_dbs(postgres: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 "HOST": server.host,
                 "PORT": str(server.port),
             },
+            "pg_server_binding": {  # the same database, with psycopg's server-side binding
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": server.dbname,
+                "USER": server.user,
+                "HOST": server.host,
+                "PORT": str(server.port),
+                "OPTIONS": {"server_side_binding": True},
+            },
         },
         MIGRATION_MODULES={"djangoapp": "djangoapp_migrations"},
         SEALBOX_KEYS=KEYS1,
@@ -473,6 +481,76 @@ def test_a_subclass_that_normalizes_in_to_python_writes_and_looks_up_alike(db: s
     assert plain.get_db_prep_value("A@Example.org", connections[db]) in plain.lookup_messages(
         ["a@example.org"]
     )
+
+
+def test_postgresql_arrays_of_messages_are_the_arrays_psycopg_would_write(django_dbs: list[str]) -> None:
+    """On psycopg 3 connections, lists made only of sealbox's messages (and NULLs) are dumped by
+    sealbox: byte for byte what psycopg's own dumpers give for the same bytes, in text and in
+    binary. Every other list is left to psycopg; bulk_create goes through the fast dumper with
+    client-side and with server-side binding."""
+    import os
+
+    import psycopg
+    from django.db import connections
+    from psycopg.adapt import PyFormat, Transformer
+    from psycopg.types.array import ListBinaryDumper, ListDumper
+    from sealbox.django import _arrays
+
+    from tests.djangoapp.models import Patient
+
+    conn = connections["pg"]
+    conn.ensure_connection()
+    raw = conn.connection
+    tricky = [b"", b"\\", b'"', b"{,}", b"NULL", b" \t\n", bytes(range(256))]
+    plain = [*tricky, None, os.urandom(90), None]
+    messages = [None if v is None else _arrays.Message(v) for v in plain]
+    ours_kinds = {_arrays._TextMessages, _arrays._BinaryMessages}
+    for ours_format, theirs_class, theirs_format in (
+        (PyFormat.TEXT, ListDumper, PyFormat.TEXT),
+        (PyFormat.AUTO, ListBinaryDumper, PyFormat.BINARY),
+    ):
+        ours = Transformer(raw).get_dumper(messages, ours_format)
+        theirs = theirs_class(list, Transformer(raw)).upgrade(plain, theirs_format)
+        assert type(ours) in ours_kinds and type(theirs) is theirs_class
+        assert (ours.oid, ours.format) == (theirs.oid, theirs.format)
+        assert bytes(ours.dump(messages)) == bytes(theirs.dump(plain))
+    # Lists that are not only messages: psycopg's own list dumping.
+    for other in ([b"x", _arrays.Message(b"y")], [None, None], [], ["a", 'b"c'], [1, 2], plain):
+        for fmt in (PyFormat.TEXT, PyFormat.AUTO):
+            dumper = Transformer(raw).get_dumper(other, fmt)
+            assert type(dumper) not in ours_kinds and isinstance(dumper, ListDumper)
+            assert dumper.dump(other) == ListDumper(list, Transformer(raw)).upgrade(other, fmt).dump(other)
+    for cursor_class in (psycopg.ClientCursor, psycopg.Cursor):
+        with cursor_class(raw) as cursor:
+            cursor.execute("SELECT %s::bytea[], %s::text[]", [messages, ["a", 'b"c', None]])
+            assert cursor.fetchone() == (plain, ["a", 'b"c', None])
+
+    dumped: list[int] = []
+    originals = {name: getattr(_arrays, name).dump for name in ("_TextMessages", "_BinaryMessages")}
+
+    def counting(name: str) -> Any:
+        def dump(self: Any, obj: list[Any]) -> bytes:
+            dumped.append(len(obj))
+            return originals[name](self, obj)
+
+        return dump
+
+    try:
+        for name in originals:
+            getattr(_arrays, name).dump = counting(name)
+        for alias in ("pg", "pg_server_binding"):
+            Patient.objects.using(alias).all().delete()
+            dumped.clear()
+            Patient.objects.using(alias).bulk_create(
+                [Patient(name=f"n{i}", notes=None if i % 3 else "x") for i in range(40)]
+            )
+            assert 40 in dumped, alias  # the name column's array, at least
+            got = Patient.objects.using(alias).order_by("pk").values_list("name", "notes")
+            assert list(got) == [(f"n{i}", None if i % 3 else "x") for i in range(40)]
+    finally:
+        for name, dump in originals.items():
+            getattr(_arrays, name).dump = dump
+        Patient.objects.using("pg").all().delete()
 
 
 def test_bulk_create_and_bulk_update_write_messages_and_postgresql_sends_one_array_per_column(

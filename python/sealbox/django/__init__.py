@@ -48,6 +48,7 @@ from sealbox._context import column_context
 from sealbox._errors import DecryptionError, SealboxError
 from sealbox._keyring import Keyring
 from sealbox._plaintext import PlaintextReads
+from sealbox.django._arrays import Message
 from sealbox.tables._headers import looks_encrypted
 
 __all__ = [
@@ -321,18 +322,22 @@ class EncryptedField(models.BinaryField):
             fast = cached[1] if cached is not None and cached[0] == _generation[0] else self._fast()
             if fast is not None and fast.text:
                 # The common case first, without the dispatch below (what _encode does for a str).
-                return fast.encrypt(codecs._encode_str(value), context=fast.context)
+                message = fast.encrypt(codecs._encode_str(value), context=fast.context)
+                return Message(message) if getattr(connection, "sealbox_arrays", False) else message
         if value is None:
             return None
         if isinstance(value, _Bound):
-            return value.message
-        if self.context == "row":
+            message = value.message
+        elif self.context == "row":
             raise SealboxError(
                 f"{self._name()} is bound to its row (context='row'): write it with save() or "
                 "bulk_create(), where the row's key is known, not update() or a raw value"
             )
-        # bytes: what sqlite3 and psycopg take for a BLOB/bytea parameter.
-        return self.box.encrypt(self._encode(self.to_python(value)), context=self._ctx())
+        else:
+            message = self.box.encrypt(self._encode(self.to_python(value)), context=self._ctx())
+        # bytes: what sqlite3 and psycopg take for a BLOB/bytea parameter (marked for psycopg 3's
+        # arrays, see _arrays).
+        return Message(message) if getattr(connection, "sealbox_arrays", False) else message
 
     def get_db_converters(self, connection: Any) -> list[Any]:
         if (
