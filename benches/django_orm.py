@@ -7,18 +7,22 @@ PostgreSQL, in one run.
     python benches/django_orm.py --rows 20000 --db sqlite
 
 Each variant runs ``bulk_create(objs, batch_size=2000)`` then ``list(Model.objects.all())``; the
-time is the sum. django-fernet-encrypted-fields is left out when it is not installed
+time is the sum. The variants run interleaved, each into emptied tables, ``--rounds`` times;
+the figures are medians. django-fernet-encrypted-fields is left out when it is not installed
 (``pip install django-fernet-encrypted-fields``).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +129,7 @@ def run(model: Any, alias: str, rows: int) -> float:
             obj.email, obj.name, obj.phone = (
                 os.urandom(len(v) + 1 + OVERHEAD) for v in (obj.email, obj.name, obj.phone)
             )
+    gc.collect()
     started = time.perf_counter()
     model.objects.using(alias).bulk_create(objs, batch_size=2000)
     got = list(model.objects.using(alias).all())
@@ -133,11 +138,26 @@ def run(model: Any, alias: str, rows: int) -> float:
     return took
 
 
+def empty(alias: str, models: Iterable[Any]) -> None:
+    """Empty the tables (untimed), so that every run inserts into an empty table and the
+    database has no earlier run's rows to vacuum while the next one is timed."""
+    from django.db import connections
+
+    connection = connections[alias]
+    verb = "TRUNCATE" if connection.vendor == "postgresql" else "DELETE FROM"
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"{verb} {connection.ops.quote_name(model._meta.db_table)}")
+        if connection.vendor == "postgresql":
+            cursor.execute("CHECKPOINT")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     parser.add_argument("--db", choices=["sqlite", "postgres", "all"], default="all")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sealbox-django-"))
@@ -159,21 +179,27 @@ def main() -> int:
                 if args.db not in (alias.split("_")[0], "all"):
                     continue
                 database = connections[alias].settings_dict["NAME"]
-                if database in created:  # another alias of the same database: empty tables
-                    quote = connections[alias].ops.quote_name
-                    with connections[alias].cursor() as cursor:
-                        for model in found.values():
-                            cursor.execute(f"TRUNCATE {quote(model._meta.db_table)}")
-                else:
+                if database not in created:  # not another alias of the same database
                     with connections[alias].schema_editor() as editor:
                         for model in found.values():
                             editor.create_model(model)
-                created.add(database)
-                print(f"{alias}: {args.rows:,} rows, three fields, bulk_create + read back")
-                times = {label: run(model, alias, args.rows) for label, model in found.items()}
-                plain = times["plain fields"]
+                    created.add(database)
+                print(
+                    f"{alias}: {args.rows:,} rows, three fields, bulk_create + read back, "
+                    f"median of {args.rounds} interleaved rounds (min-max)"
+                )
+                times: dict[str, list[float]] = {label: [] for label in found}
+                for _ in range(args.rounds):
+                    for label, model in found.items():
+                        empty(alias, found.values())
+                        times[label].append(run(model, alias, args.rows))
+                plain = statistics.median(times["plain fields"])
                 for label, took in times.items():
-                    print(f"  {label:<34} {took:6.2f} s  {took / plain:5.2f}x plain")
+                    mid = statistics.median(took)
+                    print(
+                        f"  {label:<34} {mid:6.2f} s ({min(took):.2f}-{max(took):.2f})"
+                        f"  {mid / plain:5.2f}x plain"
+                    )
             connections.close_all()
     finally:
         shutil.rmtree(work, ignore_errors=True)

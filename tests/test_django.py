@@ -496,7 +496,7 @@ def test_postgresql_arrays_of_messages_are_the_arrays_psycopg_would_write(django
     from psycopg.types.array import ListBinaryDumper, ListDumper
     from sealbox.django import _arrays
 
-    from tests.djangoapp.models import Patient
+    from tests.djangoapp.models import Patient, Secret
 
     conn = connections["pg"]
     conn.ensure_connection()
@@ -547,10 +547,19 @@ def test_postgresql_arrays_of_messages_are_the_arrays_psycopg_would_write(django
             assert 40 in dumped, alias  # the name column's array, at least
             got = Patient.objects.using(alias).order_by("pk").values_list("name", "notes")
             assert list(got) == [(f"n{i}", None if i % 3 else "x") for i in range(40)]
+            # Row-bound values, beside a UUID key column (an array psycopg dumps).
+            dumped.clear()
+            secrets = [Secret(ssn=f"{i:03}-00-0000", pin=None if i == 3 else i) for i in range(30)]
+            Secret.objects.using(alias).bulk_create(secrets)
+            assert dumped.count(30) == 2, alias
+            for secret in secrets:
+                loaded = Secret.objects.using(alias).get(pk=secret.pk)
+                assert (loaded.ssn, loaded.pin) == (secret.ssn, secret.pin)
     finally:
         for name, dump in originals.items():
             getattr(_arrays, name).dump = dump
         Patient.objects.using("pg").all().delete()
+        Secret.objects.using("pg").all().delete()
 
 
 def test_bulk_create_and_bulk_update_write_messages_and_postgresql_sends_one_array_per_column(
