@@ -520,6 +520,37 @@ def test_postgresql_arrays_of_messages_are_the_arrays_psycopg_would_write(django
             dumper = Transformer(raw).get_dumper(other, fmt)
             assert type(dumper) not in ours_kinds and isinstance(dumper, ListDumper)
             assert dumper.dump(other) == ListDumper(list, Transformer(raw)).upgrade(other, fmt).dump(other)
+    # One transformer (as in one query) over a flat list of messages, then lists whose
+    # psycopg key names Message too: a nested list, a mixed one. Each keeps its own dumping.
+    for fmt in (PyFormat.TEXT, PyFormat.AUTO):
+        tx = Transformer(raw)
+        assert type(tx.get_dumper(messages, fmt)) in ours_kinds
+        for other in ([[_arrays.Message(b"a")], [_arrays.Message(b"b")]], [b"x", _arrays.Message(b"y")]):
+            dumper = tx.get_dumper(other, fmt)
+            assert type(dumper) not in ours_kinds
+            assert dumper.dump(other) == ListDumper(list, Transformer(raw)).upgrade(other, fmt).dump(other)
+    # A list dumper the application registered stays, and the fields then hand over bytes.
+    settings_dict = conn.settings_dict
+
+    class Own(ListDumper):
+        pass
+
+    class Wrapper:
+        vendor = "postgresql"
+
+    with psycopg.connect(
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"],
+        user=settings_dict["USER"],
+        dbname=settings_dict["NAME"],
+    ) as other_raw:
+        other_raw.adapters.register_dumper(list, Own)
+        wrapper = Wrapper()
+        wrapper.connection = other_raw  # type: ignore[attr-defined]
+        _arrays._register(None, wrapper)
+        assert other_raw.adapters.get_dumper(list, PyFormat.TEXT) is Own
+        assert wrapper.sealbox_arrays is False  # type: ignore[attr-defined]
+    assert conn.sealbox_arrays is True
     for cursor_class in (psycopg.ClientCursor, psycopg.Cursor):
         with cursor_class(raw) as cursor:
             cursor.execute("SELECT %s::bytea[], %s::text[]", [messages, ["a", 'b"c', None]])

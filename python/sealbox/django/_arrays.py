@@ -6,7 +6,8 @@ expression, which for arrays of messages costs more than encrypting them. The fi
 psycopg their messages as :class:`Message` (``bytes`` itself, marked), and a dumper registered
 for ``list`` on Django's psycopg 3 connections writes an array made only of such messages
 directly: in binary with server-side binding, as hex text otherwise. Every other list goes to
-psycopg's own list dumper, unchanged.
+psycopg's own list dumper, unchanged; where the application (or another library) registered a
+list dumper of its own, sealbox leaves it in place and registers nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ class Message(bytes):
     """A message on its way to a psycopg 3 connection: only its type differs from ``bytes``."""
 
     __slots__ = ()
+
+
+class _MessagesKey:
+    """The dumper cache key of a flat list of messages: a type of its own, so that no key
+    psycopg builds for another list (``(list, Message)`` for a nested list of messages, or a
+    mixed one) finds the messages' dumper."""
 
 
 def _messages(values: list[Any]) -> bool:
@@ -81,7 +88,7 @@ if ListDumper is not None:
 
         def get_key(self, obj: list[Any], format: PyFormat) -> Any:
             if _messages(obj):
-                return (list, Message)
+                return (list, _MessagesKey)
             return super().get_key(obj, format)
 
         def upgrade(self, obj: list[Any], format: PyFormat) -> Any:
@@ -98,6 +105,10 @@ def _register(sender: Any, connection: Any, **kwargs: Any) -> None:
         return
     raw = connection.connection
     if not hasattr(raw, "adapters"):  # psycopg2
+        return
+    if raw.adapters.get_dumper(list, PyFormat.TEXT) not in (ListDumper, _Lists):
+        # A list dumper of the application's or another library's: left in place.
+        connection.sealbox_arrays = False
         return
     raw.adapters.register_dumper(list, _Lists)
     connection.sealbox_arrays = True
