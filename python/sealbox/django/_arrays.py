@@ -18,13 +18,11 @@ from typing import Any
 from django.db.backends.signals import connection_created
 
 try:
+    from psycopg import postgres
     from psycopg.adapt import PyFormat
     from psycopg.types.array import ListBinaryDumper, ListDumper
 except ImportError:  # psycopg 3 is not installed: nothing to register
     ListDumper = None  # type: ignore[assignment,misc]
-
-BYTEA_ARRAY_OID = 1001
-BYTEA_OID = 17
 
 
 class Message(bytes):
@@ -51,6 +49,7 @@ def _messages(values: list[Any]) -> bool:
 
 
 if ListDumper is not None:
+    _bytea = postgres.types["bytea"]
     _head = struct.Struct("!IIIII")  # dimensions, has NULL, element oid, length, lower bound
     _length = struct.Struct("!i")
     _null = _length.pack(-1)
@@ -58,7 +57,7 @@ if ListDumper is not None:
     class _TextMessages(ListDumper):
         """``{"\\\\x…",NULL,…}``: each element in bytea's hex form, quoted for the array."""
 
-        oid = BYTEA_ARRAY_OID
+        oid = _bytea.array_oid
 
         def dump(self, obj: list[Any]) -> bytes:
             return b"{%s}" % b",".join(
@@ -68,7 +67,7 @@ if ListDumper is not None:
     class _BinaryMessages(ListBinaryDumper):
         """PostgreSQL's binary array: a header, then each element's length and bytes."""
 
-        oid = BYTEA_ARRAY_OID
+        oid = _bytea.array_oid
 
         def dump(self, obj: list[Any]) -> bytes:
             data = [b""]
@@ -80,7 +79,7 @@ if ListDumper is not None:
                 else:
                     data.append(_length.pack(len(value)))
                     data.append(value)
-            data[0] = _head.pack(1, has_null, BYTEA_OID, len(obj), 1)
+            data[0] = _head.pack(1, has_null, _bytea.oid, len(obj), 1)
             return b"".join(data)
 
     class _Lists(ListDumper):
