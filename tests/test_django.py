@@ -138,6 +138,7 @@ def test_every_field_round_trips_and_the_database_holds_only_messages(db: str) -
 
 def test_lookups_on_a_deterministic_field_work_across_a_rotation(db: str) -> None:
     from django.conf import settings
+    from django.core.exceptions import ValidationError
     from django.core.management import call_command
     from django.db import IntegrityError, transaction
 
@@ -159,6 +160,13 @@ def test_lookups_on_a_deterministic_field_work_across_a_rotation(db: str) -> Non
     assert Patient.objects.using(db).filter(name__isnull=True).count() == 11
     with pytest.raises(IntegrityError), transaction.atomic(using=db):
         Patient.objects.using(db).create(email="new@example.org")  # unique=True holds
+    # A value stored under key 1 gives another message under key 2: the database's index
+    # cannot see the duplicate, Django's validation (an exact lookup, over every key) does.
+    again = Patient(email="User5@example.org")
+    assert Patient.objects.using(db).filter(email=again.email).exists()
+    if db == "default":  # validate_unique queries the default database
+        with pytest.raises(ValidationError, match="with this Email already exists"):
+            again.validate_unique()
     out = io.StringIO()
     call_command(
         "sealbox_rotate", "djangoapp.Patient", "--database", db, "--json", stdout=out, stderr=io.StringIO()
@@ -277,6 +285,7 @@ def test_the_commands_encrypt_legacy_plaintext_and_refuse_misuse(db: str) -> Non
 def test_a_row_bound_value_opens_only_in_its_row(db: str) -> None:
     from django.core.exceptions import FieldError
     from django.db import connections
+    from django.test import override_settings
 
     from tests.djangoapp.models import Secret
 
@@ -299,6 +308,9 @@ def test_a_row_bound_value_opens_only_in_its_row(db: str) -> None:
         )
     with pytest.raises(sealbox.DecryptionError, match=r"Secret\.ssn of the row with key .* did not decrypt"):
         Secret.objects.using(db).get(pk=b.pk)
+    with override_settings(SEALBOX_NAME_KEYS_IN_ERRORS=False), pytest.raises(sealbox.DecryptionError) as info:
+        Secret.objects.using(db).get(pk=b.pk)
+    assert str(info.value) == "Secret.ssn: a value did not decrypt"
     with pytest.raises(FieldError, match="bound to its row"):
         Secret.objects.filter(ssn="123-45-6789")
     with pytest.raises(sealbox.SealboxError, match="write it with save"):
@@ -318,6 +330,42 @@ def test_a_row_bound_field_needs_a_key_known_before_the_insert(django_dbs: list[
     errors = AutoKeyed._meta.get_field("ssn").check()
     assert [e.id for e in errors] == ["sealbox.E001"]
     assert "assigned by the database on INSERT" in errors[0].msg
+
+
+def test_unique_needs_a_deterministic_column_bound_field_and_downcase_needs_text(
+    django_dbs: list[str],
+) -> None:
+    from django.db import models
+    from sealbox.django import EncryptedCharField, EncryptedJSONField
+
+    class Uniques(models.Model):
+        randomized = EncryptedCharField(unique=True, null=True)
+        row_bound = EncryptedCharField(unique=True, deterministic=True, context="row", null=True)
+        fine = EncryptedCharField(unique=True, deterministic=True, null=True)
+        id = models.UUIDField(primary_key=True)
+
+        class Meta:
+            app_label = "djangoapp"
+
+    found = {
+        name: [e.id for e in Uniques._meta.get_field(name).check()]
+        for name in ("randomized", "row_bound", "fine")
+    }
+    assert found == {"randomized": ["sealbox.E002"], "row_bound": ["sealbox.E002"], "fine": []}
+    with pytest.raises(ValueError, match="downcase=True is for deterministic text fields"):
+        EncryptedJSONField(deterministic=True, downcase=True)
+
+
+def test_fields_that_are_not_null_default_as_the_plain_fields_do(db: str) -> None:
+    from django.db import IntegrityError, transaction
+
+    from tests.djangoapp.models import Account
+
+    made = Account.objects.using(db).create(score=0)
+    got = Account.objects.using(db).get(pk=made.pk)
+    assert (got.name, got.code, got.level, got.score) == ("", b"", 3, 0)
+    with pytest.raises(IntegrityError), transaction.atomic(using=db):
+        Account.objects.using(db).create()  # no default: NULL, refused, as by a plain IntegerField
 
 
 def test_a_blind_index_field_is_computed_on_save_and_queried(db: str) -> None:
@@ -344,6 +392,20 @@ def test_a_blind_index_field_is_computed_on_save_and_queried(db: str) -> None:
     for forged in (b"forged", "forged"):
         with pytest.raises(sealbox.SealboxError, match="computed from 'email' on save"):
             Member.objects.using(db).filter(pk=member.pk).update(email_bidx=forged)
+    # Writes that would leave the index behind its source are refused, and change nothing.
+    member.email = "other@example.org"
+    partial = r"names Member\.email but not its blind index 'email_bidx'"
+    with pytest.raises(sealbox.SealboxError, match=partial):
+        member.save(using=db, update_fields=["email"])
+    stale = r"Member\.email has a blind index \(email_bidx\) .* would leave the index stale"
+    with pytest.raises(sealbox.SealboxError, match=stale):
+        Member.objects.using(db).filter(pk=member.pk).update(email="other@example.org")
+    with pytest.raises(sealbox.SealboxError, match=stale):
+        Member.objects.using(db).bulk_update([member], ["email"])
+    assert Member.objects.using(db).get(pk=member.pk).email == "new@example.org"
+    member.save(using=db, update_fields=["email", "email_bidx"])
+    assert Member.objects.using(db).get(email_bidx="other@example.org").pk == member.pk
+    assert not Member.objects.using(db).filter(email_bidx="new@example.org").exists()
 
 
 def test_the_encrypt_field_operation_encrypts_legacy_plaintext(db: str) -> None:
@@ -374,6 +436,106 @@ def test_the_encrypt_field_operation_encrypts_legacy_plaintext(db: str) -> None:
     assert operation.describe() == "Encrypt the plaintext of patient.age"
 
 
+def test_typed_plaintext_columns_are_encrypted_with_the_documented_recipe(django_dbs: list[str]) -> None:
+    """docs/django.md's migration on PostgreSQL: typed columns with plaintext rows turned bytea
+    (``USING convert_to(col::text, 'UTF8')``), then EncryptField on each."""
+    from django.apps import apps
+    from django.db import connections
+    from django.db.migrations.state import ProjectState
+    from sealbox.django.operations import EncryptField
+    from sealbox.tables._headers import looks_encrypted
+
+    from tests.djangoapp.models import Patient
+
+    db, table = "pg", "djangoapp_patient"
+    Patient.objects.using(db).all().delete()
+    types = {
+        "age": "integer",
+        "active": "boolean",
+        "balance": "numeric(10,2)",
+        "born": "date",
+        "seen": "timestamp",
+        "token": "uuid",
+        "prefs": "jsonb",
+        "notes": "text",
+    }
+    rows = [
+        (1, 0, False, "0.00", "0001-01-01", "2024-02-29 23:59:59.999999", str(uuid.UUID(int=0)), "{}", ""),
+        (
+            2,
+            -7,
+            True,
+            "-12.30",
+            "1990-05-17",
+            "2026-12-07 05:17:00",
+            str(uuid.UUID(int=5)),
+            '{"a": [1, null]}',
+            "a\\b",
+        ),
+        (3, None, None, None, None, None, None, None, None),
+    ]
+    state = ProjectState.from_apps(apps)
+    try:
+        with connections[db].cursor() as cursor:
+            for column, kind in types.items():
+                cursor.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {kind} USING NULL")
+            cursor.execute(
+                "INSERT INTO djangoapp_patient (id, "
+                + ", ".join(types)
+                + ") VALUES "
+                + ", ".join(["(" + ", ".join(["%s"] * 9) + ")"] * len(rows)),
+                [v for r in rows for v in r],
+            )
+            for column in types:
+                recipe = f"convert_to({column}::text, 'UTF8')"  # docs/django.md
+                cursor.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE bytea USING {recipe}")
+        for column in types:
+            with connections[db].schema_editor(atomic=False) as editor:
+                EncryptField("patient", column, batch_size=2).database_forwards(
+                    "djangoapp", editor, state, state
+                )
+        with connections[db].cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(types)} FROM {table} ORDER BY id")
+            stored = cursor.fetchall()
+        for column in types:  # a second run leaves every message as it is
+            with connections[db].schema_editor(atomic=False) as editor:
+                EncryptField("patient", column).database_forwards("djangoapp", editor, state, state)
+        with connections[db].cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(types)} FROM {table} ORDER BY id")
+            assert cursor.fetchall() == stored
+        assert [[v is None for v in row] for row in stored] == [[False] * 8, [False] * 8, [True] * 8]
+        assert all(looks_encrypted(bytes(v)) for row in stored[:2] for v in row)
+        got = [tuple(getattr(p, c) for c in types) for p in Patient.objects.using(db).order_by("id")]
+        assert got == [
+            (
+                0,
+                False,
+                decimal.Decimal("0.00"),
+                datetime.date(1, 1, 1),
+                datetime.datetime(2024, 2, 29, 23, 59, 59, 999999),
+                uuid.UUID(int=0),
+                {},
+                "",
+            ),
+            (
+                -7,
+                True,
+                decimal.Decimal("-12.30"),
+                datetime.date(1990, 5, 17),
+                datetime.datetime(2026, 12, 7, 5, 17),
+                uuid.UUID(int=5),
+                {"a": [1, None]},
+                "a\\b",
+            ),
+            (None,) * 8,
+        ]
+    finally:
+        Patient.objects.using(db).all().delete()
+        with connections[db].cursor() as cursor:
+            for column in types:
+                cursor.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE bytea USING NULL")
+
+
 def test_forms_and_the_admin_see_the_plain_field(django_dbs: list[str]) -> None:
     from django import forms
 
@@ -400,12 +562,26 @@ def test_review_cases_boxes_legacy_values_and_none(db: str) -> None:
 
     with connections[db].cursor() as cursor:
         cursor.execute("INSERT INTO djangoapp_patient (id, prefs) VALUES (%s, %s)", [3001, b'{"a": 1}'])
+    from sealbox.django import plaintext_reads
+    from sealbox.tables._headers import looks_encrypted
+
     field = Patient._meta.get_field("prefs")
     field.allow_plaintext = True
+    plaintext_reads.reset()
     try:
-        assert Patient.objects.using(db).get(pk=3001).prefs == {"a": 1}  # parsed, not a str
+        legacy = Patient.objects.using(db).get(pk=3001)
+        assert legacy.prefs == {"a": 1}  # parsed, not a str
+        assert plaintext_reads.by_column() == {"Patient.prefs": 1}
+        legacy.prefs = {"a": 2}
+        legacy.save(using=db)  # writes are encrypted while plaintext is read
+        with connections[db].cursor() as cursor:
+            cursor.execute("SELECT prefs FROM djangoapp_patient WHERE id = %s", [3001])
+            assert looks_encrypted(bytes(cursor.fetchone()[0]))
+        assert Patient.objects.using(db).get(pk=3001).prefs == {"a": 2}
+        assert plaintext_reads.total == 1  # a message is not counted
     finally:
         field.allow_plaintext = False
+        plaintext_reads.reset()
     assert Patient.objects.using(db).filter(name=None).count() >= 1  # isnull, not a FieldError
     # Row-bound fields through the commands: bound to the key as the model reads it.
     secret = Secret.objects.using(db).create(ssn="111-22-3333")

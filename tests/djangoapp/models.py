@@ -58,6 +58,18 @@ def member_index() -> Any:
     return sealbox.BlindIndex(b"\x07" * 32)
 
 
+class Account(models.Model):
+    """Fields that are not null: their defaults are those of the plain fields."""
+
+    name = EncryptedCharField(max_length=50)
+    code = EncryptedBinaryField()
+    level = EncryptedIntegerField(default=3)
+    score = EncryptedIntegerField()
+
+    class Meta:
+        app_label = "djangoapp"
+
+
 class Member(models.Model):
     """A randomized field searched through its blind-index companion."""
 

@@ -178,8 +178,10 @@ class EncryptedField(models.BinaryField):
     ) -> None:
         if context not in ("column", "row", None):
             raise ValueError(f"context must be 'column', 'row' or None, not {context!r}")
-        if downcase and not (deterministic and str in self.python_types):
-            raise ValueError("downcase=True is for deterministic text fields")
+        if downcase and not (deterministic and self.python_types == (str,)):
+            raise ValueError(
+                "downcase=True is for deterministic text fields (EncryptedCharField, EncryptedTextField)"
+            )
         self.deterministic = deterministic
         self.context = context
         self._box = box
@@ -188,6 +190,7 @@ class EncryptedField(models.BinaryField):
         self._settings_box: tuple[Any, Box[Any]] | None = None
         self._column_ctx: bytes | None = None
         self._fast_cache: tuple[int, _Fast | None] | None = None
+        self._blind_indexes: tuple[str, ...] | None = None  # the companions, found on first write
         kwargs.setdefault("editable", True)
         super().__init__(*args, **kwargs)
 
@@ -251,6 +254,19 @@ class EncryptedField(models.BinaryField):
 
     def check(self, **kwargs: Any) -> list[Any]:
         found = list(super().check(**kwargs))
+        if self.unique and (not self.deterministic or self.context == "row"):
+            found.append(
+                checks.Error(
+                    f"{self._name()} has unique=True, but its values are "
+                    f"{'bound to their rows' if self.context == 'row' else 'randomized'}: equal values "
+                    "give different messages, so neither the database's index nor Django's "
+                    "validate_unique can compare them",
+                    hint="use deterministic=True with context='column' (or None), or a BlindIndexField "
+                    "with unique=True",
+                    obj=self,
+                    id="sealbox.E002",
+                )
+            )
         if self.context == "row":
             pk = self.model._meta.pk
             if isinstance(pk, models.AutoField | models.BigAutoField | models.SmallAutoField):
@@ -267,10 +283,45 @@ class EncryptedField(models.BinaryField):
                 )
         return found
 
+    def get_default(self) -> Any:
+        """The default a plain field of the same type has: ``""`` for a text field that is not
+        null, ``b""`` for a binary one, None otherwise (BinaryField's own would be ``b""``)."""
+        if self.has_default():
+            return models.Field.get_default(self)
+        if self.null:
+            return None
+        if self.python_types == (str,):
+            return ""
+        return b"" if self.python_types == (bytes,) else None
+
+    def _indexes(self) -> tuple[str, ...]:
+        """The names of the blind-index fields computed from this one."""
+        found = self._blind_indexes
+        if found is None:
+            found = self._blind_indexes = tuple(
+                f.name
+                for f in self.model._meta.concrete_fields
+                if isinstance(f, BlindIndexField) and f.source == self.name
+            )
+        return found
+
+    def get_db_prep_save(self, value: Any, connection: Any) -> Any:
+        if self._indexes():
+            if isinstance(value, _Saved):
+                value = value.value
+            elif not isinstance(value, _Bound):
+                raise SealboxError(
+                    f"{self._name()} has a blind index ({', '.join(self._indexes())}) that only "
+                    "save() and bulk_create() compute: update() and bulk_update() of it would leave "
+                    "the index stale"
+                )
+        return super().get_db_prep_save(value, connection)
+
     def pre_save(self, model_instance: Any, add: bool) -> Any:
         value = super().pre_save(model_instance, add)
         if self.context != "row" or value is None:
-            return value
+            # Marked when blind indexes are computed with it (save(), bulk_create()).
+            return _Saved(value) if self._indexes() else value
         if model_instance.pk is None:
             raise SealboxError(
                 f"{self._name()} is bound to its row (context='row'): set {type(model_instance).__name__}."
@@ -287,6 +338,8 @@ class EncryptedField(models.BinaryField):
         try:
             return codecs.decode(self.box.decrypt(message, context=self._ctx(row)))
         except DecryptionError:
+            if not getattr(settings, "SEALBOX_NAME_KEYS_IN_ERRORS", True):
+                raise DecryptionError(f"{self._name()}: a value did not decrypt") from None
             raise DecryptionError(f"{self._name()} of the row with key {row!r} did not decrypt") from None
 
     def _encode(self, value: Any) -> bytes:
@@ -518,6 +571,32 @@ class _Bound:
         self.message = message
 
 
+class _Saved:
+    """A value of a field with a blind index, on its way to the database through pre_save
+    (save(), bulk_create()), where the index is computed too."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _check_update_fields(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    """``save(update_fields=...)`` that names an indexed field must name its blind index too."""
+    if update_fields is None:
+        return
+    for field in sender._meta.concrete_fields:
+        if (
+            isinstance(field, BlindIndexField)
+            and field.source in update_fields
+            and field.name not in update_fields
+        ):
+            raise SealboxError(
+                f"save(update_fields=...) names {sender.__name__}.{field.source} but not its blind index "
+                f"{field.name!r}: add it, or the index keeps the old value"
+            )
+
+
 def _open_row_fields(sender: Any, instance: Any, **kwargs: Any) -> None:
     """Open the row-bound values of an instance loaded from the database, with its key."""
     for field in sender._meta.concrete_fields:
@@ -601,6 +680,9 @@ class EncryptedIntegerField(EncryptedField):
         return int(text)
 
 
+_LEGACY_BOOLEANS = {"t": True, "true": True, "1": True, "f": False, "false": False, "0": False}
+
+
 class EncryptedBooleanField(EncryptedField):
     python_types = (bool,)
     description = "booleans"
@@ -609,7 +691,11 @@ class EncryptedBooleanField(EncryptedField):
         return models.BooleanField()
 
     def parse_legacy(self, text: str) -> Any:
-        return models.BooleanField().to_python(text)
+        # Django's forms ("True", "1", "t"), PostgreSQL's boolean::text ("true"), MySQL's 0/1.
+        found = _LEGACY_BOOLEANS.get(text.strip().lower())
+        if found is None:
+            raise ValueError(f"{self._name()}: a legacy value is not a boolean")
+        return found
 
 
 class EncryptedDecimalField(EncryptedField):
@@ -714,7 +800,8 @@ class BlindIndexField(models.BinaryField):
     ``index`` is a ``sealbox.BlindIndex`` or a callable returning one. ``exact`` and ``in``
     look up over ``index.lookup_values`` (every index key version), ``isnull`` works, other
     lookups raise ``FieldError``. ``QuerySet.update`` and ``bulk_update`` do not call
-    ``pre_save``: a write that did not compute the index raises.
+    ``pre_save``: a write of the index or of its source through them raises, and so does
+    ``save(update_fields=...)`` naming the source without the index.
     """
 
     get_placeholder = _BinaryPlaceholder()
@@ -727,6 +814,13 @@ class BlindIndexField(models.BinaryField):
         kwargs.setdefault("editable", False)
         kwargs.setdefault("null", True)
         super().__init__(*args, **kwargs)
+
+    def contribute_to_class(self, cls: Any, name: str, *args: Any, **kwargs: Any) -> None:
+        super().contribute_to_class(cls, name, *args, **kwargs)
+        if not cls._meta.abstract:
+            signals.pre_save.connect(
+                _check_update_fields, sender=cls, weak=False, dispatch_uid=f"sealbox-index-{id(cls)}"
+            )
 
     def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()
