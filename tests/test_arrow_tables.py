@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -120,6 +121,41 @@ def test_envelope_boxes_and_specs(monkeypatch: pytest.MonkeyPatch) -> None:
     enc = encrypt_table(table(), "email", spec)
     assert Message.parse(enc.column("email")[0].as_py()).suite == "envelope"
     assert decrypt_table(enc, "email", spec.build()).column("email").to_pylist() == VALUES
+
+
+def test_envelope_rotation_through_the_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A local KEK ring (the native path) and a provider's KEK (Python lists), the old ring
+    kept as the previous key: rotated messages are under the new KEK and a Box made here opens
+    them; an envelope rotation draws new data keys, so a second run gives other bytes."""
+    import base64
+
+    from tests.scaling_helpers import unwraps
+
+    monkeypatch.setenv("ARROW_TEST_OLD", f"1:{OLD.hex()}")
+    monkeypatch.setenv("ARROW_TEST_KEYS", f"1:{OLD.hex()},2:{NEW.hex()}")
+    monkeypatch.setenv("ARROW_TEST_KEK", base64.b64encode(bytes(range(64, 96))).decode())
+    rule = ColumnContexts("users", key_column="id")
+    old = sealbox.BoxSpec(keys_env="ARROW_TEST_OLD", envelope=True)
+    enc = encrypt_table(table(), "email", old, contexts=rule)
+    log = tmp_path / "unwraps"
+    provider = {
+        "provider": "tests.scaling_helpers:counting_kek",
+        "log": str(log),
+        "key_env": "ARROW_TEST_KEK",
+    }
+    local = sealbox.BoxSpec(keys_env="ARROW_TEST_KEYS", envelope=True)
+    remote = sealbox.BoxSpec(kek=provider, keys_env="ARROW_TEST_OLD")
+    for spec, kek_id in ((local, 2), (remote, 7)):
+        rotated = rotate_table(enc, "email", spec, contexts=rule)
+        messages = rotated.column("email").to_pylist()
+        assert [m is None for m in messages] == [v is None for v in VALUES]
+        assert {Message.parse(m).key_id for m in messages if m is not None} == {kek_id}
+        assert (
+            decrypt_table(rotated, "email", spec.build(), contexts=rule).column("email").to_pylist() == VALUES
+        )
+        again = rotate_table(enc, "email", spec, contexts=rule, mode="reencrypt").column("email").to_pylist()
+        assert again != messages and rotate_table(rotated, "email", spec, contexts=rule).equals(rotated)
+    assert unwraps(log) >= 1  # the provider's KEK wrapped the new data keys and opened them
 
 
 def test_polars_and_duckdb_frames_go_through_the_c_stream_interface() -> None:

@@ -1262,3 +1262,66 @@ def test_vault_blobs_are_sent_only_in_their_canonical_form() -> None:
     for other in (b"vault:v1:QR==", b"vault:v1:QQ", b"vault:v01:QQ==", b"vault:v1:Q Q=="):
         with pytest.raises(DecryptionError):
             _ciphertext(other)
+
+
+# -- built on a worker from a BoxSpec's configuration
+
+
+def _spec_and_direct(kit: Kit, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], str, KeyProvider]:
+    """A spec's configuration of a fresh key of ``kit``'s kind, the secret it names (set in the
+    environment here), and a provider over the same key made directly."""
+    key = kit.create_key()  # type: ignore[attr-defined]
+    if isinstance(kit, AwsKit):
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        config = {
+            "provider": "aws-kms",
+            "key_id": key,
+            "region_name": kit.moto.region,
+            "endpoint_url": kit.moto.url,
+        }
+        secret, direct = "", AwsKms(key, kit.kms, kek_id=11)
+    elif isinstance(kit, VaultKit):
+        monkeypatch.setenv("SPEC_TEST_VAULT_TOKEN", kit.bao.root_token)
+        config = {
+            "provider": "vault-transit",
+            "key_name": key,
+            "url": kit.bao.url,
+            "token_env": "SPEC_TEST_VAULT_TOKEN",
+        }
+        secret, direct = kit.bao.root_token, VaultTransit(key, kit.client, kek_id=11)
+    else:
+        assert isinstance(kit, Pkcs11Kit)
+        monkeypatch.setenv("SPEC_TEST_HSM_PIN", kit.hsm.pin)
+        config = {
+            "provider": "pkcs11",
+            "module": kit.hsm.module,
+            "token_label": kit.token,
+            "key_label": key,
+            "pin_env": "SPEC_TEST_HSM_PIN",
+        }
+        secret, direct = kit.hsm.pin, Pkcs11(kit.hsm.module, kit.token, kit.hsm.pin, key, kek_id=11)
+    kit.opened.append(direct)
+    return {**config, "kek_id": 11}, secret, direct
+
+
+def test_a_spec_builds_each_provider_from_its_configuration(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sealbox
+
+    config, secret, direct = _spec_and_direct(kit, monkeypatch)
+    spec = sealbox.BoxSpec(kek=config, cache={"max_messages": 10})
+    shipped = pickle.dumps(spec)
+    assert not secret or secret.encode() not in shipped
+    box = pickle.loads(shipped).build()
+    assert box.algorithm == "envelope"
+    contexts = [b"users/%d/email" % i for i in range(25)]
+    values = [b"person%d@example.org" % i for i in range(25)]
+    messages = box.encrypt_batch(values, contexts)
+    # What the spec's Box wrote, a Box over the same key made here opens, and the other way.
+    plain = sealbox.Box(sealbox.EnvelopeKeyProvider(direct))
+    assert plain.decrypt_batch(messages, contexts) == values
+    assert box.decrypt(plain.encrypt(b"back", context=b"c"), context=b"c") == b"back"
+    with pytest.raises(DecryptionError):
+        box.decrypt(messages[0], context=contexts[1])

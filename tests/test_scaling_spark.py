@@ -117,6 +117,23 @@ def test_damaged_rows_and_missing_keys(spark: SparkSession) -> None:
         ).collect()
 
 
+def test_a_damaged_row_is_named_by_its_partition_and_position_across_batches(spark: SparkSession) -> None:
+    box = sealbox.Box(Keyring({1: OLD}))
+    messages = box.encrypt_batch(values(), contexts())
+    messages[1234] = messages[1234][:-1] + bytes([messages[1234][-1] ^ 1])
+    table = pa.table({"id": pa.array(range(ROWS), pa.int64()), "email": pa.array(messages, pa.binary())})
+    one = spark.createDataFrame(table).coalesce(1)  # rows in order, in partition 0
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "500")  # row 1234: 3rd batch, 234th
+    try:
+        job = sealbox.spark.decrypt(one, "email", BoxSpec(keys_env="SPARK_TEST_OLD"), contexts=CTX)
+        with pytest.raises(
+            Exception, match=r"DecryptionError: partition 0, row 1234, column 'email': failed"
+        ):
+            job.collect()
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+
+
 def test_a_provider_spec_unwraps_a_data_key_once_per_partition_not_per_row(
     spark: SparkSession, tmp_path: Path
 ) -> None:

@@ -77,6 +77,14 @@ def test_build_is_once_per_process_and_opens_what_a_plain_box_wrote(ring_env: st
     assert isinstance(text.encrypt(b"x"), str) and text.strict_encoding
     det = BoxSpec(keys_env=ring_env, deterministic=True).build()
     assert det.encrypt(b"x") == det.encrypt(b"x")
+    for suite in ("aes-256-gcm", "xchacha20-poly1305", "aes-256-siv"):
+        siv = suite == "aes-256-siv"  # the deterministic suite
+        built = BoxSpec(keys_env=ring_env, algorithm=suite, deterministic=siv).build()  # type: ignore[arg-type]
+        direct = sealbox.Box(Keyring.from_env(ring_env), algorithm=suite, deterministic=siv)  # type: ignore[arg-type]
+        assert built.algorithm == suite
+        sealed = built.encrypt(b"carol", context=b"c")
+        assert Message.parse(sealed).suite == suite
+        assert direct.decrypt(sealed, context=b"c") == b"carol"
 
 
 def test_boxes_and_keyrings_still_refuse_pickling(ring_env: str) -> None:
