@@ -64,7 +64,35 @@ def django_dbs(postgres: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     (work / "djangoapp_migrations" / "__init__.py").write_text("")
     sys.path.insert(0, str(work))
     settings.configure(
-        INSTALLED_APPS=["django.contrib.contenttypes", "sealbox.django", "tests.djangoapp"],
+        INSTALLED_APPS=[
+            "django.contrib.admin",
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "sealbox.django",
+            "tests.djangoapp",
+        ],
+        MIDDLEWARE=[
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+        ],
+        TEMPLATES=[
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
         DATABASES={
             "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(work / "app.sqlite3")},
             "pg": {
@@ -88,6 +116,7 @@ def django_dbs(postgres: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         USE_TZ=False,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         SECRET_KEY="django-tests-only",
+        ALLOWED_HOSTS=["testserver"],
         ROOT_URLCONF="tests.djangoapp.urls",
     )
     django.setup()
@@ -552,6 +581,50 @@ def test_forms_and_the_admin_see_the_plain_field(django_dbs: list[str]) -> None:
     assert isinstance(form.fields["age"], forms.IntegerField)
     assert form.cleaned_data["born"] == datetime.date(1990, 5, 17)
     assert form.cleaned_data["balance"] == decimal.Decimal("1.5")
+
+
+def test_the_admin_shows_decrypted_values_to_those_allowed_and_logs_no_value(
+    django_dbs: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    from tests.djangoapp.models import Patient
+
+    Patient.objects.all().delete()
+    patient = Patient.objects.create(email="Admin.Seen@Example.org", name="Zoë Visible", age=52)
+    url = f"/admin/djangoapp/patient/{patient.pk}/change/"
+    clerk = User.objects.create_user("clerk", password="x", is_staff=True)  # staff, no permission
+    boss = User.objects.create_user("boss", password="x", is_staff=True)
+    boss.user_permissions.add(*Permission.objects.filter(codename__in=["view_patient", "change_patient"]))
+    client = Client()
+    client.force_login(clerk)
+    denied = client.get(url)
+    assert denied.status_code == 403 and b"admin.seen" not in denied.content.lower()
+    client.force_login(boss)
+    caplog.set_level(logging.DEBUG)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert b"admin.seen@example.org" in page.content and "Zoë Visible".encode() in page.content
+    form = {
+        "email": "Changed.Value@Example.org",
+        "name": "Zoë Visible",
+        "age": "53",
+        "notes": "",
+        "prefs": "null",
+    }
+    saved = client.post(url, form)
+    assert saved.status_code == 302, [line for line in saved.content.decode().splitlines() if "error" in line]
+    assert Patient.objects.get(pk=patient.pk).email == "changed.value@example.org"
+    entry = LogEntry.objects.get(object_id=str(patient.pk))
+    logged = entry.change_message + entry.object_repr + caplog.text
+    for value in ("changed.value", "admin.seen", "zoë"):
+        assert value not in logged.lower()
+    assert json.loads(entry.change_message) == [{"changed": {"fields": ["email", "age"]}}]
+    assert entry.object_repr == f"Patient {patient.pk}"
 
 
 def test_review_cases_boxes_legacy_values_and_none(db: str) -> None:

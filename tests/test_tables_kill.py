@@ -231,9 +231,9 @@ SECRET_KEY = "kill-tests-only"
 """
 
 
-def test_the_django_rotate_command_killed_at_random_moments(tmp_path: Path) -> None:
-    """``manage.py sealbox_rotate`` killed with SIGKILL and run again, on a model's field."""
-    n = 200_000
+def django_project(tmp_path: Path) -> tuple[Path, dict[str, str], list[str]]:
+    """A Django project over tests/djangoapp on SQLite, migrated: its database, the environment
+    its commands run in, and ``python -m django``."""
     path = tmp_path / "django.sqlite3"
     (tmp_path / "kill_settings.py").write_text(DJANGO_SETTINGS)
     root = str(Path(__file__).resolve().parent.parent)
@@ -245,6 +245,13 @@ def test_the_django_rotate_command_killed_at_random_moments(tmp_path: Path) -> N
     }
     django = [sys.executable, "-m", "django"]
     subprocess.run([*django, "migrate", "--run-syncdb"], env=env, check=True, capture_output=True)
+    return path, env, django
+
+
+def test_the_django_rotate_command_killed_at_random_moments(tmp_path: Path) -> None:
+    """``manage.py sealbox_rotate`` killed with SIGKILL and run again, on a model's field."""
+    n = 200_000
+    path, env, django = django_project(tmp_path)
     table, ctx = "djangoapp_patient", column_context("djangoapp_patient", "name")
     old = sealbox.Box(sealbox.Keyring({1: K1}))
     engine = sa.create_engine(f"sqlite:///{path}")
@@ -272,6 +279,40 @@ def test_the_django_rotate_command_killed_at_random_moments(tmp_path: Path) -> N
     landed = kill_at_random_moments(command, left, check, n, seed=3, status=status, env=env)
     assert landed >= 3, landed
     assert tables.status(str(path), table, "name").by_key == {2: n}
+    engine.dispose()
+
+
+def test_the_django_encrypt_command_killed_at_random_moments(tmp_path: Path) -> None:
+    """``manage.py sealbox_encrypt`` killed with SIGKILL and run again over legacy plaintext:
+    each row is its plaintext or a message of the same value, never lost or encrypted twice."""
+    n = 100_000
+    path, env, django = django_project(tmp_path)
+    table, ctx = "djangoapp_patient", column_context("djangoapp_patient", "age")
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:  # ages stored as text before the field was encrypted
+        conn.execute(
+            sa.text(f"INSERT INTO {table} (id, age) VALUES (:i, :v)"),
+            [{"i": i, "v": str(i % 120).encode()} for i in range(1, n + 1)],
+        )
+    box = sealbox.Box(RING2)
+
+    def left() -> int:
+        return tables.status(str(path), table, "age").not_encrypted
+
+    def check() -> None:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(f"SELECT id, age FROM {table} ORDER BY id")).all()
+        assert [r[0] for r in rows] == list(range(1, n + 1))
+        sealed = [(i, v) for i, v in rows if v != str(i % 120).encode()]
+        opened = box.decrypt_batch([v for _, v in sealed], ctx)
+        assert [codecs.decode(p) for p in opened] == [i % 120 for i, _ in sealed]
+        assert {sealbox.Message.parse(v).key_id for _, v in sealed} <= {2}
+
+    command = [*django, "sealbox_encrypt", "djangoapp.Patient", "--fields", "age", "--batch-size", "2000"]
+    status = [*django, "sealbox_status", "djangoapp.Patient", "--fields", "age"]
+    landed = kill_at_random_moments(command, left, check, n, seed=4, status=status, env=env)
+    assert landed >= 3, landed
+    assert tables.status(str(path), table, "age").by_key == {2: n}
     engine.dispose()
 
 
