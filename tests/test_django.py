@@ -385,6 +385,35 @@ def test_unique_needs_a_deterministic_column_bound_field_and_downcase_needs_text
         EncryptedJSONField(deterministic=True, downcase=True)
 
 
+def test_a_field_bound_to_nothing_and_a_field_with_its_own_box(db: str) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import connections
+    from sealbox import codecs
+    from sealbox.django import EncryptedCharField, settings_box
+
+    from tests.djangoapp.models import Note, notes_box
+
+    note = Note.objects.using(db).create(body="no context", code="A-17")
+    with connections[db].cursor() as cursor:
+        cursor.execute("SELECT body, code FROM djangoapp_note WHERE id = %s", [note.pk])
+        body, code = (bytes(v) for v in cursor.fetchone())
+    assert codecs.decode(settings_box().decrypt(body, context=None)) == "no context"
+    with pytest.raises(sealbox.DecryptionError):  # bound to nothing: a column context fails
+        settings_box().decrypt(body, context=sealbox.column_context("djangoapp_note", "body"))
+    assert sealbox.Message.parse(code).key_id == 9  # the field's own Box, not the settings' keys
+    assert (
+        codecs.decode(notes_box().decrypt(code, context=sealbox.column_context("djangoapp_note", "code")))
+        == "A-17"
+    )
+    with pytest.raises(sealbox.DecryptionError):
+        settings_box().decrypt(code, context=sealbox.column_context("djangoapp_note", "code"))
+    got = Note.objects.using(db).get(pk=note.pk)
+    assert (got.body, got.code) == ("no context", "A-17")
+    mismatched = EncryptedCharField(deterministic=True, box=notes_box)
+    with pytest.raises(ImproperlyConfigured, match="deterministic=True, but its Box is randomized"):
+        mismatched.box  # noqa: B018
+
+
 def test_fields_that_are_not_null_default_as_the_plain_fields_do(db: str) -> None:
     from django.db import IntegrityError, transaction
 
@@ -874,6 +903,16 @@ def test_bulk_create_and_bulk_update_write_messages_and_postgresql_sends_one_arr
         cursor.execute("SELECT name, age FROM djangoapp_patient")
         stored = [bytes(v) for row in cursor.fetchall() for v in row]
     assert len(stored) == 100 and all(looks_encrypted(v) for v in stored)
+    # QuerySet.update encrypts its value once: the rows it sets hold that one message.
+    assert Patient.objects.using(db).filter(name__isnull=False).update(notes="reviewed") == 50
+    with connections[db].cursor() as cursor:
+        cursor.execute("SELECT DISTINCT notes FROM djangoapp_patient")
+        [(message,)] = cursor.fetchall()
+    assert looks_encrypted(bytes(message))
+    # Iterating in chunks (a server-side cursor on PostgreSQL) decrypts every row.
+    assert sorted((p.name, p.notes) for p in Patient.objects.using(db).iterator(chunk_size=7)) == sorted(
+        (f"n{i}", "reviewed") for i in range(50)
+    )
     # A field of an expression only (no model): NULL reads as None, a value is refused.
     from django.db.models import Value
 

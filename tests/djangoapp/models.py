@@ -52,6 +52,22 @@ class Secret(models.Model):
         app_label = "djangoapp"
 
 
+def notes_box() -> Any:
+    import sealbox
+
+    return sealbox.Box(sealbox.Keyring({9: b"\x09" * 32}))
+
+
+class Note(models.Model):
+    """A field bound to nothing (context=None) and one with its own Box (box=a callable)."""
+
+    body = EncryptedTextField(context=None, null=True)
+    code = EncryptedCharField(max_length=20, box=notes_box, null=True)
+
+    class Meta:
+        app_label = "djangoapp"
+
+
 def member_index() -> Any:
     import sealbox
 
