@@ -479,7 +479,18 @@ def test_a_blind_index_companion_is_filled_by_the_unit_of_work_and_queried(engin
         session.commit()
         in_ = Member.email_bidx.in_(["m3@example.org", "new@example.org"])
         assert sorted(session.scalars(sa.select(Member.id).where(in_)).all()) == [3, 8, 13, 18]
+        assert session.scalars(sa.select(Member.id).where(Member.email_bidx == "new@example.org")).all() == [
+            8
+        ]
+        assert (
+            8 not in session.scalars(sa.select(Member.id).where(Member.email_bidx == "m3@example.org")).all()
+        )
         assert session.scalars(sa.select(Member.id).where(Member.email_bidx.is_(None))).all() == [99]
+        member.email = None  # and NULL for NULL
+        session.commit()
+        assert sorted(session.scalars(sa.select(Member.id).where(Member.email_bidx.is_(None))).all()) == [8, 99]
+        member.email = "new@example.org"
+        session.commit()
     with pytest.raises(sealbox.SealboxError, match="equality only"):
         sa.select(Member).where(Member.email_bidx > "a")
     with Session(engine) as session:
@@ -489,6 +500,34 @@ def test_a_blind_index_companion_is_filled_by_the_unit_of_work_and_queried(engin
         session.get(Member, 50).email_bidx = b"forged"  # type: ignore[union-attr]
         with pytest.raises(sa.exc.StatementError, match="computed from 'email'"):
             session.commit()
+    # Writes past the unit of work (bulk and Core) would leave the index stale: refused.
+    stale = r"members\.email has a blind index \(email_bidx\) .* would leave the index stale"
+    moved = "moved@example.org"
+    with Session(engine) as session:
+        for statement, rows in (
+            (sa.update(Member), [{"id": 3, "email": moved}]),  # bulk UPDATE by primary key
+            (sa.insert(Member), [{"id": 60, "email": moved}]),  # bulk INSERT
+            (sa.update(Member).where(Member.id == 3).values(email=moved), None),
+        ):
+            with pytest.raises(sa.exc.StatementError, match=stale):
+                session.execute(statement, rows, execution_options={"synchronize_session": False})
+            session.rollback()
+        assert session.get(Member, 3).email == "m3@example.org"  # type: ignore[union-attr]
+        assert session.get(Member, 60) is None
+    # A flush that fails gives the application its value back; one that succeeds indexes it.
+    with Session(engine) as session:
+        twin = Member(id=3, email="twin@example.org")
+        session.add(twin)
+        with pytest.raises(sa.exc.IntegrityError):
+            session.commit()
+        assert twin.email == "twin@example.org"
+    with Session(engine) as session:
+        member = session.get(Member, 3)
+        assert member is not None
+        member.email = moved
+        session.commit()
+        assert member.email == moved
+        assert session.scalars(sa.select(Member.id).where(Member.email_bidx == moved)).all() == [3]
 
 
 def test_an_alembic_migration_encrypts_a_plaintext_column(tmp_path: Path) -> None:

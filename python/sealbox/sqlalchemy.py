@@ -112,6 +112,9 @@ class Encrypted(TypeDecorator[Any]):
         self._where: tuple[str, str] | None = None
         self._table: weakref.ref[sa.Table] | None = None
         self._context: bytes | None = None
+        # The blind-index companions computed from this column (set when their mapper is
+        # configured), shared by the copies SQLAlchemy makes of the type.
+        self._indexed: list[str] = []
         super().__init__()
 
     # -- the column it is attached to
@@ -149,6 +152,16 @@ class Encrypted(TypeDecorator[Any]):
             return None
         if isinstance(value, _Bound):
             return value.message
+        if type(value) is _Sourced:  # written by the unit of work, with its blind indexes
+            value = value.plaintext
+            if value is None:
+                return None
+        elif self._indexed:
+            raise SealboxError(
+                f"{self._name()} has a blind index ({', '.join(self._indexed)}) that the unit of "
+                "work computes with it: write it through the ORM (session.add, attribute changes), "
+                "not a Core or bulk statement, which would leave the index stale"
+            )
         if self.context == "row":
             raise SealboxError(
                 f"{self._name()} is bound to its row (context='row'): write it through the ORM "
@@ -173,13 +186,13 @@ class Encrypted(TypeDecorator[Any]):
                 return generic(value)
 
             return sealed
-        encrypt, ctx, encode_str = self.box.encrypt, self._ctx(), codecs._encode_str
+        encrypt, ctx, encode_str, indexed = self.box.encrypt, self._ctx(), codecs._encode_str, self._indexed
 
         def process(value: Any) -> Any:
             kind = type(value)
             if kind is _Bound:
                 return impl(value.message)
-            if kind is str:
+            if kind is str and not indexed:
                 return impl(encrypt(encode_str(value), context=ctx))
             return generic(value)
 
@@ -257,6 +270,7 @@ class Encrypted(TypeDecorator[Any]):
         """A copy bound to the same column (SQLAlchemy copies a type for each dialect)."""
         new = Encrypted(self.type_, self.box, context=self.context, allow_plaintext=self.allow_plaintext)
         new._where, new._context, new._table = self._where, self._context, self._table
+        new._indexed = self._indexed
         return new
 
     # -- queries
@@ -448,6 +462,16 @@ class _Indexed:
         self.value = value
 
 
+class _Sourced:
+    """The value of a column with blind-index companions, on its way to the database through
+    the unit of work, which computed the indexes from it."""
+
+    __slots__ = ("plaintext",)
+
+    def __init__(self, plaintext: Any) -> None:
+        self.plaintext = plaintext
+
+
 class Sealed:
     """A row-bound value read without its row (a Core query of a ``context="row"``
     column): ``open(key)`` decrypts it with the row's primary key. Its repr shows where it
@@ -507,10 +531,23 @@ def _configured_indexes(mapper: Any, class_: Any) -> None:
             )
     if found:
         _INDEXES[mapper] = found
+        for attr, source, _ in found:
+            kind = _source_type(mapper, source)
+            if kind is not None and attr not in kind._indexed:
+                kind._indexed.append(attr)
         event.listen(mapper, "before_insert", _fill_indexes)
         event.listen(mapper, "before_update", _fill_indexes)
         event.listen(mapper, "after_insert", _unfill_indexes)
         event.listen(mapper, "after_update", _unfill_indexes)
+
+
+def _source_type(mapper: Any, source: str) -> Encrypted | None:
+    """The Encrypted type of a column-bound source attribute (a row-bound one is written
+    through the unit of work only anyway), or None."""
+    prop = mapper.attrs[source]
+    kind = getattr(prop, "columns", [None])[0]
+    kind = getattr(kind, "type", None)
+    return kind if isinstance(kind, Encrypted) and kind.context != "row" else None
 
 
 def _fill_indexes(mapper: Any, connection: Any, target: Any) -> None:
@@ -522,17 +559,29 @@ def _fill_indexes(mapper: Any, connection: Any, target: Any) -> None:
         if state.has_identity and not state.attrs[source].history.has_changes():
             continue
         value = state.dict.get(source)
-        if isinstance(value, _Bound):
+        if isinstance(value, _Bound | _Sourced):
             value = value.plaintext
-        state.dict[attr] = None if value is None else _Indexed(kind.index.compute(value))
+        # Set as a change, so that an UPDATE writes it (whatever the companion held before).
+        sa.orm.attributes.set_attribute(
+            target, attr, None if value is None else _Indexed(kind.index.compute(value))
+        )
+        if _source_type(mapper, source) is not None and type(state.dict.get(source)) is not _Sourced:
+            # Marks the source's value as written with its indexes (Core and bulk writes are not).
+            state.dict[source] = _Sourced(value)
+            session = sa.orm.object_session(target)
+            if session is not None:
+                _SEALED.setdefault(session, []).append((source, [(state.dict, value)]))
 
 
 def _unfill_indexes(mapper: Any, connection: Any, target: Any) -> None:
     state = instance_state(target)
-    for attr, _, _ in _INDEXES.get(mapper, ()):
+    for attr, source, _ in _INDEXES.get(mapper, ()):
         value = state.dict.get(attr)
         if isinstance(value, _Indexed):
             sa.orm.attributes.set_committed_value(target, attr, value.value)
+        written = state.dict.get(source)
+        if type(written) is _Sourced:
+            state.dict[source] = written.plaintext
 
 
 @event.listens_for(sa.orm.Mapper, "mapper_configured")
@@ -602,8 +651,8 @@ def _assign_keys(session: Any, flush_context: Any, instances: Any) -> None:
         setattr(target, attr, value)
 
 
-# What a flush replaced by messages (row-bound values), per session: (attribute, [(instance
-# dict, value)]), put back when the flush is over or has failed.
+# What a flush replaced by messages (row-bound values) or marked (sources of blind indexes), per
+# session: (attribute, [(instance dict, value)]), put back when the flush is over or has failed.
 _SEALED: weakref.WeakKeyDictionary[Any, list[tuple[str, list[tuple[dict[str, Any], Any]]]]] = (
     weakref.WeakKeyDictionary()
 )
@@ -620,7 +669,7 @@ def _rolled_back(session: Any, previous_transaction: Any) -> None:
     """A flush that failed leaves no message where the application had its value."""
     for attr, items in _SEALED.pop(session, ()):
         for values, value in items:
-            if type(values.get(attr)) is _Bound:
+            if type(values.get(attr)) in (_Bound, _Sourced):
                 values[attr] = value
 
 
