@@ -316,7 +316,7 @@ def test_a_row_bound_value_opens_only_in_its_row(db: str) -> None:
     from django.db import connections
     from django.test import override_settings
 
-    from tests.djangoapp.models import Secret
+    from tests.djangoapp.models import Secret, SecretView
 
     a = Secret.objects.using(db).create(ssn="123-45-6789", pin=0)
     b = Secret.objects.using(db).create(ssn="987-65-4321", pin=1234)
@@ -340,6 +340,7 @@ def test_a_row_bound_value_opens_only_in_its_row(db: str) -> None:
     with override_settings(SEALBOX_NAME_KEYS_IN_ERRORS=False), pytest.raises(sealbox.DecryptionError) as info:
         Secret.objects.using(db).get(pk=b.pk)
     assert str(info.value) == "Secret.ssn: a value did not decrypt"
+    assert SecretView.objects.using(db).get(pk=a.pk).ssn == "123-45-6789"  # a proxy opens its rows too
     with pytest.raises(FieldError, match="bound to its row"):
         Secret.objects.filter(ssn="123-45-6789")
     with pytest.raises(sealbox.SealboxError, match="write it with save"):
@@ -429,7 +430,7 @@ def test_fields_that_are_not_null_default_as_the_plain_fields_do(db: str) -> Non
 def test_a_blind_index_field_is_computed_on_save_and_queried(db: str) -> None:
     from django.core.exceptions import FieldError
 
-    from tests.djangoapp.models import Member, member_index
+    from tests.djangoapp.models import Member, MemberView, member_index
 
     Member.objects.using(db).all().delete()
     for i in range(20):
@@ -464,6 +465,17 @@ def test_a_blind_index_field_is_computed_on_save_and_queried(db: str) -> None:
     member.save(using=db, update_fields=["email", "email_bidx"])
     assert Member.objects.using(db).get(email_bidx="other@example.org").pk == member.pk
     assert not Member.objects.using(db).filter(email_bidx="new@example.org").exists()
+    # The same through a proxy (its own signals), an instance loaded with only(), bulk_create.
+    view = MemberView.objects.using(db).get(pk=member.pk)
+    view.email = "proxied@example.org"
+    with pytest.raises(sealbox.SealboxError, match=partial.replace("Member", "MemberView")):
+        view.save(using=db, update_fields=["email"])
+    loaded = Member.objects.using(db).only("email").get(pk=member.pk)
+    loaded.email = "partial@example.org"
+    with pytest.raises(sealbox.SealboxError, match=r"loaded with only\(\) or defer\(\)"):
+        loaded.save(using=db)
+    Member.objects.using(db).bulk_create([Member(email=f"bulk{i}@example.org") for i in range(3)])
+    assert Member.objects.using(db).get(email_bidx="bulk1@example.org").email == "bulk1@example.org"
 
 
 def test_the_encrypt_field_operation_encrypts_legacy_plaintext(db: str) -> None:

@@ -120,6 +120,8 @@ class Encrypted(TypeDecorator[Any]):
     # -- the column it is attached to
 
     def _bind_to(self, table: str, column: str, owner: sa.Table | None = None) -> None:
+        if self._where != (table, column):
+            self._indexed = []  # a copy given to another column (a mixin's, a reused type) has its own
         self._where = (table, column)
         self._table = weakref.ref(owner) if owner is not None else None
         self._context = column_context(table, column) if self.context == "column" else None
@@ -256,6 +258,8 @@ class Encrypted(TypeDecorator[Any]):
         try:
             return codecs.decode(self.box.decrypt(message, context=self._row_ctx(row)))
         except DecryptionError:
+            if not name_keys_in_errors:
+                raise DecryptionError(f"{self._name()}: a value did not decrypt") from None
             raise DecryptionError(f"{self._name()} of the row with key {row!r} did not decrypt") from None
 
     def _plaintext(self, value: Any) -> Any:
@@ -280,6 +284,11 @@ class Encrypted(TypeDecorator[Any]):
             kind = self.expr.type
             assert isinstance(kind, Encrypted)
             if op in _NULL_TESTS or (op in (operators.eq, operators.ne) and other and other[0] is None):
+                return super().operate(op, *other, **kwargs)
+            column = other and isinstance(other[0], sa.sql.expression.ColumnClause)
+            if op in (operators.eq, operators.ne) and column:
+                # A column against a column: SQLAlchemy's own lookups of a column (an ORM
+                # UPDATE's synchronization hashes and compares columns) build these.
                 return super().operate(op, *other, **kwargs)
             if op not in _EQUALITY:
                 raise SealboxError(
@@ -537,8 +546,9 @@ def _configured_indexes(mapper: Any, class_: Any) -> None:
                 kind._indexed.append(attr)
         event.listen(mapper, "before_insert", _fill_indexes)
         event.listen(mapper, "before_update", _fill_indexes)
-        event.listen(mapper, "after_insert", _unfill_indexes)
-        event.listen(mapper, "after_update", _unfill_indexes)
+        # First among the after_* listeners, so that the application's see its values.
+        event.listen(mapper, "after_insert", _unfill_indexes, insert=True)
+        event.listen(mapper, "after_update", _unfill_indexes, insert=True)
 
 
 def _source_type(mapper: Any, source: str) -> Encrypted | None:
@@ -565,7 +575,11 @@ def _fill_indexes(mapper: Any, connection: Any, target: Any) -> None:
         sa.orm.attributes.set_attribute(
             target, attr, None if value is None else _Indexed(kind.index.compute(value))
         )
-        if _source_type(mapper, source) is not None and type(state.dict.get(source)) is not _Sourced:
+        if (
+            _source_type(mapper, source) is not None
+            and source in state.dict  # an unset source is left to its column's default
+            and type(state.dict[source]) is not _Sourced
+        ):
             # Marks the source's value as written with its indexes (Core and bulk writes are not).
             state.dict[source] = _Sourced(value)
             session = sa.orm.object_session(target)

@@ -94,3 +94,17 @@ class Member(models.Model):
 
     class Meta:
         app_label = "djangoapp"
+
+
+class MemberView(Member):
+    """A proxy: its saves and loads send its own signals."""
+
+    class Meta:
+        app_label = "djangoapp"
+        proxy = True
+
+
+class SecretView(Secret):
+    class Meta:
+        app_label = "djangoapp"
+        proxy = True

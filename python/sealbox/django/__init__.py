@@ -248,9 +248,8 @@ class EncryptedField(models.BinaryField):
     def contribute_to_class(self, cls: Any, name: str, *args: Any, **kwargs: Any) -> None:
         super().contribute_to_class(cls, name, *args, **kwargs)
         if self.context == "row" and not cls._meta.abstract:
-            signals.post_init.connect(
-                _open_row_fields, sender=cls, weak=False, dispatch_uid=f"sealbox-{id(cls)}"
-            )
+            # Any sender: a proxy or a child model (multi-table inheritance) sends its own.
+            signals.post_init.connect(_open_row_fields, weak=False, dispatch_uid="sealbox-open-rows")
 
     def check(self, **kwargs: Any) -> list[Any]:
         found = list(super().check(**kwargs))
@@ -312,8 +311,8 @@ class EncryptedField(models.BinaryField):
             elif not isinstance(value, _Bound):
                 raise SealboxError(
                     f"{self._name()} has a blind index ({', '.join(self._indexes())}) that only "
-                    "save() and bulk_create() compute: update() and bulk_update() of it would leave "
-                    "the index stale"
+                    "save() and bulk_create() compute: update(), bulk_update() and raw saves (loaddata) "
+                    "of it would leave the index stale"
                 )
         return super().get_db_prep_save(value, connection)
 
@@ -582,28 +581,40 @@ class _Saved:
 
 
 def _check_update_fields(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
-    """``save(update_fields=...)`` that names an indexed field must name its blind index too."""
+    """``save(update_fields=...)`` that names an indexed field must name its blind index too
+    (Django also fills ``update_fields`` in itself for an instance loaded with deferred fields)."""
     if update_fields is None:
         return
-    for field in sender._meta.concrete_fields:
-        if (
-            isinstance(field, BlindIndexField)
-            and field.source in update_fields
-            and field.name not in update_fields
-        ):
+    pairs = _INDEX_PAIRS.get(sender)
+    if pairs is None:
+        pairs = _INDEX_PAIRS[sender] = tuple(
+            (f.source, f.name) for f in sender._meta.concrete_fields if isinstance(f, BlindIndexField)
+        )
+    for source, name in pairs:
+        if source in update_fields and name not in update_fields:
             raise SealboxError(
-                f"save(update_fields=...) names {sender.__name__}.{field.source} but not its blind index "
-                f"{field.name!r}: add it, or the index keeps the old value"
+                f"save(update_fields=...) names {sender.__name__}.{source} but not its blind index "
+                f"{name!r} (an instance loaded with only() or defer() saves only what it loaded): "
+                "add it, or the index keeps the old value"
             )
+
+
+# Per model class: its row-bound fields, and its (source, blind index) pairs.
+_ROW_FIELDS: dict[type, tuple[EncryptedField, ...]] = {}
+_INDEX_PAIRS: dict[type, tuple[tuple[str, str], ...]] = {}
 
 
 def _open_row_fields(sender: Any, instance: Any, **kwargs: Any) -> None:
     """Open the row-bound values of an instance loaded from the database, with its key."""
-    for field in sender._meta.concrete_fields:
-        if isinstance(field, EncryptedField) and field.context == "row":
-            value = instance.__dict__.get(field.attname)
-            if isinstance(value, Sealed):
-                instance.__dict__[field.attname] = value.open(instance.pk)
+    fields = _ROW_FIELDS.get(sender)
+    if fields is None:
+        fields = _ROW_FIELDS[sender] = tuple(
+            f for f in sender._meta.concrete_fields if isinstance(f, EncryptedField) and f.context == "row"
+        )
+    for field in fields:
+        value = instance.__dict__.get(field.attname)
+        if isinstance(value, Sealed):
+            instance.__dict__[field.attname] = value.open(instance.pk)
 
 
 class _EncryptedExact(Lookup):
@@ -818,9 +829,8 @@ class BlindIndexField(models.BinaryField):
     def contribute_to_class(self, cls: Any, name: str, *args: Any, **kwargs: Any) -> None:
         super().contribute_to_class(cls, name, *args, **kwargs)
         if not cls._meta.abstract:
-            signals.pre_save.connect(
-                _check_update_fields, sender=cls, weak=False, dispatch_uid=f"sealbox-index-{id(cls)}"
-            )
+            # Any sender: a proxy or a child model (multi-table inheritance) sends its own.
+            signals.pre_save.connect(_check_update_fields, weak=False, dispatch_uid="sealbox-index-sources")
 
     def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()
