@@ -521,8 +521,11 @@ def _row_key(mapper: Any) -> Any:
     return _ROWS[mapper][1]
 
 
-# For each mapper with blind-index companions: (companion attribute, source attribute, type).
-_INDEXES: weakref.WeakKeyDictionary[Any, list[tuple[str, str, BlindIndexed]]] = weakref.WeakKeyDictionary()
+# For each mapper with blind-index companions: (companion attribute, source attribute, type,
+# whether the source's writes are marked: a column-bound Encrypted source, see _source_type).
+_INDEXES: weakref.WeakKeyDictionary[Any, list[tuple[str, str, BlindIndexed, bool]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @event.listens_for(sa.orm.Mapper, "mapper_configured")
@@ -539,11 +542,13 @@ def _configured_indexes(mapper: Any, class_: Any) -> None:
                 f"{class_.__name__}.{attr} indexes {source!r}, which the model does not have"
             )
     if found:
-        _INDEXES[mapper] = found
-        for attr, source, _ in found:
+        entries = []
+        for attr, source, index in found:
             kind = _source_type(mapper, source)
             if kind is not None and attr not in kind._indexed:
                 kind._indexed.append(attr)
+            entries.append((attr, source, index, kind is not None))
+        _INDEXES[mapper] = entries
         event.listen(mapper, "before_insert", _fill_indexes)
         event.listen(mapper, "before_update", _fill_indexes)
         # First among the after_* listeners, so that the application's see its values.
@@ -565,7 +570,7 @@ def _fill_indexes(mapper: Any, connection: Any, target: Any) -> None:
     if not found:
         return
     state = instance_state(target)
-    for attr, source, kind in found:
+    for attr, source, kind, guarded in found:
         if state.has_identity and not state.attrs[source].history.has_changes():
             continue
         value = state.dict.get(source)
@@ -576,7 +581,7 @@ def _fill_indexes(mapper: Any, connection: Any, target: Any) -> None:
             target, attr, None if value is None else _Indexed(kind.index.compute(value))
         )
         if (
-            _source_type(mapper, source) is not None
+            guarded
             and source in state.dict  # an unset source is left to its column's default
             and type(state.dict[source]) is not _Sourced
         ):
@@ -589,7 +594,7 @@ def _fill_indexes(mapper: Any, connection: Any, target: Any) -> None:
 
 def _unfill_indexes(mapper: Any, connection: Any, target: Any) -> None:
     state = instance_state(target)
-    for attr, source, _ in _INDEXES.get(mapper, ()):
+    for attr, source, _, _ in _INDEXES.get(mapper, ()):
         value = state.dict.get(attr)
         if isinstance(value, _Indexed):
             sa.orm.attributes.set_committed_value(target, attr, value.value)
